@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { serveCommand } from './serve.js';
+
+const program = new Command()
+  .name('wharf')
+  .description('Wharf: an OCI registry, a hub and a docker-compatible image tool')
+  .version('0.1.0');
+
+program.addCommand(serveCommand());
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`wharf: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,103 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+
+/**
+ * Hand-written migrations, kept inside the subset of SQL that SQLite and PostgreSQL share.
+ * Never edit a migration that has shipped: add a new one.
+ */
+const migrations: Record<string, Migration> = {
+  '0001_registry': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('repositories')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('blobs')
+        .addColumn('digest', 'text', (c) => c.primaryKey())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('repository_blobs')
+        .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('repository_blobs_pk', ['repository_id', 'digest'])
+        .execute();
+      await db.schema.createIndex('repository_blobs_digest').on('repository_blobs').column('digest').execute();
+      await db.schema
+        .createTable('manifests')
+        .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('media_type', 'text', (c) => c.notNull())
+        .addColumn('size', 'integer', (c) => c.notNull())
+        .addColumn('content', sql`blob`, (c) => c.notNull())
+        .addColumn('artifact_type', 'text')
+        .addColumn('subject_digest', 'text')
+        .addColumn('annotations', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('manifests_pk', ['repository_id', 'digest'])
+        .execute();
+      await db.schema
+        .createIndex('manifests_subject')
+        .on('manifests')
+        .columns(['repository_id', 'subject_digest'])
+        .execute();
+      await db.schema
+        .createTable('manifest_references')
+        .addColumn('repository_id', 'integer', (c) => c.notNull())
+        .addColumn('manifest_digest', 'text', (c) => c.notNull())
+        .addColumn('child_digest', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('manifest_references_pk', ['repository_id', 'manifest_digest', 'child_digest'])
+        .addForeignKeyConstraint(
+          'manifest_references_manifest',
+          ['repository_id', 'manifest_digest'],
+          'manifests',
+          ['repository_id', 'digest'],
+          (c) => c.onDelete('cascade'),
+        )
+        .execute();
+      await db.schema
+        .createIndex('manifest_references_child')
+        .on('manifest_references')
+        .column('child_digest')
+        .execute();
+      await db.schema
+        .createTable('tags')
+        .addColumn('repository_id', 'integer', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('manifest_digest', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('tags_pk', ['repository_id', 'name'])
+        .addForeignKeyConstraint(
+          'tags_manifest',
+          ['repository_id', 'manifest_digest'],
+          'manifests',
+          ['repository_id', 'digest'],
+          (c) => c.onDelete('cascade'),
+        )
+        .execute();
+      await db.schema
+        .createTable('uploads')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+/** Brings the database schema up to date; throws with the failing migration's error. */
+export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

@@ -1,0 +1,69 @@
+import type { Generated } from 'kysely';
+
+/** Tables of the metadata database. Timestamps are ISO-8601 strings (same on SQLite and PostgreSQL). */
+export interface Database {
+  repositories: RepositoriesTable;
+  blobs: BlobsTable;
+  repository_blobs: RepositoryBlobsTable;
+  manifests: ManifestsTable;
+  manifest_references: ManifestReferencesTable;
+  tags: TagsTable;
+  uploads: UploadsTable;
+}
+
+export interface RepositoriesTable {
+  id: Generated<number>;
+  name: string;
+  created_at: string;
+}
+
+/** Blobs present in storage under their digest, verified on the way in. */
+export interface BlobsTable {
+  digest: string;
+  size: number;
+  created_at: string;
+}
+
+/** A blob is readable in a repository only through a link (pushed or mounted there). */
+export interface RepositoryBlobsTable {
+  repository_id: number;
+  digest: string;
+  created_at: string;
+}
+
+/** Manifests are small (bounded by limits.max_manifest_size) and kept whole, exactly as pushed. */
+export interface ManifestsTable {
+  repository_id: number;
+  digest: string;
+  media_type: string;
+  size: number;
+  content: Uint8Array;
+  artifact_type: string | null;
+  subject_digest: string | null;
+  /** JSON of the manifest's annotations, for the referrers API. */
+  annotations: string | null;
+  created_at: string;
+}
+
+/** What a manifest points at: blobs (config, layers) and child manifests. Kept for garbage collection. */
+export interface ManifestReferencesTable {
+  repository_id: number;
+  manifest_digest: string;
+  child_digest: string;
+  kind: 'blob' | 'manifest';
+}
+
+export interface TagsTable {
+  repository_id: number;
+  name: string;
+  manifest_digest: string;
+  updated_at: string;
+}
+
+/** Upload sessions; their bytes are in storage under uploads/<id>/data. */
+export interface UploadsTable {
+  id: string;
+  repository: string;
+  started_at: string;
+  updated_at: string;
+}

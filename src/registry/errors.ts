@@ -1,0 +1,57 @@
+/**
+ * The error catalog of the /v2 API: Distribution's codes, messages and HTTP statuses.
+ * Every /v2 error is a RegistryError built from one of these, rendered as
+ * `{"errors":[{"code","message","detail"}]}`.
+ */
+export const ErrorCodes = {
+  UNKNOWN: { status: 500, message: 'unknown error' },
+  UNSUPPORTED: { status: 405, message: 'The operation is unsupported.' },
+  UNAUTHORIZED: { status: 401, message: 'authentication required' },
+  DENIED: { status: 403, message: 'requested access to the resource is denied' },
+  UNAVAILABLE: { status: 503, message: 'service unavailable' },
+  TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
+  DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content' },
+  SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
+  RANGE_INVALID: { status: 416, message: 'invalid content range' },
+  NAME_INVALID: { status: 400, message: 'invalid repository name' },
+  TAG_INVALID: { status: 400, message: 'manifest tag did not match URI' },
+  NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry' },
+  MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown' },
+  MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },
+  MANIFEST_UNVERIFIED: { status: 400, message: 'manifest failed signature verification' },
+  MANIFEST_BLOB_UNKNOWN: { status: 400, message: 'blob unknown to registry' },
+  BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry' },
+  BLOB_UPLOAD_UNKNOWN: { status: 404, message: 'blob upload unknown to registry' },
+  BLOB_UPLOAD_INVALID: { status: 404, message: 'blob upload invalid' },
+  PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class RegistryError extends Error {
+  override readonly name = 'RegistryError';
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    options: { message?: string; detail?: unknown; status?: number } = {},
+  ) {
+    super(options.message ?? ErrorCodes[code].message);
+    this.status = options.status ?? ErrorCodes[code].status;
+    this.detail = options.detail;
+  }
+
+  readonly detail: unknown;
+
+  /** The OCI error envelope. */
+  toJSON(): { errors: { code: string; message: string; detail?: unknown }[] } {
+    const entry: { code: string; message: string; detail?: unknown } = { code: this.code, message: this.message };
+    if (this.detail !== undefined) entry.detail = this.detail;
+    return { errors: [entry] };
+  }
+}
+
+/** Shorthand: `fail('BLOB_UNKNOWN', { detail })`. */
+export function fail(code: ErrorCode, options?: { message?: string; detail?: unknown; status?: number }): never {
+  throw new RegistryError(code, options);
+}

@@ -1,0 +1,130 @@
+import { linkedDigests } from '../metadata/blobs.js';
+import {
+  existingManifests,
+  getManifestByDigest,
+  getManifestByTag,
+  type ManifestRecord,
+  putManifest,
+  deleteManifest as removeManifest,
+} from '../metadata/manifests.js';
+import { ensureRepository, findRepositoryId } from '../metadata/repositories.js';
+import { deleteTag } from '../metadata/tags.js';
+import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.js';
+import { type Descriptor, ManifestFormatError, type ParsedManifest, parseManifest } from '../oci/manifest.js';
+import { isValidTag } from '../oci/name.js';
+import type { RegistryContext } from './context.js';
+import { fail } from './errors.js';
+
+/** A manifest reference from a URL: a tag or a digest. */
+export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: string };
+
+/** Most tags one `PUT …/manifests/<digest>?tag=` may set. */
+export const MAX_TAGS_PER_PUT = 10;
+
+export function parseReference(value: string): Reference {
+  if (looksLikeDigest(value) || value.includes(':')) {
+    const digest = parseDigest(value);
+    if (!digest) fail('DIGEST_INVALID', { message: 'invalid digest', detail: { digest: value } });
+    return { kind: 'digest', digest: digest.value };
+  }
+  if (!isValidTag(value)) fail('TAG_INVALID', { message: 'invalid tag', detail: { tag: value } });
+  return { kind: 'tag', tag: value };
+}
+
+export async function getManifest(ctx: RegistryContext, repository: string, ref: Reference): Promise<ManifestRecord> {
+  const found =
+    ref.kind === 'tag'
+      ? await getManifestByTag(ctx.db, repository, ref.tag)
+      : await getManifestByDigest(ctx.db, repository, ref.digest);
+  if (!found) {
+    fail('MANIFEST_UNKNOWN', { detail: ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest } });
+  }
+  return found;
+}
+
+export interface PutResult {
+  digest: string;
+  tags: string[];
+  subject?: string;
+}
+
+/** Layers a client may leave out of the registry: foreign (Windows) and non-distributable layers with URLs. */
+function isExternal(d: Descriptor): boolean {
+  return (d.urls?.length ?? 0) > 0 && /foreign|nondistributable/.test(d.mediaType);
+}
+
+/**
+ * Stores a manifest after checking it: well-formed, digest matching the reference, every blob
+ * and child manifest present in the repository. Tags are updated in the same transaction.
+ */
+export async function putManifestChecked(
+  ctx: RegistryContext,
+  repository: string,
+  ref: Reference,
+  content: Uint8Array,
+  contentType: string,
+  extraTags: string[],
+): Promise<PutResult> {
+  if (content.byteLength > ctx.options.maxManifestSize) {
+    fail('SIZE_INVALID', { status: 413, message: `manifest is larger than ${ctx.options.maxManifestSize} bytes` });
+  }
+  let parsed: ParsedManifest;
+  try {
+    parsed = parseManifest(content, contentType);
+  } catch (err) {
+    if (err instanceof ManifestFormatError) fail('MANIFEST_INVALID', { message: `manifest invalid: ${err.message}` });
+    throw err;
+  }
+  const algorithm = ref.kind === 'digest' ? (parseDigest(ref.digest)?.algorithm ?? 'sha256') : 'sha256';
+  const digest = digestOf(content, algorithm);
+  if (ref.kind === 'digest' && ref.digest !== digest) {
+    fail('DIGEST_INVALID', {
+      message: 'manifest digest did not match the reference',
+      detail: { expected: ref.digest, actual: digest },
+    });
+  }
+  const tags = ref.kind === 'tag' ? [ref.tag] : extraTags;
+  if (tags.length > MAX_TAGS_PER_PUT)
+    fail('TAG_INVALID', { status: 414, message: `at most ${MAX_TAGS_PER_PUT} tags per request` });
+  for (const tag of tags) if (!isValidTag(tag)) fail('TAG_INVALID', { message: 'invalid tag', detail: { tag } });
+
+  const repoId = (await findRepositoryId(ctx.db, repository)) ?? (await ensureRepository(ctx.db, repository));
+  const blobs = parsed.blobs.filter((d) => !isExternal(d)).map((d) => d.digest);
+  const present = await linkedDigests(ctx.db, repoId, blobs);
+  const missingBlob = blobs.find((d) => !present.has(d));
+  if (missingBlob) fail('MANIFEST_BLOB_UNKNOWN', { detail: { digest: missingBlob } });
+  const children = parsed.manifests.map((d) => d.digest);
+  const existing = await existingManifests(ctx.db, repoId, children);
+  const missingChild = children.find((d) => !existing.has(d) && d !== digest);
+  if (missingChild)
+    fail('MANIFEST_BLOB_UNKNOWN', { message: 'manifest unknown to registry', detail: { digest: missingChild } });
+
+  await putManifest(
+    ctx.db,
+    repoId,
+    {
+      digest,
+      mediaType: parsed.mediaType,
+      content,
+      ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
+      ...(parsed.subject ? { subjectDigest: parsed.subject.digest } : {}),
+      ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+      references: [
+        ...blobs.map((d) => ({ digest: d, kind: 'blob' as const })),
+        ...children.map((d) => ({ digest: d, kind: 'manifest' as const })),
+      ],
+    },
+    tags,
+  );
+  return { digest, tags, ...(parsed.subject ? { subject: parsed.subject.digest } : {}) };
+}
+
+/** By digest: deletes the manifest and its tags. By tag: removes the tag only. */
+export async function deleteManifest(ctx: RegistryContext, repository: string, ref: Reference): Promise<void> {
+  if (!ctx.options.deleteEnabled) fail('UNSUPPORTED', { message: 'deletes are disabled on this registry' });
+  const repoId = await findRepositoryId(ctx.db, repository);
+  const deleted =
+    repoId !== undefined &&
+    (ref.kind === 'tag' ? await deleteTag(ctx.db, repoId, ref.tag) : await removeManifest(ctx.db, repoId, ref.digest));
+  if (!deleted) fail('MANIFEST_UNKNOWN', { detail: ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest } });
+}

@@ -1,0 +1,214 @@
+import type { Hash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { findLinkedBlob, recordAndLinkBlob } from '../metadata/blobs.js';
+import { ensureRepository } from '../metadata/repositories.js';
+import {
+  createUpload,
+  deleteUpload,
+  findUpload,
+  listStaleUploads,
+  touchUpload,
+  type UploadRecord,
+} from '../metadata/uploads.js';
+import { type Digest, newHash } from '../oci/digest.js';
+import { PathNotFoundError } from '../storage/driver.js';
+import { paths } from '../storage/paths.js';
+import { requireDigest } from './blobs.js';
+import type { RegistryContext } from './context.js';
+import { fail } from './errors.js';
+
+/**
+ * Upload sessions. Bytes go to uploads/<id>/data, hashed (sha256) while they stream in.
+ * The hash state lives in memory; after a restart, or when another chunk arrived in
+ * between, it is rebuilt by reading the data already received. The size of the data
+ * file is the truth about how much was received, so a crash mid-PATCH leaves a session
+ * that resumes from whatever reached the disk.
+ */
+interface HashState {
+  hash: Hash;
+  offset: number;
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export class Uploads {
+  private readonly hashes = new Map<string, HashState>();
+  private readonly busy = new Set<string>();
+  /** Bytes received by all uploads since start (for metrics). */
+  bytesReceived = 0;
+
+  constructor(private readonly ctx: RegistryContext) {}
+
+  /** Sessions currently receiving bytes (for metrics). */
+  get active(): number {
+    return this.busy.size;
+  }
+
+  async start(repository: string): Promise<string> {
+    const id = randomUUID();
+    await createUpload(this.ctx.db, id, repository);
+    return id;
+  }
+
+  /** The session, checked to belong to `repository`; BLOB_UPLOAD_UNKNOWN otherwise. */
+  async get(repository: string, id: string): Promise<UploadRecord> {
+    const upload = UUID_PATTERN.test(id) ? await findUpload(this.ctx.db, id) : undefined;
+    if (!upload || upload.repository !== repository) fail('BLOB_UPLOAD_UNKNOWN', { detail: { uuid: id } });
+    return upload;
+  }
+
+  /** Bytes received so far. */
+  async size(id: string): Promise<number> {
+    try {
+      return (await this.ctx.storage.stat(paths.uploadData(id))).size;
+    } catch (err) {
+      if (err instanceof PathNotFoundError) return 0;
+      throw err;
+    }
+  }
+
+  /**
+   * Appends a chunk. With `range`, its start must be the current size (416 otherwise) and
+   * its length must match `length` when both are given. Returns the new size.
+   */
+  async append(
+    repository: string,
+    id: string,
+    body: Readable,
+    opts: { range?: { start: number; end: number }; length?: number; durable?: boolean } = {},
+  ): Promise<number> {
+    await this.get(repository, id);
+    return this.exclusive(id, async () => {
+      const current = await this.size(id);
+      const { range, length } = opts;
+      if (range) {
+        if (range.start !== current || range.end < range.start) {
+          fail('RANGE_INVALID', { detail: { expectedStart: current, range: `${range.start}-${range.end}` } });
+        }
+        if (length !== undefined && length !== range.end - range.start + 1) {
+          fail('SIZE_INVALID', { message: 'Content-Length does not match Content-Range' });
+        }
+      }
+      const state = await this.hashState(id, current);
+      const writer = await this.ctx.storage.writer(paths.uploadData(id), { append: true });
+      const hasher = new Transform({
+        transform: (chunk: Buffer, _enc, cb) => {
+          state.hash.update(chunk);
+          this.bytesReceived += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      try {
+        await pipeline(body, hasher, writer.stream);
+        if (opts.durable) await writer.commit();
+        else await writer.close();
+      } catch (err) {
+        // Some hashed bytes may not have reached the file: rebuild the hash next time.
+        this.hashes.delete(id);
+        await writer.close().catch(() => {});
+        throw err;
+      }
+      state.offset = writer.size();
+      await touchUpload(this.ctx.db, id);
+      return state.offset;
+    });
+  }
+
+  /**
+   * Completes the session: appends `body` if any, verifies the digest, moves the bytes under
+   * the digest and links the blob into the repository. On a mismatch the session is dropped.
+   */
+  async finish(repository: string, id: string, digestValue: string | undefined, body?: Readable): Promise<number> {
+    const digest = requireDigest(digestValue);
+    if (body) await this.append(repository, id, body, { durable: true });
+    else {
+      await this.get(repository, id);
+      // Make sure bytes from earlier chunks are on stable storage before the rename.
+      const writer = await this.ctx.storage.writer(paths.uploadData(id), { append: true });
+      await writer.commit();
+    }
+    return this.exclusive(id, async () => {
+      const size = await this.size(id);
+      const actual = await this.digestOf(id, digest, size);
+      if (actual !== digest.value) {
+        await this.discard(id);
+        fail('DIGEST_INVALID', { detail: { expected: digest.value, actual } });
+      }
+      await this.ctx.storage.move(paths.uploadData(id), paths.blob(digest));
+      const repoId = await ensureRepository(this.ctx.db, repository);
+      await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size);
+      await this.discard(id);
+      return size;
+    });
+  }
+
+  /** Links a blob from repository `from` into `repository` when `from` has it; returns whether it did. */
+  async mount(repository: string, digestValue: string, from: string): Promise<boolean> {
+    requireDigest(digestValue);
+    const blob = await findLinkedBlob(this.ctx.db, from, digestValue);
+    if (!blob) return false;
+    const repoId = await ensureRepository(this.ctx.db, repository);
+    await recordAndLinkBlob(this.ctx.db, repoId, blob.digest, Number(blob.size));
+    return true;
+  }
+
+  async cancel(repository: string, id: string): Promise<void> {
+    await this.get(repository, id);
+    await this.exclusive(id, () => this.discard(id));
+  }
+
+  /** Drops sessions untouched for longer than the configured age; returns how many. */
+  async purge(): Promise<number> {
+    const before = new Date(Date.now() - this.ctx.options.uploadPurgeAge).toISOString();
+    const stale = await listStaleUploads(this.ctx.db, before);
+    for (const id of stale) if (!this.busy.has(id)) await this.discard(id);
+    return stale.length;
+  }
+
+  private async discard(id: string): Promise<void> {
+    this.hashes.delete(id);
+    await this.ctx.storage.delete(paths.uploadDir(id)).catch((err: unknown) => {
+      if (!(err instanceof PathNotFoundError)) throw err;
+    });
+    await deleteUpload(this.ctx.db, id);
+  }
+
+  /** One request at a time per session: a second concurrent one is refused, not interleaved. */
+  private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
+    if (this.busy.has(id)) fail('BLOB_UPLOAD_INVALID', { message: 'upload is busy with another request', status: 409 });
+    this.busy.add(id);
+    try {
+      return await work();
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  /** The sha256 state at `offset`, rebuilt from the stored bytes when memory does not have it. */
+  private async hashState(id: string, offset: number): Promise<HashState> {
+    const known = this.hashes.get(id);
+    if (known && known.offset === offset) return known;
+    const state: HashState = { hash: await this.hashStored(id, 'sha256', offset), offset };
+    this.hashes.set(id, state);
+    return state;
+  }
+
+  private async hashStored(id: string, algorithm: Digest['algorithm'], size: number): Promise<Hash> {
+    const hash = newHash(algorithm);
+    if (size === 0) return hash;
+    const stream = await this.ctx.storage.reader(paths.uploadData(id), 0);
+    for await (const chunk of stream) hash.update(chunk as Buffer);
+    return hash;
+  }
+
+  private async digestOf(id: string, digest: Digest, size: number): Promise<string> {
+    if (digest.algorithm === 'sha256') {
+      const state = await this.hashState(id, size);
+      this.hashes.delete(id);
+      return `sha256:${state.hash.digest('hex')}`;
+    }
+    return `${digest.algorithm}:${(await this.hashStored(id, digest.algorithm, size)).digest('hex')}`;
+  }
+}

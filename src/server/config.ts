@@ -1,0 +1,154 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/** "168h", "30m", "10s", "500ms" or a number of seconds → milliseconds. */
+const duration = z
+  .union([
+    z
+      .number()
+      .nonnegative()
+      .transform((s) => s * 1000),
+    z.string(),
+  ])
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(v.trim());
+    if (!m) {
+      ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. 90s, 30m, 168h)` });
+      return z.NEVER;
+    }
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+    return Number(m[1]) * unit;
+  });
+
+/** "4MiB", "512KB", "1GiB" or a number of bytes → bytes. */
+const size = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/.exec(v.trim());
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `invalid size ${JSON.stringify(v)} (use e.g. 4MiB)` });
+    return z.NEVER;
+  }
+  const unit = { B: 1, KB: 1e3, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9, GiB: 1024 ** 3 }[
+    (m[2] ?? 'B') as 'B' | 'KB' | 'KiB' | 'MB' | 'MiB' | 'GB' | 'GiB'
+  ];
+  return Number(m[1]) * unit;
+});
+
+const addr = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be HOST:PORT');
+
+export const configSchema = z
+  .object({
+    http: z
+      .object({ addr: addr.default('127.0.0.1:5000') })
+      .strict()
+      .default({ addr: '127.0.0.1:5000' }),
+    storage: z
+      .object({
+        driver: z.enum(['filesystem', 'memory']).default('filesystem'),
+        root: z.string().min(1).default('./data'),
+        delete_enabled: z.boolean().default(true),
+        upload_purge_age: duration.default(168 * 3_600_000),
+        upload_purge_interval: duration.default(3_600_000),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        max_manifest_size: size.default(4 * 1024 * 1024),
+        catalog_max_entries: z.number().int().positive().default(1000),
+        tags_max_entries: z.number().int().positive().default(1000),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        format: z.enum(['json', 'text']).default('json'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Tree = Record<string, unknown>;
+
+/** Every leaf key of the schema as a path, e.g. ['storage', 'delete_enabled']. */
+function leafPaths(schema: z.ZodType, prefix: string[] = []): string[][] {
+  let inner: z.ZodType = schema;
+  while (inner instanceof z.ZodDefault || inner instanceof z.ZodPrefault) inner = inner.unwrap() as z.ZodType;
+  if (inner instanceof z.ZodObject) {
+    return Object.entries(inner.shape as Record<string, z.ZodType>).flatMap(([k, v]) => leafPaths(v, [...prefix, k]));
+  }
+  return [prefix];
+}
+
+/** The environment variable that overrides a key: WHARF_ + the path in capitals, e.g. WHARF_STORAGE_DELETE_ENABLED. */
+export function envName(path: string[]): string {
+  return `WHARF_${path.join('_').toUpperCase()}`;
+}
+
+function setPath(tree: Tree, path: string[], value: unknown): void {
+  let node = tree;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[path[path.length - 1] as string] = value;
+}
+
+export interface LoadOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Flags from the command line, applied last: paths like ['http','addr']. */
+  overrides?: [string[], unknown][];
+}
+
+/**
+ * Builds the configuration: defaults, then the YAML file, then WHARF_… variables, then flags.
+ * Any unknown key or bad value is an error naming the key.
+ */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.WHARF_CONFIG;
+  let tree: Tree = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(text);
+    } catch (err) {
+      throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`);
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed))
+        throw new ConfigError(`config file ${file} must be a mapping`);
+      tree = parsed as Tree;
+    }
+  }
+  for (const path of leafPaths(configSchema)) {
+    const value = env[envName(path)];
+    // Values are read as YAML scalars so that "true", "1000" and "4MiB" all mean what they say.
+    if (value !== undefined) setPath(tree, path, parseYaml(value) ?? value);
+  }
+  for (const [path, value] of options.overrides ?? []) setPath(tree, path, value);
+  const result = configSchema.safeParse(tree);
+  if (!result.success) {
+    throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}:\n${z.prettifyError(result.error)}`);
+  }
+  return { ...result.data, storage: { ...result.data.storage, root: resolve(result.data.storage.root) } };
+}

@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import {
+  close as closeFd,
+  createReadStream,
+  createWriteStream,
+  fstat,
+  fsync,
+  open as openFd,
+  type Stats,
+} from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import {
+  checkPath,
+  type FileInfo,
+  type FileWriter,
+  InvalidOffsetError,
+  PathNotFoundError,
+  type StorageDriver,
+} from '../driver.js';
+
+/** Large read buffers: a 64 KiB stream reaches a third of the disk's speed, 1–4 MiB gets close. */
+const READ_BUFFER = 2 * 1024 * 1024;
+
+function isNotFound(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Stores objects as files under a root directory. Small objects are written to a temp file and renamed. */
+export class FilesystemDriver implements StorageDriver {
+  readonly name = 'filesystem';
+
+  constructor(readonly root: string) {}
+
+  private full(path: string, allowRoot = false): string {
+    checkPath(path, allowRoot);
+    return join(this.root, path);
+  }
+
+  async getContent(path: string): Promise<Buffer> {
+    try {
+      return await readFile(this.full(path));
+    } catch (err) {
+      if (isNotFound(err)) throw new PathNotFoundError(path);
+      throw err;
+    }
+  }
+
+  async putContent(path: string, data: Uint8Array): Promise<void> {
+    const target = this.full(path);
+    await mkdir(dirname(target), { recursive: true });
+    const temp = `${target}.tmp-${randomUUID()}`;
+    const fh = await open(temp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(temp, target);
+  }
+
+  async reader(path: string, offset = 0): Promise<Readable> {
+    const file = this.full(path);
+    let info: Stats;
+    try {
+      info = await stat(file);
+    } catch (err) {
+      if (isNotFound(err)) throw new PathNotFoundError(path);
+      throw err;
+    }
+    if (info.isDirectory()) throw new PathNotFoundError(path);
+    if (offset < 0 || offset > info.size) throw new InvalidOffsetError(path, offset);
+    return createReadStream(file, { start: offset, highWaterMark: READ_BUFFER });
+  }
+
+  async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {
+    const file = this.full(path);
+    await mkdir(dirname(file), { recursive: true });
+    // A plain fd, not a FileHandle: a FileHandle's close() waits for streams that never close.
+    const fd = await promisify(openFd)(file, options.append ? 'a' : 'w');
+    const initial = options.append ? (await promisify(fstat)(fd)).size : 0;
+    const stream = createWriteStream('', { fd, autoClose: false, highWaterMark: 1024 * 1024 });
+    const flushed = new Promise<void>((resolve, reject) => {
+      stream.once('finish', resolve);
+      stream.once('error', reject);
+    });
+    flushed.catch(() => {});
+    let closed = false;
+    const finish = async (sync: boolean) => {
+      if (closed) return;
+      closed = true;
+      try {
+        if (!stream.writableEnded) stream.end();
+        await flushed;
+        if (sync) await promisify(fsync)(fd);
+      } finally {
+        await promisify(closeFd)(fd);
+      }
+    };
+    return {
+      stream,
+      size: () => initial + stream.bytesWritten,
+      commit: () => finish(true),
+      close: () => finish(false),
+      cancel: async () => {
+        if (!closed) {
+          closed = true;
+          stream.destroy();
+          await promisify(closeFd)(fd).catch(() => {});
+        }
+        await rm(file, { force: true });
+      },
+    };
+  }
+
+  async stat(path: string): Promise<FileInfo> {
+    try {
+      const info = await stat(this.full(path, true));
+      return { path, size: info.isDirectory() ? 0 : info.size, modTime: info.mtime, isDir: info.isDirectory() };
+    } catch (err) {
+      if (isNotFound(err)) throw new PathNotFoundError(path);
+      throw err;
+    }
+  }
+
+  async list(path: string): Promise<string[]> {
+    try {
+      const names = await readdir(this.full(path, true));
+      const prefix = path === '/' ? '' : path;
+      return names
+        .filter((n) => !n.includes('.tmp-'))
+        .sort()
+        .map((n) => `${prefix}/${n}`);
+    } catch (err) {
+      if (isNotFound(err)) throw new PathNotFoundError(path);
+      throw err;
+    }
+  }
+
+  async move(source: string, dest: string): Promise<void> {
+    const from = this.full(source);
+    const to = this.full(dest);
+    await mkdir(dirname(to), { recursive: true });
+    try {
+      await rename(from, to);
+    } catch (err) {
+      if (isNotFound(err)) throw new PathNotFoundError(source);
+      throw err;
+    }
+  }
+
+  async delete(path: string): Promise<void> {
+    const file = this.full(path);
+    try {
+      await stat(file);
+    } catch (err) {
+      if (isNotFound(err)) throw new PathNotFoundError(path);
+      throw err;
+    }
+    await rm(file, { recursive: true, force: true });
+  }
+}
