@@ -177,7 +177,7 @@ export class Uploads {
 
   /** One request at a time per session: a second concurrent one is refused, not interleaved. */
   private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
-    if (this.busy.has(id)) fail('BLOB_UPLOAD_INVALID', { message: 'upload is busy with another request', status: 409 });
+    if (this.busy.has(id)) fail('BLOB_UPLOAD_INVALID', { message: 'upload is busy with another request' });
     this.busy.add(id);
     try {
       return await work();

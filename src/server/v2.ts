@@ -275,7 +275,8 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
           const artifactType = r.query.get('artifactType') ?? undefined;
           const index = await referrers(ctx, r.name, r.param, artifactType);
           if (artifactType !== undefined) r.reply.header('OCI-Filters-Applied', 'artifactType');
-          r.reply.header('Content-Type', MediaType.ociIndex).send(JSON.stringify(index));
+          // A Buffer, so that fastify does not append a charset to the media type.
+          r.reply.header('Content-Type', MediaType.ociIndex).send(Buffer.from(JSON.stringify(index)));
         },
       },
     },

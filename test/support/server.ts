@@ -1,0 +1,89 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { buildServer, type WharfServer } from '../../src/server/app.js';
+import { type Config, loadConfig } from '../../src/server/config.js';
+import { freePort, removeTmpDir, sleep, tmpDir } from './tools.js';
+
+const REPO_ROOT = join(import.meta.dirname, '..', '..');
+/** The built CLI; `npm test` builds it first (pretest). */
+export const WHARF_BIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+
+/** An in-process server on the memory driver (or a given config), for fastify.inject() tests. */
+export async function memoryServer(env: NodeJS.ProcessEnv = {}): Promise<WharfServer> {
+  const config: Config = loadConfig({
+    env: { WHARF_STORAGE_DRIVER: 'memory', WHARF_LOG_LEVEL: 'silent', ...env },
+  });
+  return buildServer(config);
+}
+
+/** A real `wharf serve` process on a free loopback port, as users run it. */
+export interface WharfProcess {
+  url: string;
+  /** host:port, as docker and skopeo want it. */
+  host: string;
+  port: number;
+  dataDir: string;
+  child: ChildProcess;
+  /** Output of the process so far (for failure messages). */
+  log(): string;
+  /** SIGTERM and wait. */
+  stop(): Promise<void>;
+  /** SIGKILL, as a crash would. */
+  kill(): Promise<void>;
+  /** Stops (if running) and removes the data directory. */
+  cleanup(): Promise<void>;
+}
+
+export async function startWharf(
+  options: { dataDir?: string; env?: NodeJS.ProcessEnv; port?: number } = {},
+): Promise<WharfProcess> {
+  const dataDir = options.dataDir ?? (await tmpDir('wharf-data-'));
+  const port = options.port ?? (await freePort());
+  const host = `127.0.0.1:${port}`;
+  let output = '';
+  const child = spawn(process.execPath, [WHARF_BIN, 'serve', '--addr', host, '--data', dataDir], {
+    env: { ...process.env, WHARF_LOG_LEVEL: 'warn', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://${host}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wharf serve exited with ${child.exitCode}:\n${output}`);
+    try {
+      const res = await fetch(`${url}/v2/`);
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`wharf serve did not start within 20 s:\n${output}`);
+    }
+    await sleep(50);
+  }
+  const signal = async (sig: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    await exited;
+  };
+  return {
+    url,
+    host,
+    port,
+    dataDir,
+    child,
+    log: () => output,
+    stop: () => signal('SIGTERM'),
+    kill: () => signal('SIGKILL'),
+    async cleanup() {
+      await signal('SIGTERM');
+      if (!options.dataDir) await removeTmpDir(dataDir);
+    },
+  };
+}
