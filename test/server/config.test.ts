@@ -71,7 +71,7 @@ describe('configuration', () => {
 
   it('a wrong value is an error naming the key and the problem', () => {
     expect(() => loadConfig({ env: { WHARF_STORAGE_UPLOAD_PURGE_AGE: 'soon' } })).toThrow(
-      /upload_purge_age[\s\S]*invalid duration/,
+      /invalid duration[\s\S]*storage\.upload_purge_age/,
     );
     expect(() => loadConfig({ env: { WHARF_HTTP_ADDR: 'localhost' } })).toThrow(/HOST:PORT[\s\S]*http\.addr/);
     expect(() => loadConfig({ env: { WHARF_LOG_LEVEL: 'loud' } })).toThrow(/log\.level/);
