@@ -24,6 +24,9 @@ import {
 /** Large read buffers: a 64 KiB stream reaches a third of the disk's speed, 1–4 MiB gets close. */
 const READ_BUFFER = 2 * 1024 * 1024;
 
+/** Marks temp files; `#` cannot appear in a valid path, so no object is ever mistaken for one. */
+const TEMP_MARK = '#tmp-';
+
 function isNotFound(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
@@ -44,7 +47,8 @@ export class FilesystemDriver implements StorageDriver {
     try {
       return await readFile(this.full(path));
     } catch (err) {
-      if (isNotFound(err)) throw new PathNotFoundError(path);
+      // A directory is not an object (reader() and the other drivers agree).
+      if (isNotFound(err) || (err as NodeJS.ErrnoException).code === 'EISDIR') throw new PathNotFoundError(path);
       throw err;
     }
   }
@@ -52,15 +56,20 @@ export class FilesystemDriver implements StorageDriver {
   async putContent(path: string, data: Uint8Array): Promise<void> {
     const target = this.full(path);
     await mkdir(dirname(target), { recursive: true });
-    const temp = `${target}.tmp-${randomUUID()}`;
-    const fh = await open(temp, 'w');
+    const temp = `${target}${TEMP_MARK}${randomUUID()}`;
     try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = await open(temp, 'w');
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(temp, target);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
     }
-    await rename(temp, target);
   }
 
   async reader(path: string, offset = 0): Promise<Readable> {
@@ -132,7 +141,7 @@ export class FilesystemDriver implements StorageDriver {
       const names = await readdir(this.full(path, true));
       const prefix = path === '/' ? '' : path;
       return names
-        .filter((n) => !n.includes('.tmp-'))
+        .filter((n) => !n.includes(TEMP_MARK))
         .sort()
         .map((n) => `${prefix}/${n}`);
     } catch (err) {

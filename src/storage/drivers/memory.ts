@@ -105,8 +105,8 @@ export class MemoryDriver implements StorageDriver {
   }
 
   async move(source: string, dest: string): Promise<void> {
+    checkPath(dest); // before the lookup: an invalid dest is InvalidPathError even when source is missing
     const obj = this.object(source);
-    checkPath(dest);
     this.objects.delete(source);
     this.objects.set(dest, obj);
   }
