@@ -34,24 +34,27 @@ export class RegistryError extends Error {
 
   constructor(
     readonly code: ErrorCode,
-    options: { message?: string; detail?: unknown; status?: number } = {},
+    options: { message?: string; detail?: unknown; status?: number; also?: RegistryError[] } = {},
   ) {
     super(options.message ?? ErrorCodes[code].message);
     this.status = options.status ?? ErrorCodes[code].status;
     this.detail = options.detail;
+    this.also = options.also ?? [];
   }
 
   readonly detail: unknown;
+  /** Further errors reported in the same envelope (e.g. one MANIFEST_BLOB_UNKNOWN per missing blob). */
+  readonly also: readonly RegistryError[];
 
   /** The OCI error envelope. */
   toJSON(): { errors: { code: string; message: string; detail?: unknown }[] } {
     const entry: { code: string; message: string; detail?: unknown } = { code: this.code, message: this.message };
     if (this.detail !== undefined) entry.detail = this.detail;
-    return { errors: [entry] };
+    return { errors: [entry, ...this.also.flatMap((e) => e.toJSON().errors)] };
   }
 }
 
 /** Shorthand: `fail('BLOB_UNKNOWN', { detail })`. */
-export function fail(code: ErrorCode, options?: { message?: string; detail?: unknown; status?: number }): never {
+export function fail(code: ErrorCode, options?: ConstructorParameters<typeof RegistryError>[1]): never {
   throw new RegistryError(code, options);
 }

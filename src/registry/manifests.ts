@@ -13,7 +13,7 @@ import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.js';
 import { type Descriptor, ManifestFormatError, type ParsedManifest, parseManifest } from '../oci/manifest.js';
 import { isValidTag } from '../oci/name.js';
 import type { RegistryContext } from './context.js';
-import { fail } from './errors.js';
+import { fail, RegistryError } from './errors.js';
 
 /** A manifest reference from a URL: a tag or a digest. */
 export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: string };
@@ -88,16 +88,31 @@ export async function putManifestChecked(
     fail('TAG_INVALID', { status: 414, message: `at most ${MAX_TAGS_PER_PUT} tags per request` });
   for (const tag of tags) if (!isValidTag(tag)) fail('TAG_INVALID', { message: 'invalid tag', detail: { tag } });
 
-  const repoId = (await findRepositoryId(ctx.db, repository)) ?? (await ensureRepository(ctx.db, repository));
+  // Checked before the repository is created, so that a refused manifest leaves nothing behind.
+  const knownId = await findRepositoryId(ctx.db, repository);
   const blobs = parsed.blobs.filter((d) => !isExternal(d)).map((d) => d.digest);
-  const present = await linkedDigests(ctx.db, repoId, blobs);
-  const missingBlob = blobs.find((d) => !present.has(d));
-  if (missingBlob) fail('MANIFEST_BLOB_UNKNOWN', { detail: { digest: missingBlob } });
+  const present = knownId === undefined ? new Set<string>() : await linkedDigests(ctx.db, knownId, blobs);
   const children = parsed.manifests.map((d) => d.digest);
-  const existing = await existingManifests(ctx.db, repoId, children);
-  const missingChild = children.find((d) => !existing.has(d) && d !== digest);
-  if (missingChild)
-    fail('MANIFEST_BLOB_UNKNOWN', { message: 'manifest unknown to registry', detail: { digest: missingChild } });
+  const existing = knownId === undefined ? new Set<string>() : await existingManifests(ctx.db, knownId, children);
+  // One MANIFEST_BLOB_UNKNOWN per missing blob or child manifest, as Distribution reports them.
+  const [firstMissing, ...moreMissing] = [
+    ...blobs
+      .filter((d) => !present.has(d))
+      .map((d) => new RegistryError('MANIFEST_BLOB_UNKNOWN', { detail: { digest: d } })),
+    ...children
+      .filter((d) => !existing.has(d) && d !== digest)
+      .map(
+        (d) =>
+          new RegistryError('MANIFEST_BLOB_UNKNOWN', {
+            message: 'manifest unknown to registry',
+            detail: { digest: d },
+          }),
+      ),
+  ];
+  if (firstMissing) {
+    fail('MANIFEST_BLOB_UNKNOWN', { message: firstMissing.message, detail: firstMissing.detail, also: moreMissing });
+  }
+  const repoId = knownId ?? (await ensureRepository(ctx.db, repository));
 
   await putManifest(
     ctx.db,

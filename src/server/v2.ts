@@ -312,7 +312,9 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
   app.setErrorHandler((err: unknown, req, reply) => {
     const error = toRegistryError(err);
     if (error.status >= 500) req.log.error({ err }, 'request failed');
-    if (reply.sent || req.raw.destroyed) return;
+    // The request stream is destroyed once a handler has read it to the end (for await does that),
+    // so only a closed socket means the client is gone.
+    if (reply.sent || req.raw.socket?.destroyed) return;
     reply.status(error.status).header('Content-Type', 'application/json').send(JSON.stringify(error.toJSON()));
   });
 }

@@ -1,3 +1,4 @@
+import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/mediatypes.js';
@@ -7,7 +8,7 @@ import { memoryServer } from '../support/server.js';
 
 describe('registry API', () => {
   let server: WharfServer;
-  const inject = (...args: Parameters<WharfServer['app']['inject']>) => server.app.inject(...args);
+  const inject = (opts: InjectOptions) => server.app.inject(opts);
 
   beforeAll(async () => {
     server = await memoryServer();

@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { PassThrough } from 'node:stream';
+import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/mediatypes.js';
@@ -11,7 +12,7 @@ import { memoryServer } from '../support/server.js';
 describe('registry error codes', () => {
   let server: WharfServer;
   let readOnly: WharfServer;
-  const inject = (...args: Parameters<WharfServer['app']['inject']>) => server.app.inject(...args);
+  const inject = (opts: InjectOptions) => server.app.inject(opts);
 
   beforeAll(async () => {
     server = await memoryServer({ WHARF_LIMITS_MAX_MANIFEST_SIZE: '1KiB' });
