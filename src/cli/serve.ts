@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { buildServer, createLogger } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
+import { releaseStartupMemory } from '../server/memory.js';
 
 /** `wharf serve`: the registry on HOST:PORT, storing in DIR, like `docker run -p 5000:5000 registry`. */
 export function serveCommand(): Command {
@@ -19,6 +20,7 @@ export function serveCommand(): Command {
       const { host, port } = splitAddr(config.http.addr);
       await server.app.listen({ host, port });
       logger.info({ addr: config.http.addr, data: config.storage.root }, 'wharf registry listening');
+      releaseStartupMemory();
       const stop = (signal: string) => {
         logger.info({ signal }, 'shutting down');
         server.close().then(
