@@ -1,17 +1,23 @@
+import { sql } from 'kysely';
 import { type MetadataDb, now } from './db.js';
+import type { Visibility } from './schema.js';
 
 export async function findRepositoryId(db: MetadataDb, name: string): Promise<number | undefined> {
   const row = await db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
   return row?.id;
 }
 
-/** Returns the repository's id, creating the repository on first use. */
-export async function ensureRepository(db: MetadataDb, name: string): Promise<number> {
+/** Returns the repository's id, creating the repository (with `visibility`) on first use. */
+export async function ensureRepository(
+  db: MetadataDb,
+  name: string,
+  visibility: Visibility = 'public',
+): Promise<number> {
   const found = await findRepositoryId(db, name);
   if (found !== undefined) return found;
   await db
     .insertInto('repositories')
-    .values({ name, created_at: now() })
+    .values({ name, created_at: now(), visibility })
     .onConflict((oc) => oc.column('name').doNothing())
     .execute();
   const id = await findRepositoryId(db, name);
@@ -23,5 +29,92 @@ export async function ensureRepository(db: MetadataDb, name: string): Promise<nu
 export async function listRepositories(db: MetadataDb, limit: number, last?: string): Promise<string[]> {
   let q = db.selectFrom('repositories').select('name').orderBy('name').limit(limit);
   if (last !== undefined) q = q.where('name', '>', last);
+  return (await q.execute()).map((r) => r.name);
+}
+
+export interface RepositoryInfo {
+  id: number;
+  name: string;
+  visibility: Visibility;
+}
+
+export async function findRepository(db: MetadataDb, name: string): Promise<RepositoryInfo | undefined> {
+  return db.selectFrom('repositories').select(['id', 'name', 'visibility']).where('name', '=', name).executeTakeFirst();
+}
+
+export async function setVisibility(db: MetadataDb, name: string, visibility: Visibility): Promise<boolean> {
+  const result = await db.updateTable('repositories').set({ visibility }).where('name', '=', name).executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Actions granted to an account on a repository, from repository_grants. */
+export async function grantedActions(db: MetadataDb, repositoryId: number, accountId: number): Promise<string[]> {
+  const row = await db
+    .selectFrom('repository_grants')
+    .select('actions')
+    .where('repository_id', '=', repositoryId)
+    .where('account_id', '=', accountId)
+    .executeTakeFirst();
+  return row ? row.actions.split(',').filter(Boolean) : [];
+}
+
+/** Sets (or with no actions, removes) an account's grant on a repository. */
+export async function setGrant(
+  db: MetadataDb,
+  repositoryId: number,
+  accountId: number,
+  actions: string[],
+): Promise<void> {
+  if (actions.length === 0) {
+    await db
+      .deleteFrom('repository_grants')
+      .where('repository_id', '=', repositoryId)
+      .where('account_id', '=', accountId)
+      .execute();
+    return;
+  }
+  await db
+    .insertInto('repository_grants')
+    .values({ repository_id: repositoryId, account_id: accountId, actions: actions.join(',') })
+    .onConflict((oc) => oc.columns(['repository_id', 'account_id']).doUpdateSet({ actions: actions.join(',') }))
+    .execute();
+}
+
+/** Who may see a repository in the catalog: everyone (admin), or a reader defined by account and namespace. */
+export type CatalogReader = { all: true } | { all: false; accountId?: number; namespace?: string };
+
+/**
+ * The catalog as a reader may see it: public repositories, those in the reader's own
+ * namespace, and those granted to the reader with pull.
+ */
+export async function listReadableRepositories(
+  db: MetadataDb,
+  reader: CatalogReader,
+  limit: number,
+  last?: string,
+): Promise<string[]> {
+  if (reader.all) return listRepositories(db, limit, last);
+  let q = db.selectFrom('repositories as r').select('r.name').orderBy('r.name').limit(limit);
+  if (last !== undefined) q = q.where('r.name', '>', last);
+  const { accountId, namespace } = reader;
+  q = q.where((eb) => {
+    const ors = [eb('r.visibility', '=', 'public')];
+    // substr, not LIKE: `_` in a namespace would be a wildcard.
+    if (namespace !== undefined)
+      ors.push(eb(sql<string>`substr(r.name, 1, ${namespace.length + 1})`, '=', `${namespace}/`));
+    if (accountId !== undefined) {
+      ors.push(
+        eb.exists(
+          eb
+            .selectFrom('repository_grants as g')
+            .select('g.repository_id')
+            .whereRef('g.repository_id', '=', 'r.id')
+            .where('g.account_id', '=', accountId)
+            .where('g.actions', 'like', '%pull%'),
+        ),
+      );
+    }
+    return eb.or(ors);
+  });
   return (await q.execute()).map((r) => r.name);
 }

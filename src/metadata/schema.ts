@@ -9,13 +9,19 @@ export interface Database {
   manifest_references: ManifestReferencesTable;
   tags: TagsTable;
   uploads: UploadsTable;
+  accounts: AccountsTable;
+  repository_grants: RepositoryGrantsTable;
+  refresh_tokens: RefreshTokensTable;
 }
 
 export interface RepositoriesTable {
   id: Generated<number>;
   name: string;
   created_at: string;
+  visibility: Generated<Visibility>;
 }
+
+export type Visibility = 'public' | 'private';
 
 /** Blobs present in storage under their digest, verified on the way in. */
 export interface BlobsTable {
@@ -66,4 +72,31 @@ export interface UploadsTable {
   repository: string;
   started_at: string;
   updated_at: string;
+}
+
+export interface AccountsTable {
+  id: Generated<number>;
+  username: string;
+  /** argon2id PHC string. */
+  password_hash: string;
+  is_admin: Generated<number>;
+  disabled: Generated<number>;
+  created_at: string;
+}
+
+/** Access to a repository given to an account that does not own its namespace. */
+export interface RepositoryGrantsTable {
+  repository_id: number;
+  account_id: number;
+  /** Comma-separated actions: pull, push, delete. */
+  actions: string;
+}
+
+/** Refresh tokens (docker login's identity tokens), kept by their sha256 only. */
+export interface RefreshTokensTable {
+  id: string;
+  account_id: number;
+  client_id: string;
+  created_at: string;
+  expires_at: string;
 }

@@ -9,6 +9,8 @@ export interface RegistryOptions {
   tagsMaxEntries: number;
   /** Upload sessions untouched for this long (ms) are purged. */
   uploadPurgeAge: number;
+  /** Visibility of repositories created by a push. */
+  defaultVisibility: 'public' | 'private';
 }
 
 /** What every registry operation works with: metadata, blob storage and the rules. */

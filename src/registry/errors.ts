@@ -28,23 +28,33 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
+export interface RegistryErrorOptions {
+  message?: string;
+  detail?: unknown;
+  status?: number;
+  /** Further errors reported in the same envelope (e.g. one MANIFEST_BLOB_UNKNOWN per missing blob). */
+  also?: RegistryError[];
+  /** Response headers that belong to the error, e.g. WWW-Authenticate or Retry-After. */
+  headers?: Record<string, string>;
+}
+
 export class RegistryError extends Error {
   override readonly name = 'RegistryError';
   readonly status: number;
+  readonly detail: unknown;
+  readonly also: readonly RegistryError[];
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(
     readonly code: ErrorCode,
-    options: { message?: string; detail?: unknown; status?: number; also?: RegistryError[] } = {},
+    options: RegistryErrorOptions = {},
   ) {
     super(options.message ?? ErrorCodes[code].message);
     this.status = options.status ?? ErrorCodes[code].status;
     this.detail = options.detail;
     this.also = options.also ?? [];
+    this.headers = options.headers ?? {};
   }
-
-  readonly detail: unknown;
-  /** Further errors reported in the same envelope (e.g. one MANIFEST_BLOB_UNKNOWN per missing blob). */
-  readonly also: readonly RegistryError[];
 
   /** The OCI error envelope. */
   toJSON(): { errors: { code: string; message: string; detail?: unknown }[] } {
@@ -55,6 +65,6 @@ export class RegistryError extends Error {
 }
 
 /** Shorthand: `fail('BLOB_UNKNOWN', { detail })`. */
-export function fail(code: ErrorCode, options?: ConstructorParameters<typeof RegistryError>[1]): never {
+export function fail(code: ErrorCode, options?: RegistryErrorOptions): never {
   throw new RegistryError(code, options);
 }

@@ -1,5 +1,5 @@
 import { listReferrers } from '../metadata/manifests.js';
-import { findRepositoryId, listRepositories } from '../metadata/repositories.js';
+import { type CatalogReader, findRepositoryId, listReadableRepositories } from '../metadata/repositories.js';
 import { listTags } from '../metadata/tags.js';
 import { MediaType } from '../oci/mediatypes.js';
 import { requireDigest } from './blobs.js';
@@ -30,13 +30,21 @@ async function page(fetch: (limit: number) => Promise<string[]>, n: number): Pro
   return { items, next: items[items.length - 1] as string };
 }
 
-/** The catalog from the database, never from storage. More than the maximum is refused, as Distribution does. */
-export async function catalog(ctx: RegistryContext, n: number | undefined, last: string | undefined): Promise<Page> {
+/**
+ * The catalog from the database, never from storage, as `reader` may see it.
+ * More than the maximum is refused, as Distribution does.
+ */
+export async function catalog(
+  ctx: RegistryContext,
+  reader: CatalogReader,
+  n: number | undefined,
+  last: string | undefined,
+): Promise<Page> {
   const size = n ?? Math.min(CATALOG_DEFAULT_PAGE, ctx.options.catalogMaxEntries);
   if (size > ctx.options.catalogMaxEntries) {
     fail('PAGINATION_NUMBER_INVALID', { detail: { n: size, max: ctx.options.catalogMaxEntries } });
   }
-  return page((limit) => listRepositories(ctx.db, limit, last), size);
+  return page((limit) => listReadableRepositories(ctx.db, reader, limit, last), size);
 }
 
 /** Tags of a repository; `n` is clamped to the configured maximum. */

@@ -112,7 +112,7 @@ export async function putManifestChecked(
   if (firstMissing) {
     fail('MANIFEST_BLOB_UNKNOWN', { message: firstMissing.message, detail: firstMissing.detail, also: moreMissing });
   }
-  const repoId = knownId ?? (await ensureRepository(ctx.db, repository));
+  const repoId = knownId ?? (await ensureRepository(ctx.db, repository, ctx.options.defaultVisibility));
 
   await putManifest(
     ctx.db,

@@ -137,7 +137,7 @@ export class Uploads {
         fail('DIGEST_INVALID', { detail: { expected: digest.value, actual } });
       }
       await this.ctx.storage.move(paths.uploadData(id), paths.blob(digest));
-      const repoId = await ensureRepository(this.ctx.db, repository);
+      const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
       await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size);
       await this.discard(id);
       return size;
@@ -149,7 +149,7 @@ export class Uploads {
     requireDigest(digestValue);
     const blob = await findLinkedBlob(this.ctx.db, from, digestValue);
     if (!blob) return false;
-    const repoId = await ensureRepository(this.ctx.db, repository);
+    const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
     await recordAndLinkBlob(this.ctx.db, repoId, blob.digest, Number(blob.size));
     return true;
   }

@@ -1,12 +1,26 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import pino, { type Logger } from 'pino';
-import { openSqlite } from '../metadata/db.js';
+import { AccessPolicy } from '../auth/access.js';
+import { ensureAdmin } from '../auth/bootstrap.js';
+import { Htpasswd } from '../auth/htpasswd.js';
+import { LoginThrottle } from '../auth/throttle.js';
+import { TokenService } from '../auth/tokens.js';
+import { type MetadataDb, openSqlite } from '../metadata/db.js';
 import type { RegistryContext } from '../registry/context.js';
 import { Uploads } from '../registry/uploads.js';
 import { createDriver } from '../storage/factory.js';
-import type { Config } from './config.js';
+import {
+  type Authorizer,
+  htpasswdAuthorizer,
+  openAuthorizer,
+  type TokenAuthDeps,
+  tokenAuthorizer,
+  tokenRoutes,
+} from './auth.js';
+import { type Config, ConfigError } from './config.js';
 import { Metrics, routeLabel } from './metrics.js';
 import { v2Routes } from './v2.js';
 
@@ -40,6 +54,66 @@ export function createLogger(config: Config['log']): Logger {
   return pino({ level: config.level }, text);
 }
 
+/** TLS from `tls.cert`/`tls.key` (PEM files); plain HTTP when neither is set. */
+async function httpsOptions(config: Config): Promise<{ https?: { cert: Buffer; key: Buffer } }> {
+  const { cert, key } = config.tls;
+  if (!cert && !key) return {};
+  if (!cert || !key) throw new ConfigError('tls.cert and tls.key must be set together');
+  const read = async (file: string, what: string) => {
+    try {
+      return await readFile(file);
+    } catch (err) {
+      throw new ConfigError(`cannot read TLS ${what} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return { https: { cert: await read(cert, 'certificate'), key: await read(key, 'key') } };
+}
+
+/** The authorizer of `auth.mode`, and for token mode what the token endpoint needs. */
+async function createAuthorizer(
+  config: Config,
+  db: MetadataDb,
+  logger: Logger,
+): Promise<{ authorizer: Authorizer; tokenDeps?: TokenAuthDeps }> {
+  const { auth } = config;
+  const throttle = new LoginThrottle({ maxFailures: auth.max_login_failures, windowMs: auth.login_failure_window });
+  switch (auth.mode) {
+    case 'none':
+      return { authorizer: openAuthorizer };
+    case 'htpasswd': {
+      if (!auth.htpasswd_file) throw new ConfigError('auth.mode htpasswd needs auth.htpasswd_file');
+      const file = new Htpasswd(auth.htpasswd_file, (msg) => logger.warn(msg));
+      return { authorizer: htpasswdAuthorizer(file, throttle) };
+    }
+    case 'token': {
+      const onDisk = config.storage.driver === 'filesystem';
+      await ensureAdmin(db, {
+        ...(onDisk ? { dataDir: config.storage.root } : {}),
+        ...(process.env.WHARF_ADMIN_PASSWORD ? { password: process.env.WHARF_ADMIN_PASSWORD } : {}),
+        log: (msg) => logger.warn(msg),
+      });
+      const tokens = await TokenService.open(
+        onDisk ? join(config.storage.root, 'auth', 'token-signing-key.json') : undefined,
+        {
+          issuer: auth.issuer,
+          service: auth.service,
+          ttlMs: auth.token_ttl,
+        },
+      );
+      const tokenDeps: TokenAuthDeps = {
+        db,
+        tokens,
+        policy: new AccessPolicy(db, { allowTopLevel: auth.allow_top_level }),
+        throttle,
+        service: auth.service,
+        realm: auth.realm,
+        refreshTtlMs: auth.refresh_token_ttl,
+      };
+      return { authorizer: tokenAuthorizer(tokenDeps), tokenDeps };
+    }
+  }
+}
+
 /** Assembles the registry server: storage, metadata, the /v2 API, health and metrics. */
 export async function buildServer(config: Config, logger: Logger = createLogger(config.log)): Promise<WharfServer> {
   const storage =
@@ -56,13 +130,16 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       catalogMaxEntries: config.limits.catalog_max_entries,
       tagsMaxEntries: config.limits.tags_max_entries,
       uploadPurgeAge: config.storage.upload_purge_age,
+      defaultVisibility: config.auth.default_visibility,
     },
   };
+  const authorizer = await createAuthorizer(config, db, logger);
   const uploads = new Uploads(ctx);
   const metrics = new Metrics(() => uploads.active);
   metrics.bytesReceived = () => uploads.bytesReceived;
 
   const app = Fastify({
+    ...(await httpsOptions(config)),
     loggerInstance: logger as FastifyBaseLogger,
     // One log line per request, written by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
@@ -94,7 +171,9 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
   app.get('/metrics', async (_req, reply) => {
     reply.header('Content-Type', 'text/plain; version=0.0.4').send(metrics.render());
   });
-  await app.register(async (v2) => v2Routes(v2, { ctx, uploads }));
+  await app.register(async (v2) => v2Routes(v2, { ctx, uploads, authorizer: authorizer.authorizer }));
+  const { tokenDeps } = authorizer;
+  if (tokenDeps) await app.register(async (token) => tokenRoutes(token, tokenDeps));
 
   // Abandoned upload sessions: purged at start, then periodically.
   const purge = () =>

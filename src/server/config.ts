@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -63,6 +64,33 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    auth: z
+      .object({
+        mode: z.enum(['none', 'htpasswd', 'token']).default('token'),
+        /** `none` on a non-loopback address must be asked for explicitly. */
+        allow_none_on_network: z.boolean().default(false),
+        htpasswd_file: z.string().default(''),
+        /** The token endpoint URL given to clients; by default /token on the address the client used. */
+        realm: z.string().default(''),
+        service: z.string().min(1).default('wharf'),
+        issuer: z.string().min(1).default('wharf'),
+        token_ttl: duration.default(300_000),
+        refresh_token_ttl: duration.default(90 * 86_400_000),
+        /** Whether accounts may create repositories outside their own namespace (admins always may). */
+        allow_top_level: z.boolean().default(false),
+        default_visibility: z.enum(['public', 'private']).default('public'),
+        max_login_failures: z.number().int().positive().default(10),
+        login_failure_window: duration.default(300_000),
+      })
+      .strict()
+      .prefault({}),
+    tls: z
+      .object({
+        cert: z.string().default(''),
+        key: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -74,6 +102,13 @@ export const configSchema = z
   .strict();
 
 export type Config = z.output<typeof configSchema>;
+
+/** Is `host` a loopback address (127.0.0.0/8, ::1, localhost)? */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (bare === 'localhost' || bare === '::1') return true;
+  return isIP(bare) === 4 && bare.startsWith('127.');
+}
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -150,5 +185,13 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (!result.success) {
     throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}:\n${z.prettifyError(result.error)}`);
   }
-  return { ...result.data, storage: { ...result.data.storage, root: resolve(result.data.storage.root) } };
+  const config = result.data;
+  const host = config.http.addr.slice(0, config.http.addr.lastIndexOf(':'));
+  if (config.auth.mode === 'none' && !isLoopbackHost(host) && !config.auth.allow_none_on_network) {
+    throw new ConfigError(
+      `auth.mode none lets anyone push and delete: it is allowed only on a loopback address, not ${config.http.addr}. ` +
+        'Use auth.mode token or htpasswd, listen on 127.0.0.1, or set auth.allow_none_on_network: true if you really mean it.',
+    );
+  }
+  return { ...config, storage: { ...config.storage, root: resolve(config.storage.root) } };
 }

@@ -4,10 +4,12 @@ import { MediaType } from '../oci/mediatypes.js';
 import { isValidRepositoryName } from '../oci/name.js';
 import { deleteBlob, openBlob, parseRange, statBlob } from '../registry/blobs.js';
 import type { RegistryContext } from '../registry/context.js';
-import { fail, RegistryError } from '../registry/errors.js';
+import { fail } from '../registry/errors.js';
 import { catalog, type Page, parsePageSize, referrers, tags } from '../registry/listing.js';
 import { deleteManifest, getManifest, parseReference, putManifestChecked } from '../registry/manifests.js';
 import type { Uploads } from '../registry/uploads.js';
+import type { Authorizer, Need, Principal } from './auth.js';
+import { registryErrorHandler } from './errors.js';
 import { setRouteLabel } from './metrics.js';
 
 /**
@@ -23,6 +25,8 @@ interface V2Request {
   name: string;
   /** The second captured path part: reference, digest or upload id. */
   param: string;
+  /** Who asks, as the authorizer let them in. */
+  principal: Principal;
 }
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -38,10 +42,20 @@ interface Route {
 export interface V2Deps {
   ctx: RegistryContext;
   uploads: Uploads;
+  authorizer: Authorizer;
+}
+
+/** The access a request needs: reads need pull, writes push and pull, deletes delete. */
+function needOf(label: string, method: Method, name: string): Need {
+  if (label === 'base') return { kind: 'base' };
+  if (label === 'catalog') return { kind: 'catalog' };
+  if (method === 'GET' || method === 'HEAD') return { kind: 'repository', name, actions: ['pull'] };
+  if (method === 'DELETE' && label !== 'upload') return { kind: 'repository', name, actions: ['delete'] };
+  return { kind: 'repository', name, actions: ['pull', 'push'] };
 }
 
 export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void> {
-  const { ctx, uploads } = deps;
+  const { ctx, uploads, authorizer } = deps;
 
   // Bodies stay unread in request.raw: blob handlers stream them, manifest PUT reads with a limit.
   app.removeAllContentTypeParsers();
@@ -127,7 +141,10 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
     const from = r.query.get('from');
     if (mount !== null && from !== null) {
       if (!isValidRepositoryName(from)) fail('NAME_INVALID', { detail: { name: from } });
-      if (await uploads.mount(r.name, mount, from)) return sendBlobCreated(r, mount);
+      // A blob the caller may not read elsewhere is uploaded, never mounted: no existence leak.
+      if ((await r.principal.canPull(from)) && (await uploads.mount(r.name, mount, from))) {
+        return sendBlobCreated(r, mount);
+      }
     }
     const digest = r.query.get('digest');
     const id = await uploads.start(r.name);
@@ -230,7 +247,7 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
       methods: {
         GET: async (r) => {
           const n = parsePageSize(r.query.get('n') ?? undefined);
-          const page = await catalog(ctx, n, r.query.get('last') ?? undefined);
+          const page = await catalog(ctx, await r.principal.catalog(), n, r.query.get('last') ?? undefined);
           sendPage(r, '/v2/_catalog', n, page, { repositories: page.items });
         },
       },
@@ -298,7 +315,8 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
       }
       const name = route.named ? decode(m[1] as string) : '';
       if (route.named && !isValidRepositoryName(name)) fail('NAME_INVALID', { detail: { name } });
-      return handler({ req, reply, query, name, param: m[2] === undefined ? '' : decode(m[2]) });
+      const principal = await authorizer.check(req, needOf(route.label, req.method as Method, name));
+      return handler({ req, reply, query, name, param: m[2] === undefined ? '' : decode(m[2]), principal });
     }
     setRouteLabel(req.raw, 'unknown');
     fail('UNSUPPORTED', { status: 404, message: 'no such endpoint in the registry API' });
@@ -309,14 +327,7 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
   app.route({ method: methods, url: '/v2/', handler: dispatch });
   app.route({ method: methods, url: '/v2/*', handler: dispatch });
 
-  app.setErrorHandler((err: unknown, req, reply) => {
-    const error = toRegistryError(err);
-    if (error.status >= 500) req.log.error({ err }, 'request failed');
-    // The request stream is destroyed once a handler has read it to the end (for await does that),
-    // so only a closed socket means the client is gone.
-    if (reply.sent || req.raw.socket?.destroyed) return;
-    reply.status(error.status).header('Content-Type', 'application/json').send(JSON.stringify(error.toJSON()));
-  });
+  app.setErrorHandler(registryErrorHandler);
 }
 
 function decode(part: string): string {
@@ -325,15 +336,6 @@ function decode(part: string): string {
   } catch {
     return part;
   }
-}
-
-function toRegistryError(err: unknown): RegistryError {
-  if (err instanceof RegistryError) return err;
-  const status = (err as { statusCode?: unknown } | undefined)?.statusCode;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new RegistryError('UNKNOWN', { status, message: (err as Error).message });
-  }
-  return new RegistryError('UNKNOWN');
 }
 
 /** OCI content is not served by tag to a client whose Accept header cannot take it (as Distribution does). */

@@ -11,7 +11,7 @@ export const WHARF_BIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 /** An in-process server on the memory driver (or a given config), for fastify.inject() tests. */
 export async function memoryServer(env: NodeJS.ProcessEnv = {}): Promise<WharfServer> {
   const config: Config = loadConfig({
-    env: { WHARF_STORAGE_DRIVER: 'memory', WHARF_LOG_LEVEL: 'silent', ...env },
+    env: { WHARF_STORAGE_DRIVER: 'memory', WHARF_LOG_LEVEL: 'silent', WHARF_AUTH_MODE: 'none', ...env },
   });
   return buildServer(config);
 }
@@ -42,7 +42,8 @@ export async function startWharf(
   const host = `127.0.0.1:${port}`;
   let output = '';
   const child = spawn(process.execPath, [WHARF_BIN, 'serve', '--addr', host, '--data', dataDir], {
-    env: { ...process.env, WHARF_LOG_LEVEL: 'warn', ...options.env },
+    // Registry tests run without access control unless they ask for it (auth tests set WHARF_AUTH_MODE).
+    env: { ...process.env, WHARF_LOG_LEVEL: 'warn', WHARF_AUTH_MODE: 'none', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (d: Buffer) => {

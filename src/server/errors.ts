@@ -1,0 +1,22 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryError } from '../registry/errors.js';
+
+function toRegistryError(err: unknown): RegistryError {
+  if (err instanceof RegistryError) return err;
+  const status = (err as { statusCode?: unknown } | undefined)?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new RegistryError('UNKNOWN', { status, message: (err as Error).message });
+  }
+  return new RegistryError('UNKNOWN');
+}
+
+/** The error handler of the registry's surfaces (/v2 and /token): the OCI error envelope. */
+export function registryErrorHandler(err: FastifyError | unknown, req: FastifyRequest, reply: FastifyReply): void {
+  const error = toRegistryError(err);
+  if (error.status >= 500) req.log.error({ err }, 'request failed');
+  // The request stream is destroyed once a handler has read it to the end (for await does that),
+  // so only a closed socket means the client is gone.
+  if (reply.sent || req.raw.socket?.destroyed) return;
+  for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+  reply.status(error.status).header('Content-Type', 'application/json').send(JSON.stringify(error.toJSON()));
+}
