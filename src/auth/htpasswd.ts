@@ -32,8 +32,8 @@ function errorCode(e: unknown): string {
 
 /** Name of a scheme we refuse, for the log: never any part of the hash itself. */
 function describeScheme(hash: string): string {
-  if (hash.startsWith('$apr1$')) return 'Apache MD5 ($apr1$)';
-  if (hash.startsWith('{SHA}')) return 'SHA-1 ({SHA})';
+  if (hash.startsWith('$apr1$')) return 'Apache MD5 (apr1)';
+  if (hash.startsWith('{SHA}')) return 'SHA-1';
   if (/^\$[156]\$/.test(hash)) return 'crypt MD5/SHA-2';
   if (hash.startsWith('$2')) return 'malformed or unsupported bcrypt';
   if (hash.startsWith('$')) return 'unknown';

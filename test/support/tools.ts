@@ -21,6 +21,8 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   'docker-registry': 'docker-registry',
   busybox: 'busybox-static',
   runc: 'runc',
+  htpasswd: 'apache2-utils',
+  openssl: 'openssl',
 };
 
 /** $PATH with the sbin directories appended (once each). */
