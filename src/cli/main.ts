@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { repoCommand } from './repo.js';
 import { serveCommand } from './serve.js';
+import { userCommand } from './user.js';
 
 const program = new Command()
   .name('wharf')
@@ -8,6 +10,8 @@ const program = new Command()
   .version('0.1.0');
 
 program.addCommand(serveCommand());
+program.addCommand(userCommand());
+program.addCommand(repoCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`wharf: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -7,6 +7,9 @@ import type { Database } from './schema.js';
 
 export type MetadataDb = Kysely<Database>;
 
+/** Name of the metadata database in the data directory (storage.root). */
+export const DATABASE_FILE = 'wharf.db';
+
 /**
  * Opens (creating if needed) the SQLite metadata database and migrates it.
  * WAL with synchronous=NORMAL: a killed process never leaves a half-applied transaction.

@@ -58,6 +58,21 @@ export async function grantedActions(db: MetadataDb, repositoryId: number, accou
   return row ? row.actions.split(',').filter(Boolean) : [];
 }
 
+/** Every grant on a repository, by account name. */
+export async function listGrants(
+  db: MetadataDb,
+  repositoryId: number,
+): Promise<{ username: string; actions: string[] }[]> {
+  const rows = await db
+    .selectFrom('repository_grants as g')
+    .innerJoin('accounts as a', 'a.id', 'g.account_id')
+    .select(['a.username', 'g.actions'])
+    .where('g.repository_id', '=', repositoryId)
+    .orderBy('a.username')
+    .execute();
+  return rows.map((r) => ({ username: r.username, actions: r.actions.split(',').filter(Boolean) }));
+}
+
 /** Sets (or with no actions, removes) an account's grant on a repository. */
 export async function setGrant(
   db: MetadataDb,

@@ -8,7 +8,7 @@ import { ensureAdmin } from '../auth/bootstrap.js';
 import { Htpasswd } from '../auth/htpasswd.js';
 import { LoginThrottle } from '../auth/throttle.js';
 import { TokenService } from '../auth/tokens.js';
-import { type MetadataDb, openSqlite } from '../metadata/db.js';
+import { DATABASE_FILE, type MetadataDb, openSqlite } from '../metadata/db.js';
 import type { RegistryContext } from '../registry/context.js';
 import { Uploads } from '../registry/uploads.js';
 import { createDriver } from '../storage/factory.js';
@@ -120,7 +120,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     config.storage.driver === 'memory'
       ? createDriver({ driver: 'memory' })
       : createDriver({ driver: 'filesystem', root: config.storage.root });
-  const db = await openSqlite(config.storage.driver === 'memory' ? ':memory:' : join(config.storage.root, 'wharf.db'));
+  const db = await openSqlite(config.storage.driver === 'memory' ? ':memory:' : join(config.storage.root, DATABASE_FILE));
   const ctx: RegistryContext = {
     db,
     storage,

@@ -1,0 +1,46 @@
+// Shared by the admin commands (`wharf user …`, `wharf repo …`): the data directory's
+// metadata database, found from -c/--config and --data exactly as `wharf serve` finds it.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { DATABASE_FILE, type MetadataDb, openSqlite } from '../metadata/db.js';
+import { loadConfig } from '../server/config.js';
+
+export interface DataOptions {
+  config?: string;
+  data?: string;
+}
+
+/** Adds `-c, --config FILE` and `--data DIR`, with the same meaning as for `wharf serve`. */
+export function withDataOptions(command: Command): Command {
+  return command
+    .option('-c, --config <file>', 'YAML configuration file (also WHARF_CONFIG)')
+    .option('--data <dir>', 'data directory (default ./data)');
+}
+
+/**
+ * Runs `fn` on the data directory's database and closes it afterwards. With `create`, a
+ * missing database is created (and migrated); otherwise it is an error, so that a mistyped
+ * --data does not silently start an empty registry.
+ */
+export async function withDatabase<T>(
+  opts: DataOptions,
+  options: { create: boolean },
+  fn: (db: MetadataDb) => Promise<T>,
+): Promise<T> {
+  const overrides: [string[], unknown][] = [];
+  if (opts.data) overrides.push([['storage', 'root'], opts.data]);
+  const config = loadConfig({ ...(opts.config ? { file: opts.config } : {}), overrides });
+  if (config.storage.driver === 'memory') {
+    throw new Error('storage.driver is memory: there is no data directory to manage');
+  }
+  const root = config.storage.root;
+  const file = join(root, DATABASE_FILE);
+  if (!options.create && !existsSync(file)) throw new Error(`no Wharf data in ${root}`);
+  const db = await openSqlite(file);
+  try {
+    return await fn(db);
+  } finally {
+    await db.destroy();
+  }
+}
