@@ -141,6 +141,19 @@ function setPath(tree: Tree, path: string[], value: unknown): void {
   node[path[path.length - 1] as string] = value;
 }
 
+/**
+ * An environment value read as a YAML scalar, so that "true", "1000" and "4MiB" mean what they
+ * say; anything that is not a plain scalar (e.g. "[::1]:5000") stays the string it is.
+ */
+function envValue(value: string): unknown {
+  try {
+    const parsed: unknown = parseYaml(value);
+    return parsed === null || typeof parsed === 'object' ? value : parsed;
+  } catch {
+    return value;
+  }
+}
+
 export interface LoadOptions {
   file?: string;
   env?: NodeJS.ProcessEnv;
@@ -177,8 +190,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   for (const path of leafPaths(configSchema)) {
     const value = env[envName(path)];
-    // Values are read as YAML scalars so that "true", "1000" and "4MiB" all mean what they say.
-    if (value !== undefined) setPath(tree, path, parseYaml(value) ?? value);
+    if (value !== undefined) setPath(tree, path, envValue(value));
   }
   for (const [path, value] of options.overrides ?? []) setPath(tree, path, value);
   const result = configSchema.safeParse(tree);

@@ -79,3 +79,9 @@ describe('configuration', () => {
     expect(() => loadConfig({ file: join(dir, 'missing.yaml'), env: {} })).toThrow(/cannot read config file/);
   });
 });
+
+describe('configuration from the environment', () => {
+  it('takes values that are not YAML scalars as strings (IPv6 addresses)', () => {
+    expect(loadConfig({ env: { WHARF_HTTP_ADDR: '[::1]:5000' } }).http.addr).toBe('[::1]:5000');
+  });
+});
