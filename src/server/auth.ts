@@ -50,6 +50,9 @@ function basicCredentials(req: FastifyRequest): { username: string; password: st
   const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return undefined;
+  // `Basic Og==` (":"): what containers/image (skopeo, podman) sends when it has no credentials.
+  // That is an anonymous request, not a failed login: counting it would throttle the whole address.
+  if (colon === 0 && decoded.length === 1) return undefined;
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 

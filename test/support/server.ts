@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { buildServer, type WharfServer } from '../../src/server/app.js';
 import { type Config, loadConfig } from '../../src/server/config.js';
@@ -34,16 +35,51 @@ export interface WharfProcess {
   cleanup(): Promise<void>;
 }
 
+/** HTTPS for startWharf: PEM files for the server, and the CA (PEM text) that signed its certificate. */
+export interface WharfTls {
+  cert: string;
+  key: string;
+  ca: string | Buffer;
+}
+
+/** Status of GET `url` over HTTPS, trusting only `ca` (no global TLS settings touched). */
+function httpsStatus(url: string, ca: string | Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca, timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export async function startWharf(
-  options: { dataDir?: string; env?: NodeJS.ProcessEnv; port?: number } = {},
+  options: {
+    dataDir?: string;
+    env?: NodeJS.ProcessEnv;
+    port?: number;
+    /** IPv4 address to listen on (default 127.0.0.1). */
+    ip?: string;
+    /** Serve HTTPS (sets WHARF_TLS_CERT/KEY); readiness is checked trusting `ca`. */
+    tls?: WharfTls;
+  } = {},
 ): Promise<WharfProcess> {
   const dataDir = options.dataDir ?? (await tmpDir('wharf-data-'));
   const port = options.port ?? (await freePort());
-  const host = `127.0.0.1:${port}`;
+  const host = `${options.ip ?? '127.0.0.1'}:${port}`;
+  const { tls } = options;
   let output = '';
   const child = spawn(process.execPath, [WHARF_BIN, 'serve', '--addr', host, '--data', dataDir], {
     // Registry tests run without access control unless they ask for it (auth tests set WHARF_AUTH_MODE).
-    env: { ...process.env, WHARF_LOG_LEVEL: 'warn', WHARF_AUTH_MODE: 'none', ...options.env },
+    env: {
+      ...process.env,
+      WHARF_LOG_LEVEL: 'warn',
+      WHARF_AUTH_MODE: 'none',
+      ...(tls ? { WHARF_TLS_CERT: tls.cert, WHARF_TLS_KEY: tls.key } : {}),
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (d: Buffer) => {
@@ -53,13 +89,14 @@ export async function startWharf(
     output += d.toString();
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://${host}`;
+  const url = `${tls ? 'https' : 'http'}://${host}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`wharf serve exited with ${child.exitCode}:\n${output}`);
     try {
-      const res = await fetch(`${url}/v2/`);
-      if (res.status === 200) break;
+      // 401: up, with access control (token or htpasswd mode).
+      const status = tls ? await httpsStatus(`${url}/v2/`, tls.ca) : (await fetch(`${url}/v2/`)).status;
+      if (status === 200 || status === 401) break;
     } catch {
       // not listening yet
     }
