@@ -1,6 +1,7 @@
 import { Command } from 'commander';
-import { buildServer, createLogger } from '../server/app.js';
+import { buildServer } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
+import { createLogger } from '../server/logger.js';
 import { releaseStartupMemory } from '../server/memory.js';
 
 /** `wharf serve`: the registry on HOST:PORT, storing in DIR, like `docker run -p 5000:5000 registry`. */

@@ -1,21 +1,17 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AccessPolicy } from '../auth/access.js';
-import type { Htpasswd } from '../auth/htpasswd.js';
-import { spendVerifyTime, verifyPassword } from '../auth/passwords.js';
-import { formatScope, hasAccess, parseScopes, type ResourceAccess } from '../auth/scope.js';
-import type { LoginThrottle } from '../auth/throttle.js';
-import { newRefreshToken, refreshTokenId, type TokenService } from '../auth/tokens.js';
-import {
-  type Account,
-  findAccount,
-  findAccountById,
-  findRefreshToken,
-  storeRefreshToken,
-} from '../metadata/accounts.js';
+import { join } from 'node:path';
+import type { FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { AccessPolicy } from '../auth/access.js';
+import { ensureAdmin } from '../auth/bootstrap.js';
+import { Htpasswd } from '../auth/htpasswd.js';
+import { formatScope, hasAccess, type ResourceAccess } from '../auth/scope.js';
+import { LoginThrottle } from '../auth/throttle.js';
+import { TokenService } from '../auth/tokens.js';
+import { type Account, findAccount } from '../metadata/accounts.js';
 import type { MetadataDb } from '../metadata/db.js';
 import type { CatalogReader } from '../metadata/repositories.js';
 import { fail } from '../registry/errors.js';
-import { registryErrorHandler } from './errors.js';
+import { type Config, ConfigError } from './config.js';
 
 /** What a /v2 request needs: just being let in, the catalog, or actions on a repository. */
 export type Need = { kind: 'base' } | { kind: 'catalog' } | { kind: 'repository'; name: string; actions: string[] };
@@ -44,7 +40,7 @@ const everyone: Principal = {
 /** auth.mode none: like registry:2 without auth, anyone may do anything. */
 export const openAuthorizer: Authorizer = { check: async () => everyone };
 
-function basicCredentials(req: FastifyRequest): { username: string; password: string } | undefined {
+export function basicCredentials(req: FastifyRequest): { username: string; password: string } | undefined {
   const header = req.headers.authorization;
   if (!header?.startsWith('Basic ')) return undefined;
   const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
@@ -56,9 +52,9 @@ function basicCredentials(req: FastifyRequest): { username: string; password: st
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-const throttleKeys = (username: string, req: FastifyRequest) => [`account:${username}`, `addr:${req.ip}`];
+export const throttleKeys = (username: string, req: FastifyRequest) => [`account:${username}`, `addr:${req.ip}`];
 
-function checkThrottle(throttle: LoginThrottle, keys: string[]): void {
+export function checkThrottle(throttle: LoginThrottle, keys: string[]): void {
   const wait = throttle.retryAfter(keys);
   if (wait !== undefined) {
     fail('TOOMANYREQUESTS', {
@@ -143,92 +139,47 @@ export function tokenAuthorizer(deps: TokenAuthDeps): Authorizer {
   };
 }
 
-/** Checks a username and password against the accounts, with throttling; the same answer for every failure. */
-async function authenticate(
-  deps: TokenAuthDeps,
-  req: FastifyRequest,
-  username: string,
-  password: string,
-): Promise<Account> {
-  const keys = throttleKeys(username, req);
-  checkThrottle(deps.throttle, keys);
-  const account = await findAccount(deps.db, username);
-  let ok = false;
-  if (account) ok = (await verifyPassword(account.passwordHash, password)) && !account.disabled;
-  else await spendVerifyTime(password);
-  if (!ok || !account) {
-    deps.throttle.failure(keys);
-    fail('UNAUTHORIZED', { message: 'incorrect username or password' });
-  }
-  deps.throttle.success(keys);
-  return account;
-}
-
-/** The token endpoint (GET as Docker uses it, POST in the OAuth2 form) and the JWKS. */
-export async function tokenRoutes(app: FastifyInstance, deps: TokenAuthDeps): Promise<void> {
-  app.setErrorHandler(registryErrorHandler);
-  app.addContentTypeParser(
-    'application/x-www-form-urlencoded',
-    { parseAs: 'string', bodyLimit: 64 * 1024 },
-    (_req, body, done) => done(null, new URLSearchParams(body as string)),
-  );
-
-  const respond = async (
-    reply: FastifyReply,
-    account: Account | undefined,
-    scopes: string[],
-    offline: { clientId: string } | undefined,
-    oauth: boolean,
-  ) => {
-    const requested = parseScopes(scopes);
-    const granted = await deps.policy.grant(account, requested);
-    const issued = await deps.tokens.issue(account?.username ?? '', granted);
-    const body: Record<string, unknown> = oauth
-      ? { access_token: issued.token, scope: granted.map(formatScope).join(' ') }
-      : { token: issued.token, access_token: issued.token };
-    body.expires_in = issued.expiresIn;
-    body.issued_at = issued.issuedAt;
-    if (offline && account) {
-      const refresh = newRefreshToken();
-      await storeRefreshToken(deps.db, {
-        id: refresh.id,
-        accountId: account.id,
-        clientId: offline.clientId,
-        expiresAt: new Date(Date.now() + deps.refreshTtlMs).toISOString(),
+/** The authorizer of `auth.mode`, and for token mode what the token endpoint needs. */
+export async function createAuthorizer(
+  config: Config,
+  db: MetadataDb,
+  logger: Logger,
+): Promise<{ authorizer: Authorizer; tokenDeps?: TokenAuthDeps }> {
+  const { auth } = config;
+  const throttle = new LoginThrottle({ maxFailures: auth.max_login_failures, windowMs: auth.login_failure_window });
+  switch (auth.mode) {
+    case 'none':
+      return { authorizer: openAuthorizer };
+    case 'htpasswd': {
+      if (!auth.htpasswd_file) throw new ConfigError('auth.mode htpasswd needs auth.htpasswd_file');
+      const file = new Htpasswd(auth.htpasswd_file, (msg) => logger.warn(msg));
+      return { authorizer: htpasswdAuthorizer(file, throttle) };
+    }
+    case 'token': {
+      const onDisk = config.storage.driver === 'filesystem';
+      await ensureAdmin(db, {
+        ...(onDisk ? { dataDir: config.storage.root } : {}),
+        ...(process.env.WHARF_ADMIN_PASSWORD ? { password: process.env.WHARF_ADMIN_PASSWORD } : {}),
+        log: (msg) => logger.warn(msg),
       });
-      body.refresh_token = refresh.token;
+      const tokens = await TokenService.open(
+        onDisk ? join(config.storage.root, 'auth', 'token-signing-key.json') : undefined,
+        {
+          issuer: auth.issuer,
+          service: auth.service,
+          ttlMs: auth.token_ttl,
+        },
+      );
+      const tokenDeps: TokenAuthDeps = {
+        db,
+        tokens,
+        policy: new AccessPolicy(db, { allowTopLevel: auth.allow_top_level }),
+        throttle,
+        service: auth.service,
+        realm: auth.realm,
+        refreshTtlMs: auth.refresh_token_ttl,
+      };
+      return { authorizer: tokenAuthorizer(tokenDeps), tokenDeps };
     }
-    reply.header('Cache-Control', 'no-store').header('Content-Type', 'application/json').send(JSON.stringify(body));
-  };
-
-  app.get('/token', async (req, reply) => {
-    const query = new URLSearchParams((req.raw.url ?? '').split('?')[1] ?? '');
-    const creds = basicCredentials(req);
-    const account = creds ? await authenticate(deps, req, creds.username, creds.password) : undefined;
-    const offline = query.get('offline_token') === 'true' ? { clientId: query.get('client_id') ?? '' } : undefined;
-    await respond(reply, account, query.getAll('scope'), offline, false);
-  });
-
-  app.post('/token', async (req, reply) => {
-    const form = req.body instanceof URLSearchParams ? req.body : new URLSearchParams();
-    const grantType = form.get('grant_type');
-    let account: Account | undefined;
-    if (grantType === 'password') {
-      account = await authenticate(deps, req, form.get('username') ?? '', form.get('password') ?? '');
-    } else if (grantType === 'refresh_token') {
-      const id = refreshTokenId(form.get('refresh_token') ?? '');
-      const accountId = await findRefreshToken(deps.db, id);
-      account = accountId === undefined ? undefined : await findAccountById(deps.db, accountId);
-      if (!account || account.disabled) fail('UNAUTHORIZED', { message: 'invalid or expired refresh token' });
-    } else {
-      fail('UNSUPPORTED', { status: 400, message: 'grant_type must be password or refresh_token' });
-    }
-    const offline = form.get('access_type') === 'offline' ? { clientId: form.get('client_id') ?? '' } : undefined;
-    const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
-    await respond(reply, account, scopes, offline, true);
-  });
-
-  app.get('/token/jwks', async (_req, reply) => {
-    reply.header('Content-Type', 'application/json').send(JSON.stringify(deps.tokens.jwks()));
-  });
+  }
 }

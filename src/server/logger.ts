@@ -1,0 +1,24 @@
+import { Writable } from 'node:stream';
+import pino, { type Logger } from 'pino';
+import type { Config } from './config.js';
+
+/** A pino logger writing JSON lines, or short human lines for `log.format: text`. */
+export function createLogger(config: Config['log']): Logger {
+  if (config.format === 'json') return pino({ level: config.level });
+  const text = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      const { time, level, msg, ...rest } = JSON.parse(chunk.toString()) as Record<string, unknown>;
+      delete rest.pid;
+      delete rest.hostname;
+      const fields = Object.entries(rest)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
+      const name = pino.levels.labels[Number(level)] ?? String(level);
+      process.stderr.write(
+        `${new Date(Number(time)).toISOString()} ${name.toUpperCase()} ${String(msg ?? '')} ${fields}\n`,
+      );
+      cb();
+    },
+  });
+  return pino({ level: config.level }, text);
+}
