@@ -1,6 +1,6 @@
 // HTTPS with a test certificate (issue 3, "Must show"): a throwaway CA made
-// with openssl signs a server certificate for 127.0.0.1, localhost and (when
-// the machine has one) a non-loopback IPv4 address; Wharf serves it from
+// with openssl signs a server certificate for 127.0.0.1, localhost and the
+// address of this test's own test host (see below); Wharf serves it from
 // WHARF_TLS_CERT/WHARF_TLS_KEY in token mode, so the token endpoint is HTTPS
 // too.
 //
@@ -14,25 +14,39 @@
 //   registry is secure). So against 127.0.0.1 the CA is irrelevant: the test
 //   shows that a push works with no CA anywhere, and because Wharf here
 //   answers only TLS (checked), that the push went over HTTPS.
-//   The real check of Docker's certificate handling uses Wharf bound to the
-//   machine's non-loopback address, which Docker treats as a secure registry:
-//   without the CA `docker login` fails with "certificate signed by unknown
-//   authority"; with the CA in /etc/docker/certs.d/IP:PORT/ca.crt (the only
-//   location Debian's dockerd 20.10 reads for a rootful daemon: there is no
-//   flag or variable for it, only rootless mode moves it under
-//   $XDG_CONFIG_HOME) login, push and pull work. The folder is removed
-//   afterwards.
+//   The real check of Docker's certificate handling needs a registry that is
+//   not on loopback. Tests may talk only to loopback or to test hosts they
+//   create themselves, so the suite makes one: a network namespace
+//   (`ip netns add`) joined to this one by a veth pair on a /30 of
+//   10.231.0.0/16 picked from the pid; Wharf runs inside it
+//   (`ip netns exec`) on the namespace side's address, which Docker treats as
+//   a secure registry: without the CA `docker login` fails with "certificate
+//   signed by unknown authority"; with the CA in
+//   /etc/docker/certs.d/IP:PORT/ca.crt (the only location Debian's dockerd
+//   20.10 reads for a rootful daemon: there is no flag or variable for it,
+//   only rootless mode moves it under $XDG_CONFIG_HOME) login, push and pull
+//   work. The folder, the Wharf process, the veth pair and the namespace are
+//   removed afterwards (also when setting up failed halfway).
 
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpsFetch, makeTestCerts, type TestCerts } from '../support/certs.js';
 import { commitLayer, type Dockerd, makeBusyboxImage, startDockerd } from '../support/dockerd.js';
 import { type MultiPlatformLayout, readLayoutImage, writeMultiPlatformLayout } from '../support/oci-layout.js';
 import { startWharf, WHARF_BIN, type WharfProcess } from '../support/server.js';
-import { interopDescribe, type RunResult, removeTmpDir, run, runOk, tmpDir } from '../support/tools.js';
+import {
+  interopDescribe,
+  type RunResult,
+  removeTmpDir,
+  run,
+  runOk,
+  sleep,
+  tmpDir,
+  whichTool,
+} from '../support/tools.js';
 
 const TIMEOUT = 120_000;
 const PASSWORD = 'alice-Secret-1';
@@ -60,14 +74,22 @@ async function wharfAdmin(args: string[], input?: string): Promise<string> {
   return (await runOk(process.execPath, [WHARF_BIN, ...args], input === undefined ? {} : { input })).stdout;
 }
 
-/** A token-mode Wharf over HTTPS with alice's account, on `ip`. */
-async function startTlsWharf(certs: TestCerts, ip?: string): Promise<WharfProcess> {
+/** A token-mode Wharf over HTTPS with alice's account (on 127.0.0.1 unless `where` says otherwise). */
+async function startTlsWharf(
+  certs: TestCerts,
+  where: { ip?: string; port?: number; wrap?: string[]; dataDir?: string } = {},
+): Promise<WharfProcess> {
   const wharf = await startWharf({
-    ...(ip ? { ip } : {}),
+    ...where,
     env: TOKEN_ENV,
     tls: { cert: certs.cert, key: certs.key, ca: certs.caPem },
   });
-  await wharfAdmin(['user', 'add', 'alice', '--password-stdin', '--data', wharf.dataDir], `${PASSWORD}\n`);
+  try {
+    await wharfAdmin(['user', 'add', 'alice', '--password-stdin', '--data', wharf.dataDir], `${PASSWORD}\n`);
+  } catch (e) {
+    await wharf.cleanup();
+    throw e;
+  }
   return wharf;
 }
 
@@ -79,16 +101,146 @@ function plainHttp(host: string): Promise<string> {
   );
 }
 
-/** A non-loopback IPv4 address of this machine, if it has one (Docker treats it as a secure registry). */
-function externalIPv4(): string | undefined {
-  for (const addresses of Object.values(networkInterfaces())) {
-    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+/** Runs every step, even after one fails; then throws the first failure. */
+async function allSteps(steps: Array<() => Promise<unknown>>): Promise<void> {
+  const errors: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (e) {
+      errors.push(e);
+    }
   }
-  return undefined;
+  if (errors.length > 0) throw errors[0];
+}
+
+/**
+ * A test host of this test's own: a network namespace joined to this one by a veth pair on a
+ * /30 of 10.231.0.0/16 picked from the pid (so parallel runs do not clash). This side gets
+ * the .1 address, the namespace the .2 one (plus its own `lo`). Only `create()` and
+ * `remove()` have effects; remove() undoes whatever create() got done, and a process exit
+ * handler does the same if the test process ends without calling it.
+ */
+class NetnsHost {
+  /** Namespace name, for `ip netns`. */
+  readonly name: string;
+  /** The veth end in this namespace (interface names: at most 15 characters). */
+  readonly hostVeth: string;
+  /** Its peer, inside the namespace. */
+  readonly nsVeth: string;
+  /** This side's address. */
+  readonly hostIp: string;
+  /** The test host's address: what clients connect to. */
+  readonly ip: string;
+  /** The /30 both are on. */
+  readonly subnet: string;
+  private readonly ipBin: string;
+  private nsCreated = false;
+  private vethCreated = false;
+  private readonly onExit = (): void => this.removeSync();
+
+  constructor(pid: number) {
+    this.name = `wharf-tls-${pid}`;
+    this.hostVeth = `wtls${pid}h`;
+    this.nsVeth = `wtls${pid}n`;
+    // 16384 /30 networks in 10.231.0.0/16: 64 per third octet.
+    const slot = pid % 16_384;
+    const base = `10.231.${slot >> 6}`;
+    const first = (slot & 63) * 4;
+    this.subnet = `${base}.${first}/30`;
+    this.hostIp = `${base}.${first + 1}`;
+    this.ip = `${base}.${first + 2}`;
+    this.ipBin = whichTool('ip') ?? 'ip';
+  }
+
+  /** Command prefix that runs a program inside the namespace (`ip netns exec` execs it: same pid). */
+  get wrap(): string[] {
+    return [this.ipBin, 'netns', 'exec', this.name];
+  }
+
+  private ipOk(args: string[]): Promise<RunResult> {
+    return runOk(this.ipBin, args, { timeoutMs: 30_000 });
+  }
+
+  async create(): Promise<void> {
+    const inUse = (await this.ipOk(['-4', '-o', 'addr', 'show', 'to', this.subnet])).stdout.trim();
+    if (inUse !== '') throw new Error(`test host network ${this.subnet} is already in use here:\n${inUse}`);
+    process.on('exit', this.onExit);
+    await this.ipOk(['netns', 'add', this.name]);
+    this.nsCreated = true;
+    await this.ipOk(['link', 'add', this.hostVeth, 'type', 'veth', 'peer', 'name', this.nsVeth, 'netns', this.name]);
+    this.vethCreated = true;
+    await this.ipOk(['addr', 'add', `${this.hostIp}/30`, 'dev', this.hostVeth]);
+    await this.ipOk(['link', 'set', this.hostVeth, 'up']);
+    await this.ipOk(['-n', this.name, 'addr', 'add', `${this.ip}/30`, 'dev', this.nsVeth]);
+    await this.ipOk(['-n', this.name, 'link', 'set', this.nsVeth, 'up']);
+    await this.ipOk(['-n', this.name, 'link', 'set', 'lo', 'up']);
+  }
+
+  /** PIDs of the processes running in the namespace. */
+  private async pids(): Promise<number[]> {
+    const r = await run(this.ipBin, ['netns', 'pids', this.name], { timeoutMs: 30_000 });
+    return r.code === 0 ? parsePids(r.stdout) : [];
+  }
+
+  /**
+   * Kills what still runs in the namespace, deletes the veth pair, then the namespace: each step
+   * is tried even if an earlier one failed, and only what create() made is deleted.
+   */
+  async remove(): Promise<void> {
+    await allSteps([
+      async () => {
+        if (!this.nsCreated) return;
+        const deadline = Date.now() + 10_000;
+        for (let pids = await this.pids(); pids.length > 0; pids = await this.pids()) {
+          if (Date.now() > deadline) throw new Error(`processes ${pids.join(', ')} in ${this.name} do not die`);
+          for (const pid of pids) killQuietly(pid);
+          await sleep(100);
+        }
+      },
+      // Deleting one end deletes both, at once (a namespace is torn down asynchronously).
+      async () => {
+        if (!this.vethCreated) return;
+        await this.ipOk(['link', 'del', this.hostVeth]);
+        this.vethCreated = false;
+      },
+      async () => {
+        if (!this.nsCreated) return;
+        await this.ipOk(['netns', 'del', this.name]);
+        this.nsCreated = false;
+      },
+    ]);
+    // Kept while anything is left, as a last try at exit.
+    process.off('exit', this.onExit);
+  }
+
+  /** remove() for a process exit handler: synchronous, best effort. */
+  private removeSync(): void {
+    const ip = (args: string[]) => spawnSync(this.ipBin, args, { encoding: 'utf8', timeout: 10_000 });
+    if (this.nsCreated) for (const pid of parsePids(ip(['netns', 'pids', this.name]).stdout ?? '')) killQuietly(pid);
+    if (this.vethCreated) ip(['link', 'del', this.hostVeth]);
+    if (this.nsCreated) ip(['netns', 'del', this.name]);
+  }
+}
+
+function parsePids(text: string): number[] {
+  return text
+    .split('\n')
+    .map((l) => Number.parseInt(l, 10))
+    .filter((n) => Number.isInteger(n) && n > 0);
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 interopDescribe('Wharf over HTTPS with a test CA', ['openssl'], () => {
-  const externalIp = externalIPv4();
+  /** The suite's test host (nothing exists until the Docker block creates it). */
+  const testHost = new NetnsHost(process.pid);
   let work: string;
   let certs: TestCerts;
   /** Wharf on 127.0.0.1 over HTTPS. */
@@ -97,7 +249,7 @@ interopDescribe('Wharf over HTTPS with a test CA', ['openssl'], () => {
   beforeAll(async () => {
     work = await tmpDir('wharf-tls');
     certs = await makeTestCerts(join(work, 'certs'), {
-      ips: ['127.0.0.1', ...(externalIp ? [externalIp] : [])],
+      ips: ['127.0.0.1', testHost.ip],
       dns: ['localhost'],
     });
     wharf = await startTlsWharf(certs);
@@ -217,7 +369,7 @@ interopDescribe('Wharf over HTTPS with a test CA', ['openssl'], () => {
     );
   });
 
-  interopDescribe('docker', ['dockerd', 'docker', 'busybox'], () => {
+  interopDescribe('docker', ['dockerd', 'docker', 'busybox', 'ip'], () => {
     let d: Dockerd;
     let appId: string;
     const opts = { timeoutMs: TIMEOUT };
@@ -266,24 +418,37 @@ interopDescribe('Wharf over HTTPS with a test CA', ['openssl'], () => {
       TIMEOUT,
     );
 
-    describe.skipIf(externalIp === undefined)('on a non-loopback address (a secure registry for Docker)', () => {
+    describe('on a test host in a network namespace (a secure registry for Docker)', () => {
       let secure: WharfProcess;
       let hostCertsDir: string;
       /** Whether /etc/docker/certs.d was there before (else it is removed again, if left empty). */
       let hadCertsD = true;
 
       beforeAll(async () => {
-        if (!externalIp) return;
         hadCertsD = existsSync(DOCKER_CERTS_D);
-        secure = await startTlsWharf(certs, externalIp);
+        await testHost.create();
+        // The namespace is ours alone, so any port is free there. The data directory is under
+        // `work`, so it goes even if the server never comes up.
+        secure = await startTlsWharf(certs, {
+          ip: testHost.ip,
+          port: 5000,
+          wrap: testHost.wrap,
+          dataDir: join(work, 'netns-data'),
+        });
         hostCertsDir = join(DOCKER_CERTS_D, secure.host);
       }, TIMEOUT);
 
       afterAll(async () => {
-        if (hostCertsDir) await rm(hostCertsDir, { recursive: true, force: true });
-        // rmdir: only if nothing else was put there meanwhile.
-        if (!hadCertsD) await rmdir(DOCKER_CERTS_D).catch(() => {});
-        await secure?.cleanup();
+        await allSteps([
+          async () => {
+            if (hostCertsDir) await rm(hostCertsDir, { recursive: true, force: true });
+            // rmdir: only if nothing else was put there meanwhile.
+            if (!hadCertsD) await rmdir(DOCKER_CERTS_D).catch(() => {});
+          },
+          async () => secure?.cleanup(),
+          // Also kills a Wharf that never got ready, then deletes the veth pair and the namespace.
+          () => testHost.remove(),
+        ]);
       }, TIMEOUT);
 
       it(

@@ -64,6 +64,12 @@ export async function startWharf(
     ip?: string;
     /** Serve HTTPS (sets WHARF_TLS_CERT/KEY); readiness is checked trusting `ca`. */
     tls?: WharfTls;
+    /**
+     * A command prefix to run `node wharf serve …` under, e.g. `['/usr/sbin/ip', 'netns', 'exec', NS]`.
+     * It must exec the command (as `ip netns exec` does), so that the signals of stop() and kill()
+     * reach wharf. Readiness is still polled from this process, so the `ip` address must be reachable from here.
+     */
+    wrap?: string[];
   } = {},
 ): Promise<WharfProcess> {
   const dataDir = options.dataDir ?? (await tmpDir('wharf-data-'));
@@ -71,7 +77,17 @@ export async function startWharf(
   const host = `${options.ip ?? '127.0.0.1'}:${port}`;
   const { tls } = options;
   let output = '';
-  const child = spawn(process.execPath, [WHARF_BIN, 'serve', '--addr', host, '--data', dataDir], {
+  const [cmd = process.execPath, ...args] = [
+    ...(options.wrap ?? []),
+    process.execPath,
+    WHARF_BIN,
+    'serve',
+    '--addr',
+    host,
+    '--data',
+    dataDir,
+  ];
+  const child = spawn(cmd, args, {
     // Registry tests run without access control unless they ask for it (auth tests set WHARF_AUTH_MODE).
     env: {
       ...process.env,

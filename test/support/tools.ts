@@ -23,6 +23,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   runc: 'runc',
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
+  ip: 'iproute2',
 };
 
 /** $PATH with the sbin directories appended (once each). */
