@@ -96,10 +96,15 @@ async function startOnce(kind: ServerKind, repoRoot: string): Promise<RunningSer
     child = spawn(REFERENCE_BIN, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   } else {
     const storage = join(dataDir, 'data');
+    // No access control, like the reference's config: the bench measures the registry, not logins.
     child = spawn(
       process.execPath,
       [join(repoRoot, 'dist/cli/main.js'), 'serve', '--addr', `127.0.0.1:${port}`, '--data', storage],
-      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WHARF_LOG_LEVEL: 'error' } },
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, WHARF_LOG_LEVEL: 'error', WHARF_AUTH_MODE: 'none' },
+      },
     );
   }
   live.set(child, dataDir);
