@@ -2,7 +2,9 @@
 // verified too because htpasswd files (`htpasswd -B`) carry bcrypt hashes.
 import { randomBytes } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify, parseOptions as parseArgon2Options } from '@node-rs/argon2';
-import bcrypt from 'bcryptjs';
+
+/** bcrypt is only for htpasswd files: loaded when first needed, not by every server. */
+const bcrypt = async () => (await import('bcryptjs')).default;
 
 // PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash); the library decodes and
 // rejects the rest, so only the scheme prefix is checked here.
@@ -39,7 +41,7 @@ export async function verifyPassword(hash: string, password: string): Promise<bo
       case 'bcrypt':
         // $2y$ (PHP/Apache) and $2b$ are the same algorithm; normalise so the
         // bcrypt library never has to know about the alias.
-        return await bcrypt.compare(password, `$2b$${hash.slice(4)}`);
+        return await (await bcrypt()).compare(password, `$2b$${hash.slice(4)}`);
       default:
         return false;
     }
@@ -60,7 +62,7 @@ function dummyRecipe(like: string | undefined): [string, () => Promise<string>] 
   const format = like === undefined ? undefined : hashFormat(like);
   if (like !== undefined && format === 'bcrypt') {
     const cost = Number(like.slice(4, 6));
-    return [`bcrypt:${cost}`, () => bcrypt.hash(generatePassword(), cost)];
+    return [`bcrypt:${cost}`, async () => (await bcrypt()).hash(generatePassword(), cost)];
   }
   if (like !== undefined && format === 'argon2') {
     try {

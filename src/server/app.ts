@@ -5,12 +5,11 @@ import { DATABASE_FILE, openSqlite } from '../metadata/db.js';
 import type { RegistryContext } from '../registry/context.js';
 import { Uploads } from '../registry/uploads.js';
 import { createDriver } from '../storage/factory.js';
-import { createAuthorizer } from './auth.js';
+import { openAuthorizer } from './authorizer.js';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
 import { Metrics, routeLabel } from './metrics.js';
 import { httpsOptions } from './tls.js';
-import { tokenRoutes } from './token.js';
 import { v2Routes } from './v2.js';
 
 export interface WharfServer {
@@ -43,7 +42,11 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       defaultVisibility: config.auth.default_visibility,
     },
   };
-  const authorizer = await createAuthorizer(config, db, logger);
+  // Access control (jose, argon2…) is loaded only when it is used.
+  const authorizer =
+    config.auth.mode === 'none'
+      ? { authorizer: openAuthorizer }
+      : await (await import('./auth.js')).createAuthorizer(config, db, logger);
   const uploads = new Uploads(ctx);
   const metrics = new Metrics(() => uploads.active);
   metrics.bytesReceived = () => uploads.bytesReceived;
@@ -83,7 +86,10 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
   });
   await app.register(async (v2) => v2Routes(v2, { ctx, uploads, authorizer: authorizer.authorizer }));
   const { tokenDeps } = authorizer;
-  if (tokenDeps) await app.register(async (token) => tokenRoutes(token, tokenDeps));
+  if (tokenDeps) {
+    const { tokenRoutes } = await import('./token.js');
+    await app.register(async (token) => tokenRoutes(token, tokenDeps));
+  }
 
   // Abandoned upload sessions: purged at start, then periodically.
   const purge = () =>

@@ -9,36 +9,9 @@ import { LoginThrottle } from '../auth/throttle.js';
 import { TokenService } from '../auth/tokens.js';
 import { type Account, findAccount } from '../metadata/accounts.js';
 import type { MetadataDb } from '../metadata/db.js';
-import type { CatalogReader } from '../metadata/repositories.js';
 import { fail } from '../registry/errors.js';
+import { type Authorizer, everyone, openAuthorizer } from './authorizer.js';
 import { type Config, ConfigError } from './config.js';
-
-/** What a /v2 request needs: just being let in, the catalog, or actions on a repository. */
-export type Need = { kind: 'base' } | { kind: 'catalog' } | { kind: 'repository'; name: string; actions: string[] };
-
-/** Who is asking, as far as the registry cares. */
-export interface Principal {
-  /** The account name, '' when anonymous. */
-  subject: string;
-  /** May the caller read `name`? Checked before a cross-repository mount. */
-  canPull(name: string): Promise<boolean>;
-  /** Which repositories the catalog shows to the caller. */
-  catalog(): Promise<CatalogReader>;
-}
-
-export interface Authorizer {
-  /** The principal, or an UNAUTHORIZED error carrying the challenge the client needs. */
-  check(req: FastifyRequest, need: Need): Promise<Principal>;
-}
-
-const everyone: Principal = {
-  subject: '',
-  canPull: async () => true,
-  catalog: async () => ({ all: true }),
-};
-
-/** auth.mode none: like registry:2 without auth, anyone may do anything. */
-export const openAuthorizer: Authorizer = { check: async () => everyone };
 
 export function basicCredentials(req: FastifyRequest): { username: string; password: string } | undefined {
   const header = req.headers.authorization;

@@ -8,7 +8,7 @@ import { fail } from '../registry/errors.js';
 import { catalog, type Page, parsePageSize, referrers, tags } from '../registry/listing.js';
 import { deleteManifest, getManifest, parseReference, putManifestChecked } from '../registry/manifests.js';
 import type { Uploads } from '../registry/uploads.js';
-import type { Authorizer, Need, Principal } from './auth.js';
+import type { Authorizer, Need, Principal } from './authorizer.js';
 import { registryErrorHandler } from './errors.js';
 import { setRouteLabel } from './metrics.js';
 
