@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { findLinkedBlob, unlinkBlob } from '../metadata/blobs.js';
 import { findRepositoryId } from '../metadata/repositories.js';
 import { parseDigest } from '../oci/digest.js';
@@ -54,16 +54,24 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end };
 }
 
-/** Opens the blob's bytes from `start`; the caller limits the length for ranges. */
-export async function openBlob(ctx: RegistryContext, digestValue: string, start = 0): Promise<Readable> {
-  const digest = requireDigest(digestValue);
+/**
+ * Checks that the blob's bytes are in storage (BLOB_UNKNOWN otherwise, before any response byte
+ * is sent) and returns how to send them, whole or a range.
+ */
+export async function prepareBlob(
+  ctx: RegistryContext,
+  digestValue: string,
+): Promise<(dest: Writable, range?: ByteRange) => Promise<void>> {
+  const path = paths.blob(requireDigest(digestValue));
   try {
-    return await ctx.storage.reader(paths.blob(digest), start);
+    await ctx.storage.stat(path);
   } catch (err) {
     // Linked in the metadata but gone from storage: answer as unknown rather than 500.
     if (err instanceof PathNotFoundError) fail('BLOB_UNKNOWN', { detail: { digest: digestValue } });
     throw err;
   }
+  return (dest, range) =>
+    ctx.storage.sendTo(path, dest, range ? { offset: range.start, length: range.end - range.start + 1 } : undefined);
 }
 
 /** Unlinks a blob from the repository (the content stays while other repositories link it). */

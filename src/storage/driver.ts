@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { ByteSpan } from './send.js';
 
 /**
  * The storage driver: a deliberately small, filesystem-like key/value store for blobs.
@@ -14,6 +15,12 @@ export interface StorageDriver {
   putContent(path: string, data: Uint8Array): Promise<void>;
   /** Streams an object from `offset`; throws PathNotFoundError or InvalidOffsetError before streaming. */
   reader(path: string, offset?: number): Promise<Readable>;
+  /**
+   * Writes an object, or `span` of it, into `dest` (which is not ended), as fast as the medium
+   * allows: the path for serving blobs. Throws PathNotFoundError or InvalidOffsetError before
+   * writing anything.
+   */
+  sendTo(path: string, dest: Writable, span?: ByteSpan): Promise<void>;
   /** Opens an object for writing, appending to what is there when `append` is set. */
   writer(path: string, options?: { append?: boolean }): Promise<FileWriter>;
   stat(path: string): Promise<FileInfo>;

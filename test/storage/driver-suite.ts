@@ -13,7 +13,7 @@
 //   - how many of the bytes written before a stream error are kept (a prefix);
 //   - whether close()/commit() reject after the stream failed.
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -178,6 +178,71 @@ export function runDriverSuite(label: string, make: () => Promise<DriverFixture>
     it('has a name', () => {
       expect(typeof driver.name).toBe('string');
       expect(driver.name.length).toBeGreaterThan(0);
+    });
+
+    describe('sendTo', () => {
+      /** A sink that records what it got and, like a socket, flushes each write a moment later. */
+      const sink = () => {
+        const chunks: Buffer[] = [];
+        const dest = new Writable({
+          highWaterMark: 64 * 1024,
+          write(chunk: Buffer, _enc, cb) {
+            // Copy: a sender may reuse its buffer once the write is flushed.
+            chunks.push(Buffer.from(chunk));
+            setImmediate(cb);
+          },
+        });
+        return { dest, data: () => Buffer.concat(chunks) };
+      };
+
+      it('writes a whole multi-MiB object, byte for byte, without ending the destination', async () => {
+        const data = binary(5 * 1024 * 1024 + 123);
+        await driver.putContent('/send/big', data);
+        const out = sink();
+        await driver.sendTo('/send/big', out.dest);
+        expect(out.dest.writableEnded).toBe(false);
+        expect(sha256(out.data())).toBe(sha256(data));
+      });
+
+      it('writes a span, an empty span at the end, and an empty object', async () => {
+        const data = binary(3 * 1024 * 1024);
+        await driver.putContent('/send/span', data);
+        const a = sink();
+        await driver.sendTo('/send/span', a.dest, { offset: 1_000_001, length: 2_000_000 });
+        expect(a.data().equals(data.subarray(1_000_001, 3_000_001))).toBe(true);
+        const b = sink();
+        await driver.sendTo('/send/span', b.dest, { offset: data.length, length: 0 });
+        expect(b.data().length).toBe(0);
+        await driver.putContent('/send/empty', Buffer.alloc(0));
+        const c = sink();
+        await driver.sendTo('/send/empty', c.dest);
+        expect(c.data().length).toBe(0);
+      });
+
+      it('throws before writing for a missing object, an invalid path or a span past the end', async () => {
+        await driver.putContent('/send/ten', bytes('0123456789'));
+        const out = sink();
+        await expectStorageError(driver.sendTo('/send/missing', out.dest), PathNotFoundError, '/send/missing');
+        await expectStorageError(driver.sendTo('/send/../x', out.dest), InvalidPathError, '/send/../x');
+        await expect(driver.sendTo('/send/ten', out.dest, { offset: 5, length: 6 })).rejects.toBeInstanceOf(
+          InvalidOffsetError,
+        );
+        await expect(driver.sendTo('/send/ten', out.dest, { offset: 11, length: 0 })).rejects.toBeInstanceOf(
+          InvalidOffsetError,
+        );
+        expect(out.data().length).toBe(0);
+      });
+
+      it('stops with an error when the destination goes away', async () => {
+        await driver.putContent('/send/gone', binary(4 * 1024 * 1024));
+        const dest = new Writable({
+          write(_chunk, _enc, cb) {
+            setImmediate(() => dest.destroy());
+            setImmediate(cb);
+          },
+        });
+        await expect(driver.sendTo('/send/gone', dest)).rejects.toThrow();
+      });
     });
 
     describe('getContent / putContent', () => {

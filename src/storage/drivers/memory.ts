@@ -8,6 +8,7 @@ import {
   PathNotFoundError,
   type StorageDriver,
 } from '../driver.js';
+import { type ByteSpan, writeAndFlush } from '../send.js';
 
 interface MemoryObject {
   chunks: Buffer[];
@@ -52,6 +53,16 @@ export class MemoryDriver implements StorageDriver {
         for (let i = 0; i < data.length; i += step) yield data.subarray(i, i + step);
       })(),
     );
+  }
+
+  async sendTo(path: string, dest: Writable, span?: ByteSpan): Promise<void> {
+    const obj = this.object(path);
+    const offset = span?.offset ?? 0;
+    const end = span ? offset + span.length : obj.size;
+    if (offset < 0 || offset > obj.size || end > obj.size) throw new InvalidOffsetError(path, offset);
+    const data = Buffer.concat(obj.chunks).subarray(offset, end);
+    const step = 1024 * 1024;
+    for (let i = 0; i < data.length; i += step) await writeAndFlush(dest, data.subarray(i, i + step));
   }
 
   async writer(path: string, options: { append?: boolean } = {}): Promise<FileWriter> {
