@@ -1,18 +1,9 @@
-// A registry client for the OCI distribution API, as the Docker daemon speaks it: it pings
-// GET /v2/ once to pick the scheme (https, or http for insecure registries) and learn the auth
-// challenge, then sends every request with a token for exactly the scopes it needs (pull for
-// reads, push,pull for writes, plus pull on the source of a mount). Blobs always stream: pulls are
-// hashed on the way and resumed with Range after a broken connection; pushes go monolithic
-// (POST + PUT) when small and in PATCH chunks when big.
-//
-// One client per registry host. It is safe to use concurrently: requests share one keep-alive
-// undici Agent and one token cache (one token fetch per scope set at a time).
-import { isIP } from 'node:net';
 import { Readable, type Writable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { digestOf, newHash, parseDigest } from '../oci/digest.js';
 import { MANIFEST_MEDIA_TYPES } from '../oci/mediatypes.js';
 import { isValidRepositoryName, isValidTag } from '../oci/name.js';
+import { isLoopbackHost } from '../oci/reference.js';
 import {
   type AuthChallenge,
   type BearerChallenge,
@@ -26,6 +17,8 @@ import {
 import { DigestMismatchError, errorFromAnswer, RegistryClientError, statusText } from './errors.js';
 import { discard, header, headerValues, readBytes, readErrorText } from './http.js';
 import { ByteReader, DestinationError, drained, endWritable, toBuffer } from './streams.js';
+
+export { isLoopbackHost };
 
 export interface RegistryClientOptions {
   /** `host[:port]` of the registry, as in an image reference (`127.0.0.1:5000`, `registry.example.com`). */
@@ -135,25 +128,6 @@ interface SentAuth {
 }
 
 /** The hostname of `host[:port]` (brackets of an IPv6 literal removed). */
-function hostnameOf(host: string): string {
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']');
-    return end < 0 ? host.slice(1) : host.slice(1, end);
-  }
-  const colons = host.split(':').length - 1;
-  if (colons === 1) return host.slice(0, host.indexOf(':'));
-  return host; // a bare name, or an unbracketed IPv6 literal
-}
-
-/** Docker always treats loopback registries as insecure (127.0.0.0/8, ::1; localhost resolves there). */
-export function isLoopbackHost(host: string): boolean {
-  const name = hostnameOf(host).toLowerCase();
-  if (name === 'localhost' || name.endsWith('.localhost')) return true;
-  if (isIP(name) === 4) return name.startsWith('127.');
-  if (isIP(name) === 6) return name === '::1' || name === '0:0:0:0:0:0:0:1';
-  return false;
-}
-
 function checkRepository(repo: string): void {
   if (!isValidRepositoryName(repo)) throw new RegistryClientError(`invalid repository name: ${JSON.stringify(repo)}`);
 }

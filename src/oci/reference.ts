@@ -24,6 +24,7 @@
  *
  * Pure string handling: nothing here touches the network or the disk.
  */
+import { isIP } from 'node:net';
 import { parseDigest } from './digest.js';
 import { MAX_NAME_LENGTH } from './name.js';
 
@@ -260,4 +261,23 @@ export function splitHost(domain: string): HostAndPort {
  */
 export function registryHost(domain: string): string {
   return domain === DEFAULT_DOMAIN || domain === LEGACY_DEFAULT_DOMAIN ? DEFAULT_REGISTRY_HOST : domain;
+}
+
+function hostnameOf(host: string): string {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end < 0 ? host.slice(1) : host.slice(1, end);
+  }
+  const colons = host.split(':').length - 1;
+  if (colons === 1) return host.slice(0, host.indexOf(':'));
+  return host; // a bare name, or an unbracketed IPv6 literal
+}
+
+/** Docker always treats loopback registries as insecure (127.0.0.0/8, ::1; localhost resolves there). */
+export function isLoopbackHost(host: string): boolean {
+  const name = hostnameOf(host).toLowerCase();
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  if (isIP(name) === 4) return name.startsWith('127.');
+  if (isIP(name) === 6) return name === '::1' || name === '0:0:0:0:0:0:0:1';
+  return false;
 }

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { isLoopbackHost } from '../oci/reference.js';
 
 /** "168h", "30m", "10s", "500ms" or a number of seconds → milliseconds. */
 const duration = z
@@ -102,13 +102,6 @@ export const configSchema = z
   .strict();
 
 export type Config = z.output<typeof configSchema>;
-
-/** Is `host` a loopback address (127.0.0.0/8, ::1, localhost)? */
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[(.*)\]$/, '$1');
-  if (bare === 'localhost' || bare === '::1') return true;
-  return isIP(bare) === 4 && bare.startsWith('127.');
-}
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
