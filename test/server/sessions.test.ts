@@ -18,7 +18,9 @@ describe('upload sessions across restarts', () => {
   });
 
   const open = async (dir: string, env: NodeJS.ProcessEnv = {}) => {
-    server = await buildServer(loadConfig({ env: { WHARF_STORAGE_ROOT: dir, WHARF_LOG_LEVEL: 'silent', WHARF_AUTH_MODE: 'none', ...env } }));
+    server = await buildServer(
+      loadConfig({ env: { WHARF_STORAGE_ROOT: dir, WHARF_LOG_LEVEL: 'silent', WHARF_AUTH_MODE: 'none', ...env } }),
+    );
     return server;
   };
 
