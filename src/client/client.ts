@@ -154,6 +154,12 @@ function transportError(method: string, url: URL, err: unknown): RegistryClientE
 }
 
 /** A URL with `name=value` appended to its query, keeping the rest of the query byte for byte. */
+/** Did the connection close before any byte of the answer came back? */
+function closedBeforeAnswer(err: unknown): boolean {
+  const e = err as { code?: unknown; socket?: { bytesRead?: unknown } } | undefined;
+  return e?.code === 'UND_ERR_SOCKET' && e.socket?.bytesRead === 0;
+}
+
 function withQuery(url: URL, name: string, value: string): URL {
   const next = new URL(url.href);
   const pair = `${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
@@ -922,6 +928,7 @@ export class RegistryClient {
     let url = first;
     let scopes = call.scopes;
     let retried = false;
+    let resent = false;
     let redirects = 0;
     const canReplay = call.body === undefined || typeof call.body !== 'function' || call.replayable === true;
     for (;;) {
@@ -933,6 +940,12 @@ export class RegistryClient {
         const body = typeof call.body === 'function' ? await call.body() : call.body;
         res = await this.request(url, call.method, headers, body, call.signal);
       } catch (err) {
+        // A kept-alive connection the server closed before answering: send once more on a fresh
+        // one, as Go's (and so Docker's) HTTP client does, when the request can be repeated.
+        if (!resent && canReplay && closedBeforeAnswer(err)) {
+          resent = true;
+          continue;
+        }
         throw transportError(call.method, url, err);
       }
       const challenges = res.statusCode === 401 ? parseWWWAuthenticate(res.headers['www-authenticate']) : [];
