@@ -13,10 +13,14 @@ function toRegistryError(err: unknown): RegistryError {
 /** The error handler of the registry's surfaces (/v2 and /token): the OCI error envelope. */
 export function registryErrorHandler(err: FastifyError | unknown, req: FastifyRequest, reply: FastifyReply): void {
   const error = toRegistryError(err);
-  if (error.status >= 500) req.log.error({ err }, 'request failed');
   // The request stream is destroyed once a handler has read it to the end (for await does that),
-  // so only a closed socket means the client is gone.
-  if (reply.sent || req.raw.socket?.destroyed) return;
+  // so only a closed socket means the client is gone: that is the client's doing, not an error.
+  if (req.raw.socket?.destroyed) {
+    req.log.debug({ err }, 'client went away');
+    return;
+  }
+  if (error.status >= 500) req.log.error({ err }, 'request failed');
+  if (reply.sent) return;
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
   reply.status(error.status).header('Content-Type', 'application/json').send(JSON.stringify(error.toJSON()));
 }
