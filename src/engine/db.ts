@@ -1,0 +1,159 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import {
+  type Generated,
+  Kysely,
+  type Migration,
+  type MigrationProvider,
+  Migrator,
+  SqliteDialect,
+  type Transaction,
+} from 'kysely';
+
+/**
+ * The engine's own metadata database (`<root>/engine.db`), apart from the registry's:
+ * images by ID (sha256 of the config), their layers, tags and repo digests.
+ */
+export interface EngineDatabase {
+  images: ImagesTable;
+  image_layers: ImageLayersTable;
+  layers: LayersTable;
+  tags: TagsTable;
+  repo_digests: RepoDigestsTable;
+}
+
+export interface ImagesTable {
+  /** `sha256:…` of the config bytes (Docker's image ID); the config blob has this digest too. */
+  id: string;
+  /** The config's `created`, ISO 8601 (empty when the config has none). */
+  created: string;
+  /** Sum of the layers' uncompressed sizes (Docker's SIZE). */
+  size: number;
+  os: string;
+  architecture: string;
+  /** When the image entered the store. */
+  loaded_at: string;
+  last_tag_time: string | null;
+}
+
+export interface ImageLayersTable {
+  image_id: string;
+  position: number;
+  diff_id: string;
+  blob_digest: string;
+}
+
+/** A compressed layer blob in the content store and what it unpacks to. */
+export interface LayersTable {
+  blob_digest: string;
+  media_type: string;
+  size: number;
+  diff_id: string;
+  /** Uncompressed size (bytes of the tar). */
+  diff_size: number;
+  created_at: string;
+}
+
+export interface TagsTable {
+  /** Full normalised name: `docker.io/library/ubuntu`, `127.0.0.1:5000/ns/img`. */
+  name: string;
+  tag: string;
+  image_id: string;
+  created_at: string;
+}
+
+export interface RepoDigestsTable {
+  name: string;
+  /** Digest of the manifest (or index) as pulled. */
+  digest: string;
+  image_id: string;
+  created_at: string;
+  seq: Generated<number>;
+}
+
+export type EngineDb = Kysely<EngineDatabase>;
+export type EngineTx = Transaction<EngineDatabase>;
+
+/** Hand-written migrations; never edit one that has shipped, add a new one. */
+const migrations: Record<string, Migration> = {
+  '0001_engine_images': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('images')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('os', 'text', (c) => c.notNull())
+        .addColumn('architecture', 'text', (c) => c.notNull())
+        .addColumn('loaded_at', 'text', (c) => c.notNull())
+        .addColumn('last_tag_time', 'text')
+        .execute();
+      await db.schema
+        .createTable('layers')
+        .addColumn('blob_digest', 'text', (c) => c.primaryKey())
+        .addColumn('media_type', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('diff_id', 'text', (c) => c.notNull())
+        .addColumn('diff_size', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('layers_diff_id').on('layers').column('diff_id').execute();
+      await db.schema
+        .createTable('image_layers')
+        .addColumn('image_id', 'text', (c) => c.notNull().references('images.id').onDelete('cascade'))
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addColumn('diff_id', 'text', (c) => c.notNull())
+        .addColumn('blob_digest', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('image_layers_pk', ['image_id', 'position'])
+        .execute();
+      await db.schema
+        .createTable('tags')
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('tag', 'text', (c) => c.notNull())
+        .addColumn('image_id', 'text', (c) => c.notNull().references('images.id'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('tags_pk', ['name', 'tag'])
+        .execute();
+      await db.schema.createIndex('tags_image').on('tags').column('image_id').execute();
+      await db.schema
+        .createTable('repo_digests')
+        .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('image_id', 'text', (c) => c.notNull().references('images.id'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('repo_digests_name_digest', ['name', 'digest'])
+        .execute();
+      await db.schema.createIndex('repo_digests_image').on('repo_digests').column('image_id').execute();
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new Error(`engine database migration ${failed ?? ''} failed: ${String(error)}`, { cause: error });
+  }
+}
+
+/** Opens (creating and migrating if needed) the engine database; WAL, foreign keys, busy timeout. */
+export async function openEngineDb(file: string): Promise<EngineDb> {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const sqlite = new SQLite(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 10000');
+  const db = new Kysely<EngineDatabase>({ dialect: new SqliteDialect({ database: sqlite }) });
+  try {
+    await migrateToLatest(db as Kysely<unknown>);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return db;
+}

@@ -1,0 +1,284 @@
+import { RegistryClient } from '../client/client.js';
+import { type Descriptor, parseManifest } from '../oci/manifest.js';
+import { isIndexMediaType } from '../oci/mediatypes.js';
+import {
+  canonicalString,
+  familiarString,
+  fullName,
+  type ImageReference,
+  parseReference,
+  registryHost,
+  withDefaultTag,
+} from '../oci/reference.js';
+import type { ContentStore } from './content.js';
+import type { EngineDb } from './db.js';
+import { hostPlatform, type Platform, selectManifest } from './platform.js';
+import { shortId } from './units.js';
+
+/** One progress line: `<id>: <status>`, or `<status>` alone. */
+export interface PullEvent {
+  id?: string;
+  status: string;
+}
+
+export interface PullOptions {
+  platform?: Platform;
+  onEvent?: (event: PullEvent) => void;
+  /** Concurrent layer downloads (Docker: 3). */
+  concurrency?: number;
+  signal?: AbortSignal;
+}
+
+export interface PullResult {
+  imageId: string;
+  /** Canonical reference, Docker's last line (`docker.io/library/ubuntu:latest`). */
+  reference: string;
+  upToDate: boolean;
+}
+
+interface ImageConfig {
+  created?: string;
+  os?: string;
+  architecture?: string;
+  rootfs?: { diff_ids?: unknown };
+}
+
+function unpackKind(mediaType: string): 'gzip' | 'none' | undefined {
+  if (mediaType.endsWith('+gzip') || mediaType.endsWith('.tar.gzip')) return 'gzip';
+  if (mediaType.endsWith('.tar') || mediaType.endsWith('layer.v1.tar')) return 'none';
+  return undefined;
+}
+
+interface LayerPlan {
+  descriptor: Descriptor;
+  diffId: string;
+  exists: boolean;
+  diffSize: number;
+}
+
+/** Runs `tasks` with at most `limit` at a time; rejects with the first failure after all settle. */
+async function pool<T>(items: readonly T[], limit: number, run: (item: T, index: number) => Promise<void>) {
+  let next = 0;
+  const errors: unknown[] = [];
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        await run(items[i] as T, i);
+      } catch (err) {
+        errors.push(err);
+        next = items.length;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (errors.length > 0) throw errors[0];
+}
+
+/** `docker pull NAME[:TAG|@DIGEST]` into the local store. */
+export async function pullImage(
+  db: EngineDb,
+  content: ContentStore,
+  input: string,
+  options: PullOptions = {},
+): Promise<PullResult> {
+  const emit = options.onEvent ?? (() => {});
+  const parsed = parseReference(input);
+  if (parsed.tag === undefined && parsed.digest === undefined) emit({ status: 'Using default tag: latest' });
+  const ref: ImageReference = withDefaultTag(parsed);
+  const name = fullName(ref);
+  const reference = (ref.digest ?? ref.tag) as string;
+  const client = new RegistryClient({ host: registryHost(ref.domain) });
+  const signal = options.signal;
+  try {
+    const top = await client.getManifest(ref.path, reference, undefined, signal);
+    let manifest = top;
+    if (isIndexMediaType(top.mediaType)) {
+      const index = parseManifest(top.bytes, top.mediaType);
+      const chosen = selectManifest(index.manifests, options.platform ?? hostPlatform());
+      manifest = await client.getManifest(ref.path, chosen.digest, undefined, signal);
+    }
+    const image = parseManifest(manifest.bytes, manifest.mediaType);
+    if (image.kind !== 'image') throw new Error(`unsupported manifest: ${manifest.mediaType}`);
+    const [configDescriptor, ...layerDescriptors] = image.blobs;
+    if (!configDescriptor) throw new Error('manifest has no config');
+    const imageId = configDescriptor.digest;
+
+    emit({ id: reference, status: `Pulling from ${ref.path}` });
+
+    // The config: small, kept in the content store under its digest (= the image ID).
+    if (!(await content.has(imageId))) {
+      const pending = await content.create(imageId);
+      try {
+        await client.pullBlob(ref.path, imageId, configDescriptor.size, pending.stream, { signal });
+        await pending.commit();
+      } catch (err) {
+        await pending.cancel();
+        throw err;
+      }
+    }
+    const configBytes = await content.get(imageId);
+    const config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
+    const diffIds = config.rootfs?.diff_ids;
+    if (
+      !Array.isArray(diffIds) ||
+      diffIds.length !== layerDescriptors.length ||
+      !diffIds.every((d): d is string => typeof d === 'string')
+    ) {
+      throw new Error(`image config ${imageId} does not list one diff ID per layer of the manifest`);
+    }
+
+    const plans: LayerPlan[] = [];
+    for (const [i, descriptor] of layerDescriptors.entries()) {
+      const diffId = diffIds[i] as string;
+      const known = await db
+        .selectFrom('layers')
+        .select(['diff_id', 'diff_size'])
+        .where('blob_digest', '=', descriptor.digest)
+        .executeTakeFirst();
+      const exists = known !== undefined && known.diff_id === diffId && (await content.has(descriptor.digest));
+      plans.push({ descriptor, diffId, exists, diffSize: exists ? Number(known?.diff_size) : 0 });
+    }
+    // A layer listed twice is fetched once.
+    const seen = new Set<string>();
+    const missing = plans.filter((p) => {
+      if (p.exists || seen.has(p.descriptor.digest)) return false;
+      seen.add(p.descriptor.digest);
+      return true;
+    });
+    const limit = options.concurrency ?? 3;
+    for (const p of plans) {
+      if (p.exists) emit({ id: shortId(p.descriptor.digest), status: 'Already exists' });
+      else if (missing.includes(p)) emit({ id: shortId(p.descriptor.digest), status: 'Pulling fs layer' });
+    }
+    for (const p of missing.slice(limit)) emit({ id: shortId(p.descriptor.digest), status: 'Waiting' });
+
+    // Downloads run `limit` at a time; "Pull complete" is reported in layer order, as extraction is.
+    const done = new Map<string, { diffSize: number }>();
+    let reported = 0;
+    const reportInOrder = () => {
+      while (reported < missing.length) {
+        const p = missing[reported] as LayerPlan;
+        if (!done.has(p.descriptor.digest)) break;
+        emit({ id: shortId(p.descriptor.digest), status: 'Pull complete' });
+        reported++;
+      }
+    };
+    await pool(missing, limit, async (p) => {
+      const { digest, size, mediaType } = p.descriptor;
+      const kind = unpackKind(mediaType);
+      const pending = await content.create(digest, kind);
+      let diffSize = size;
+      try {
+        await client.pullBlob(ref.path, digest, size, pending.stream, { signal });
+        emit({ id: shortId(digest), status: 'Verifying Checksum' });
+        const info = await pending.commit((i) => {
+          if (i.diffId !== p.diffId) {
+            throw new Error(`layer ${digest}: content has diff ID ${i.diffId}, the config says ${p.diffId}`);
+          }
+        });
+        if (info) diffSize = info.diffSize;
+      } catch (err) {
+        await pending.cancel();
+        throw err;
+      }
+      emit({ id: shortId(digest), status: 'Download complete' });
+      const now = new Date().toISOString();
+      await db
+        .insertInto('layers')
+        .values({
+          blob_digest: digest,
+          media_type: mediaType,
+          size,
+          diff_id: p.diffId,
+          diff_size: diffSize,
+          created_at: now,
+        })
+        .onConflict((oc) => oc.column('blob_digest').doUpdateSet({ diff_id: p.diffId, diff_size: diffSize }))
+        .execute();
+      done.set(digest, { diffSize });
+      reportInOrder();
+    });
+    for (const p of plans) {
+      if (!p.exists) p.diffSize = done.get(p.descriptor.digest)?.diffSize ?? 0;
+    }
+
+    await content.put(top.digest, top.bytes);
+    if (manifest !== top) await content.put(manifest.digest, manifest.bytes);
+
+    const now = new Date().toISOString();
+    const upToDate = await db.transaction().execute(async (tx) => {
+      const before = await tx.selectFrom('images').select('id').where('id', '=', imageId).executeTakeFirst();
+      let pointed: boolean;
+      if (ref.digest !== undefined) {
+        pointed =
+          (await tx
+            .selectFrom('repo_digests')
+            .select('image_id')
+            .where('name', '=', name)
+            .where('digest', '=', top.digest)
+            .executeTakeFirst()) !== undefined;
+      } else {
+        const row = await tx
+          .selectFrom('tags')
+          .select('image_id')
+          .where('name', '=', name)
+          .where('tag', '=', ref.tag as string)
+          .executeTakeFirst();
+        pointed = row?.image_id === imageId;
+      }
+      if (!before) {
+        await tx
+          .insertInto('images')
+          .values({
+            id: imageId,
+            created: typeof config.created === 'string' ? config.created : '',
+            size: plans.reduce((sum, p) => sum + p.diffSize, 0),
+            os: config.os ?? '',
+            architecture: config.architecture ?? '',
+            loaded_at: now,
+            last_tag_time: null,
+          })
+          .onConflict((oc) => oc.column('id').doNothing())
+          .execute();
+        if (plans.length > 0) {
+          await tx
+            .insertInto('image_layers')
+            .values(
+              plans.map((p, position) => ({
+                image_id: imageId,
+                position,
+                diff_id: p.diffId,
+                blob_digest: p.descriptor.digest,
+              })),
+            )
+            .onConflict((oc) => oc.columns(['image_id', 'position']).doNothing())
+            .execute();
+        }
+      }
+      if (ref.tag !== undefined && ref.digest === undefined) {
+        await tx
+          .insertInto('tags')
+          .values({ name, tag: ref.tag, image_id: imageId, created_at: now })
+          .onConflict((oc) => oc.columns(['name', 'tag']).doUpdateSet({ image_id: imageId, created_at: now }))
+          .execute();
+        if (!pointed) await tx.updateTable('images').set({ last_tag_time: now }).where('id', '=', imageId).execute();
+      }
+      await tx
+        .insertInto('repo_digests')
+        .values({ name, digest: top.digest, image_id: imageId, created_at: now })
+        .onConflict((oc) => oc.columns(['name', 'digest']).doUpdateSet({ image_id: imageId }))
+        .execute();
+      return before !== undefined && pointed && missing.length === 0;
+    });
+
+    emit({ status: `Digest: ${top.digest}` });
+    const shown = familiarString(ref);
+    emit({
+      status: upToDate ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}`,
+    });
+    return { imageId, reference: canonicalString(ref), upToDate };
+  } finally {
+    await client.close();
+  }
+}
