@@ -178,7 +178,10 @@ async function startWithDriver(dockerdPath: string, storageDriver: string): Prom
     // SIGKILL (or a crash) that containerd would be orphaned.
     try {
       const pid = Number.parseInt(await readFile(join(execRoot, 'containerd', 'containerd.pid'), 'utf8'), 10);
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) process.kill(pid, 'SIGKILL');
+      // The pid file outlives a clean stop, and pids are reused quickly: kill only if that pid is
+      // still this engine's containerd, never whatever process (a test's server) got the number.
+      const cmdline = Number.isInteger(pid) && pid > 0 ? await readFile(`/proc/${pid}/cmdline`, 'utf8') : '';
+      if (cmdline.includes('containerd') && cmdline.includes(execRoot) && isAlive(pid)) process.kill(pid, 'SIGKILL');
     } catch {
       // no managed containerd (or already gone)
     }
