@@ -129,21 +129,37 @@ export class FilesystemDriver implements StorageDriver {
     const fd = await promisify(openFd)(file, options.append ? 'a' : 'w');
     const initial = options.append ? (await promisify(fstat)(fd)).size : 0;
     const stream = createWriteStream('', { fd, autoClose: false, highWaterMark: 1024 * 1024 });
+    // A lasting error listener: a stream that failed (e.g. its pipeline was cut by a client that
+    // went away) may emit more errors, and an unheard one would bring the whole process down.
+    let failure: Error | undefined;
+    stream.on('error', (err) => {
+      failure ??= err;
+    });
+    // A destroyed stream closes the fd itself, even with autoClose off. Closing it again could
+    // close whatever file got the same number since (SQLite's!), so after a destroy we only wait.
+    const released = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     const flushed = new Promise<void>((resolve, reject) => {
       stream.once('finish', resolve);
       stream.once('error', reject);
+      // Destroyed without an error (and so without 'finish'): never leave a caller waiting.
+      stream.once('close', () => reject(failure ?? new Error(`writing ${path} was interrupted`)));
     });
     flushed.catch(() => {});
     let closed = false;
     const finish = async (sync: boolean) => {
       if (closed) return;
       closed = true;
+      if (stream.destroyed) {
+        await released;
+        throw failure ?? new Error(`writing ${path} was interrupted`);
+      }
       try {
         if (!stream.writableEnded) stream.end();
         await flushed;
         if (sync) await promisify(fsync)(fd);
       } finally {
-        await promisify(closeFd)(fd);
+        if (stream.destroyed) await released;
+        else await promisify(closeFd)(fd);
       }
     };
     return {
@@ -154,8 +170,8 @@ export class FilesystemDriver implements StorageDriver {
       cancel: async () => {
         if (!closed) {
           closed = true;
-          stream.destroy();
-          await promisify(closeFd)(fd).catch(() => {});
+          if (!stream.destroyed) stream.destroy();
+          await released;
         }
         await rm(file, { force: true });
       },
