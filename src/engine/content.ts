@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PassThrough, type Readable, Writable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
+import { decompress } from '../archive/compression.js';
 import { type Digest, newHash, parseDigest } from '../oci/digest.js';
 import { PathNotFoundError, type StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/drivers/filesystem.js';
@@ -66,10 +66,10 @@ export class ContentStore {
   }
 
   /**
-   * Opens a blob for writing. With `unpack` (`gzip` or `none`), the bytes are also decompressed on
+   * Opens a blob for writing. With `unpack` (`compressed` or `none`), the bytes are also decompressed on
    * the way to compute the diff ID and uncompressed size.
    */
-  async create(digest: string, unpack?: 'gzip' | 'none'): Promise<PendingBlob> {
+  async create(digest: string, unpack?: 'compressed' | 'none'): Promise<PendingBlob> {
     const target = paths.blob(checked(digest));
     const session = `engine-${randomUUID()}`;
     const temp = paths.uploadData(session);
@@ -105,14 +105,20 @@ export class ContentStore {
           entriesDone.then(() => done(), done);
         },
       });
-      const source = unpack === 'gzip' ? tee.pipe(createGunzip()) : tee;
       diff = new Promise<DiffInfo>((resolve, reject) => {
-        source.on('error', reject);
         feeder.on('error', reject);
         feeder.on('finish', () => resolve({ diffId: `sha256:${hash.digest('hex')}`, diffSize }));
+        // The codec (gzip, zstd…) is known from the first bytes, which arrive after create() returns.
+        // A branch of its own: decompress() reads the first bytes itself, which a shared stream would lose.
+        const branch = new PassThrough();
+        tee.pipe(branch);
+        const source = unpack === 'compressed' ? decompress(branch) : Promise.resolve<Readable>(branch);
+        source.then((s) => {
+          s.on('error', reject);
+          s.pipe(feeder);
+        }, reject);
       });
       diff.catch(() => {});
-      source.pipe(feeder);
       stream = tee;
     }
     const cleanup = async () => {

@@ -43,8 +43,8 @@ interface ImageConfig {
   rootfs?: { diff_ids?: unknown };
 }
 
-function unpackKind(mediaType: string): 'gzip' | 'none' | undefined {
-  if (mediaType.endsWith('+gzip') || mediaType.endsWith('.tar.gzip')) return 'gzip';
+function unpackKind(mediaType: string): 'compressed' | 'none' | undefined {
+  if (/\+(gzip|zstd)$|\.tar\.gzip$/.test(mediaType)) return 'compressed';
   if (mediaType.endsWith('.tar') || mediaType.endsWith('layer.v1.tar')) return 'none';
   return undefined;
 }
