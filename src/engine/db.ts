@@ -1,15 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import SQLite from 'better-sqlite3';
-import {
-  type Generated,
-  Kysely,
-  type Migration,
-  type MigrationProvider,
-  Migrator,
-  SqliteDialect,
-  type Transaction,
-} from 'kysely';
+import type { Generated, Kysely, Migration, Transaction } from 'kysely';
+import { openMigratedSqlite } from '../metadata/sqlite.js';
 
 /**
  * The engine's own metadata database (`<root>/engine.db`), apart from the registry's:
@@ -130,30 +120,7 @@ const migrations: Record<string, Migration> = {
   },
 };
 
-const provider: MigrationProvider = { getMigrations: async () => migrations };
-
-async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
-  if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    throw new Error(`engine database migration ${failed ?? ''} failed: ${String(error)}`, { cause: error });
-  }
-}
-
-/** Opens (creating and migrating if needed) the engine database; WAL, foreign keys, busy timeout. */
-export async function openEngineDb(file: string): Promise<EngineDb> {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const sqlite = new SQLite(file);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 10000');
-  const db = new Kysely<EngineDatabase>({ dialect: new SqliteDialect({ database: sqlite }) });
-  try {
-    await migrateToLatest(db as Kysely<unknown>);
-  } catch (err) {
-    await db.destroy();
-    throw err;
-  }
-  return db;
+/** Opens (creating and migrating if needed) the engine database. */
+export function openEngineDb(file: string): Promise<EngineDb> {
+  return openMigratedSqlite<EngineDatabase>(file, migrations, { label: 'engine database', busyTimeoutMs: 10_000 });
 }

@@ -1,29 +1,16 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
-import { migrateToLatest } from './migrations.js';
+import type { Kysely } from 'kysely';
+import { registryMigrations } from './migrations.js';
 import type { Database } from './schema.js';
+import { openMigratedSqlite } from './sqlite.js';
 
 export type MetadataDb = Kysely<Database>;
 
 /** Name of the metadata database in the data directory (storage.root). */
 export const DATABASE_FILE = 'wharf.db';
 
-/**
- * Opens (creating if needed) the SQLite metadata database and migrates it.
- * WAL with synchronous=NORMAL: a killed process never leaves a half-applied transaction.
- */
-export async function openSqlite(file: string): Promise<MetadataDb> {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const sqlite = new SQLite(file);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  await migrateToLatest(db as Kysely<unknown>);
-  return db;
+/** Opens (creating if needed) the registry's metadata database and migrates it. */
+export function openSqlite(file: string): Promise<MetadataDb> {
+  return openMigratedSqlite<Database>(file, registryMigrations, { label: 'database', busyTimeoutMs: 5000 });
 }
 
 export function now(): string {

@@ -1,10 +1,10 @@
-import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { type Kysely, type Migration, sql } from 'kysely';
 
 /**
  * Hand-written migrations, kept inside the subset of SQL that SQLite and PostgreSQL share.
  * Never edit a migration that has shipped: add a new one.
  */
-const migrations: Record<string, Migration> = {
+export const registryMigrations: Record<string, Migration> = {
   '0001_registry': {
     async up(db: Kysely<unknown>) {
       await db.schema
@@ -122,14 +122,3 @@ const migrations: Record<string, Migration> = {
     },
   },
 };
-
-const provider: MigrationProvider = { getMigrations: async () => migrations };
-
-/** Brings the database schema up to date; throws with the failing migration's error. */
-export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
-  if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
