@@ -13,6 +13,7 @@ import { PassThrough, Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { type Dispatcher, Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { blobDigest, blobPieces } from '../support/generated-blob.js';
 import { startWharf, type WharfProcess } from '../support/server.js';
 import { sleep } from '../support/tools.js';
 
@@ -32,51 +33,7 @@ const ACCEPT_ALL = [
 // ---------------------------------------------------------------------------------------
 // Deterministic data: any byte range of a blob can be regenerated to resume an upload.
 
-function prngBytes(seed: number, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed >>> 0 || 0x9e3779b9;
-  for (let i = 0; i + 4 <= length; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out.writeUInt32LE(x, i);
-  }
-  return out;
-}
-
-const BLOCK = MiB;
-const FILLER = prngBytes(0xc4a5_11ed, BLOCK);
-
-function* pieces(seed: number, start: number, end: number): Generator<Buffer> {
-  let pos = start;
-  while (pos < end) {
-    const index = Math.floor(pos / BLOCK);
-    const blockStart = index * BLOCK;
-    const blockEnd = Math.min(blockStart + BLOCK, end);
-    const head = Buffer.alloc(16);
-    head.writeUInt32LE(seed >>> 0, 0);
-    head.writeUInt32LE(index >>> 0, 4);
-    head.write('wharf-cr', 8, 'latin1');
-    let off = pos - blockStart;
-    if (off < 16) {
-      const upto = Math.min(16, blockEnd - blockStart);
-      yield head.subarray(off, upto);
-      off = upto;
-    }
-    if (blockStart + off < blockEnd) yield FILLER.subarray(off, blockEnd - blockStart);
-    pos = blockEnd;
-  }
-}
-
 const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
-
-function digestOf(seed: number, size: number): string {
-  const h = createHash('sha256');
-  for (const p of pieces(seed, 0, size)) h.update(p);
-  return `sha256:${h.digest('hex')}`;
-}
 
 /** Seeded PRNG for the kill moments, so a failing run can be replayed with WHARF_CRASH_SEED. */
 function mulberry32(seed: number): () => number {
@@ -287,7 +244,7 @@ describe('kill -9 during an upload', () => {
     const total = 24 * MiB;
     const first = 8 * MiB;
     const sentOfSecond = 3 * MiB;
-    const digest = digestOf(seed, total);
+    const digest = blobDigest(seed, total);
     let { server, pool } = await life.start();
 
     const started = await http(pool, 'POST', `/v2/${repo}/blobs/uploads/`);
@@ -302,7 +259,7 @@ describe('kill -9 during an upload', () => {
         'content-range': `0-${first - 1}`,
         'content-length': String(first),
       },
-      body: Readable.from(pieces(seed, 0, first)),
+      body: Readable.from(blobPieces(seed, 0, first)),
     });
     expectReply(patch1, 202, 'first PATCH');
     expect(header(patch1, 'range')).toBe(`0-${first - 1}`);
@@ -325,7 +282,7 @@ describe('kill -9 during an upload', () => {
         async (res) => ({ status: res.statusCode, text: await res.body.text() }),
         (err: unknown) => ({ status: 0, text: String(err) }),
       );
-    for (const p of pieces(seed, first, first + sentOfSecond)) body.write(p);
+    for (const p of blobPieces(seed, first, first + sentOfSecond)) body.write(p);
     const partFile = join(life.dataDir, 'uploads', uuid ?? '-', 'data');
     await waitFor('part of the second PATCH to reach the disk', async () => (await sizeOf(partFile)) > first);
     await life.crash();
@@ -347,7 +304,7 @@ describe('kill -9 during an upload', () => {
       console.log('[crash] chunked upload killed mid-PATCH: session forgotten (404 BLOB_UPLOAD_UNKNOWN)');
       const again = await http(pool, 'POST', withQuery(`/v2/${repo}/blobs/uploads/`, 'digest', digest), {
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(total) },
-        body: Readable.from(pieces(seed, 0, total)),
+        body: Readable.from(blobPieces(seed, 0, total)),
       });
       expectReply(again, 201, 'fresh upload after the session was forgotten');
     } else {
@@ -368,7 +325,7 @@ describe('kill -9 during an upload', () => {
           'content-range': `${kept}-${total - 1}`,
           'content-length': String(total - kept),
         },
-        body: Readable.from(pieces(seed, kept, total)),
+        body: Readable.from(blobPieces(seed, kept, total)),
       });
       expectReply(resume, 202, `resuming PATCH from ${kept}`);
       expect(header(resume, 'range')).toBe(`0-${total - 1}`);
@@ -400,7 +357,7 @@ describe('kill -9 during an upload', () => {
     const repo = 'crash/monolithic';
     const seed = 22;
     const total = 16 * MiB;
-    const digest = digestOf(seed, total);
+    const digest = blobDigest(seed, total);
     let { pool } = await life.start();
 
     const body = new PassThrough();
@@ -415,7 +372,7 @@ describe('kill -9 during an upload', () => {
         async (res) => ({ status: res.statusCode, text: await res.body.text() }),
         (err: unknown) => ({ status: 0, text: String(err) }),
       );
-    for (const p of pieces(seed, 0, 4 * MiB)) body.write(p);
+    for (const p of blobPieces(seed, 0, 4 * MiB)) body.write(p);
     const uploads = join(life.dataDir, 'uploads');
     await waitFor('part of the body to reach the disk', async () => {
       for (const f of await filesUnder(uploads)) if ((await sizeOf(f)) > 0) return true;
@@ -441,7 +398,7 @@ describe('kill -9 during an upload', () => {
     // The leftovers do not get in the way of pushing the same blob again.
     const again = await http(pool, 'POST', withQuery(`/v2/${repo}/blobs/uploads/`, 'digest', digest), {
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(total) },
-      body: Readable.from(pieces(seed, 0, total)),
+      body: Readable.from(blobPieces(seed, 0, total)),
     });
     expectReply(again, 201, 'upload after restart');
     const got = await http(pool, 'GET', `/v2/${repo}/blobs/${digest}`);

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blobDigest, blobPieces } from '../support/generated-blob.js';
 import { startWharf, type WharfProcess } from '../support/server.js';
 
 const MiB = 1024 * 1024;
@@ -24,57 +25,11 @@ const REPO = 'stream/big';
 // ---------------------------------------------------------------------------------------
 // Deterministic data
 
-/** xorshift32 filler: incompressible enough, seedable, fast. */
-function prngBytes(seed: number, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed >>> 0 || 0x9e3779b9;
-  for (let i = 0; i + 4 <= length; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out.writeUInt32LE(x, i);
-  }
-  return out;
-}
-
-const BLOCK = MiB;
-const HEADER = 16;
-/** Shared and never mutated: slices of it may be in flight on a socket at any time. */
-const FILLER = prngBytes(0x5eed_cafe, BLOCK);
-
-function blockHeader(seed: number, index: number): Buffer {
-  const h = Buffer.alloc(HEADER);
-  h.writeUInt32LE(seed >>> 0, 0);
-  h.writeUInt32LE(index >>> 0, 4);
-  h.write('wharf-st', 8, 'latin1');
-  return h;
-}
-
-/** The bytes [start, end) of blob `seed`, as slices (no copy of the filler). */
-function* pieces(seed: number, start: number, end: number): Generator<Buffer> {
-  let pos = start;
-  while (pos < end) {
-    const index = Math.floor(pos / BLOCK);
-    const blockStart = index * BLOCK;
-    const blockEnd = Math.min(blockStart + BLOCK, end);
-    let off = pos - blockStart;
-    if (off < HEADER) {
-      const upto = Math.min(HEADER, blockEnd - blockStart);
-      yield blockHeader(seed, index).subarray(off, upto);
-      off = upto;
-    }
-    if (blockStart + off < blockEnd) yield FILLER.subarray(off, blockEnd - blockStart);
-    pos = blockEnd;
-  }
-}
-
 /** A stream of the bytes [start, end), optionally hashing them as they are produced. */
 function bodyStream(seed: number, start: number, end: number, hash?: ReturnType<typeof createHash>): Readable {
   return Readable.from(
     (function* () {
-      for (const p of pieces(seed, start, end)) {
+      for (const p of blobPieces(seed, start, end)) {
         hash?.update(p);
         yield p;
       }
@@ -83,14 +38,8 @@ function bodyStream(seed: number, start: number, end: number, hash?: ReturnType<
   );
 }
 
-function digestOf(seed: number, size: number): string {
-  const h = createHash('sha256');
-  for (const p of pieces(seed, 0, size)) h.update(p);
-  return `sha256:${h.digest('hex')}`;
-}
-
 function sliceOf(seed: number, start: number, end: number): Buffer {
-  return Buffer.concat([...pieces(seed, start, end)]);
+  return Buffer.concat([...blobPieces(seed, start, end)]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -184,7 +133,7 @@ describe('streaming a 1 GiB blob through a real server', () => {
     // Generous stall timers only: a server that stops reading fails the test instead of hanging it.
     pool = new Pool(server.url, { connections: 4, headersTimeout: 60_000, bodyTimeout: 60_000 });
     const t0 = Date.now();
-    monoDigest = digestOf(monoSeed, SIZE);
+    monoDigest = blobDigest(monoSeed, SIZE);
     report.push(`first pass sha256 of 1 GiB: ${Date.now() - t0} ms`);
   });
 
@@ -344,8 +293,8 @@ describe('a streamed upload whose bytes do not match its digest', () => {
     const pool = new Pool(server.url, { headersTimeout: 15_000, bodyTimeout: 15_000 });
     try {
       const size = 64 * MiB;
-      const actual = digestOf(3, size);
-      const claimed = digestOf(4, size);
+      const actual = blobDigest(3, size);
+      const claimed = blobDigest(4, size);
       let res: Dispatcher.ResponseData;
       try {
         res = await pool.request({
