@@ -9,17 +9,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { commitLayer, type Dockerd, makeBusyboxImage, startDockerd } from '../support/dockerd.js';
-import { startWharf, WHARF_BIN, type WharfProcess } from '../support/server.js';
-import { interopDescribe, runOk } from '../support/tools.js';
+import { startWharf, type WharfProcess, wharfAdmin } from '../support/server.js';
+import { interopDescribe } from '../support/tools.js';
 
 const TIMEOUT = 120_000;
 const PASSWORD = 'alice-Secret-1';
 const TOKEN_ENV = { WHARF_AUTH_MODE: 'token', WHARF_ADMIN_PASSWORD: 'admin-Secret-1' };
-
-/** `wharf ARGS`: the admin CLI, run on the data directory of the running server. */
-async function wharfAdmin(args: string[], input?: string): Promise<string> {
-  return (await runOk(process.execPath, [WHARF_BIN, ...args], input === undefined ? {} : { input })).stdout;
-}
 
 interopDescribe('docker login, push and pull against Wharf in token mode', ['dockerd', 'docker', 'busybox'], () => {
   let d: Dockerd;

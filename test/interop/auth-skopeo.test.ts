@@ -8,31 +8,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MultiPlatformLayout, readLayoutImage, writeMultiPlatformLayout } from '../support/oci-layout.js';
-import { startWharf, WHARF_BIN, type WharfProcess } from '../support/server.js';
-import { interopDescribe, type RunResult, removeTmpDir, run, runOk, tmpDir } from '../support/tools.js';
+import { startWharf, type WharfProcess, wharfAdmin } from '../support/server.js';
+import { skopeo, skopeoOk } from '../support/skopeo.js';
+import { interopDescribe, removeTmpDir, runOk, tmpDir } from '../support/tools.js';
 
 const TIMEOUT = 120_000;
 const PLATFORM = { os: 'linux', architecture: 'amd64' };
-
-/** Credentials come only from the flags: no auth.json or docker config of the machine is read. */
-const HERMETIC_ENV: NodeJS.ProcessEnv = {
-  ...process.env,
-  REGISTRY_AUTH_FILE: '/nonexistent/wharf-test/auth.json',
-  DOCKER_CONFIG: '/nonexistent/wharf-test/docker',
-};
-
-function skopeo(args: string[]): Promise<RunResult> {
-  return run('skopeo', args, { timeoutMs: TIMEOUT, env: HERMETIC_ENV });
-}
-
-async function skopeoOk(args: string[]): Promise<string> {
-  return (await runOk('skopeo', args, { timeoutMs: TIMEOUT, env: HERMETIC_ENV })).stdout;
-}
-
-/** `wharf ARGS`: the admin CLI, run on the data directory of the running server. */
-async function wharfAdmin(args: string[], input?: string): Promise<string> {
-  return (await runOk(process.execPath, [WHARF_BIN, ...args], input === undefined ? {} : { input })).stdout;
-}
 
 interopDescribe('skopeo with credentials against Wharf', ['skopeo', 'htpasswd'], () => {
   let work: string;

@@ -18,18 +18,11 @@ import {
   writeMultiPlatformLayout,
 } from '../support/oci-layout.js';
 import { startWharf, type WharfProcess } from '../support/server.js';
-import { interopDescribe, type RunResult, removeTmpDir, run, runOk, tmpDir } from '../support/tools.js';
+import { skopeo, skopeoOk } from '../support/skopeo.js';
+import { interopDescribe, removeTmpDir, runOk, tmpDir } from '../support/tools.js';
 
 const TIMEOUT = 120_000;
 const CMD = ['/bin/hello', 'world'];
-
-function skopeo(args: string[]): Promise<RunResult> {
-  return run('skopeo', args, { timeoutMs: TIMEOUT });
-}
-
-async function skopeoOk(args: string[]): Promise<string> {
-  return (await runOk('skopeo', args, { timeoutMs: TIMEOUT })).stdout;
-}
 
 async function listTags(ref: string): Promise<string[]> {
   const out: unknown = JSON.parse(await skopeoOk(['list-tags', '--tls-verify=false', ref]));

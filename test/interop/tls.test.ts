@@ -36,34 +36,15 @@ import { httpsFetch, makeTestCerts, type TestCerts } from '../support/certs.js';
 import { commitLayer, type Dockerd, makeBusyboxImage, startDockerd } from '../support/dockerd.js';
 import { allSteps, NetnsHost } from '../support/netns.js';
 import { type MultiPlatformLayout, readLayoutImage, writeMultiPlatformLayout } from '../support/oci-layout.js';
-import { startWharf, WHARF_BIN, type WharfProcess } from '../support/server.js';
-import { interopDescribe, type RunResult, removeTmpDir, run, runOk, tmpDir } from '../support/tools.js';
+import { startWharf, type WharfProcess, wharfAdmin } from '../support/server.js';
+import { skopeo, skopeoOk } from '../support/skopeo.js';
+import { interopDescribe, removeTmpDir, tmpDir } from '../support/tools.js';
 
 const TIMEOUT = 120_000;
 const PASSWORD = 'alice-Secret-1';
 const CREDS = `alice:${PASSWORD}`;
 const TOKEN_ENV = { WHARF_AUTH_MODE: 'token', WHARF_ADMIN_PASSWORD: 'admin-Secret-1' };
 const DOCKER_CERTS_D = '/etc/docker/certs.d';
-
-/** Credentials come only from the flags: no auth.json or docker config of the machine is read. */
-const HERMETIC_ENV: NodeJS.ProcessEnv = {
-  ...process.env,
-  REGISTRY_AUTH_FILE: '/nonexistent/wharf-test/auth.json',
-  DOCKER_CONFIG: '/nonexistent/wharf-test/docker',
-};
-
-function skopeo(args: string[]): Promise<RunResult> {
-  return run('skopeo', args, { timeoutMs: TIMEOUT, env: HERMETIC_ENV });
-}
-
-async function skopeoOk(args: string[]): Promise<string> {
-  return (await runOk('skopeo', args, { timeoutMs: TIMEOUT, env: HERMETIC_ENV })).stdout;
-}
-
-/** `wharf ARGS`: the admin CLI, run on the data directory of the running server. */
-async function wharfAdmin(args: string[], input?: string): Promise<string> {
-  return (await runOk(process.execPath, [WHARF_BIN, ...args], input === undefined ? {} : { input })).stdout;
-}
 
 /** A token-mode Wharf over HTTPS with alice's account (on 127.0.0.1 unless `where` says otherwise). */
 async function startTlsWharf(

@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { buildServer, type WharfServer } from '../../src/server/app.js';
 import { type Config, loadConfig } from '../../src/server/config.js';
-import { freePort, removeTmpDir, sleep, tmpDir } from './tools.js';
+import { freePort, removeTmpDir, runOk, sleep, tmpDir } from './tools.js';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..');
 /** The built CLI; `npm test` builds it first (pretest). */
@@ -140,4 +140,9 @@ export async function startWharf(
       if (!options.dataDir) await removeTmpDir(dataDir);
     },
   };
+}
+
+/** `wharf ARGS`: the admin CLI (user, repo), run on the data directory of a server. */
+export async function wharfAdmin(args: string[], input?: string): Promise<string> {
+  return (await runOk(process.execPath, [WHARF_BIN, ...args], input === undefined ? {} : { input })).stdout;
 }
