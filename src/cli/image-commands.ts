@@ -1,36 +1,13 @@
 // The docker-compatible image commands of the local store: pull, images, tag.
 import { Command } from 'commander';
-import { DaemonError, type ImageSummary, listImages, tagImage } from '../engine/images.js';
+import { type ImageSummary, listImages, tagImage } from '../engine/images.js';
 import { parsePlatform } from '../engine/platform.js';
 import { pullImage } from '../engine/pull.js';
 import { withLocalStore } from '../engine/store.js';
 import { humanDuration, humanSize, shortId } from '../engine/units.js';
-import { familiarName, InvalidReferenceError, parseReference } from '../oci/reference.js';
+import { familiarOfFullName, parseReference } from '../oci/reference.js';
+import { type RootOptions, run, withRoot } from './engine-command.js';
 import { formatTable } from './table.js';
-
-interface RootOptions {
-  root?: string;
-}
-
-function withRoot(command: Command): Command {
-  return command.option('--root <dir>', 'local image store (also WHARF_ROOT)');
-}
-
-/**
- * Runs a command body; errors end it with exit status 1 and one line on stderr, in Docker's
- * wording: `Error response from daemon: …` for what the daemon would answer, bare for what the
- * docker CLI itself checks (reference syntax).
- */
-async function run(fn: () => Promise<void>, daemonErrors: boolean): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const fromDaemon = err instanceof DaemonError || (daemonErrors && !(err instanceof InvalidReferenceError));
-    process.stderr.write(fromDaemon ? `Error response from daemon: ${message}\n` : `${message}\n`);
-    process.exitCode = 1;
-  }
-}
 
 /** `wharf pull`. */
 export function pullCommand(): Command {
@@ -46,7 +23,7 @@ export function pullCommand(): Command {
       const platform = platformText ? parsePlatform(platformText) : undefined;
       parseReference(name); // reference errors come before anything else, as in docker
       await withLocalStore(opts.root, async (store) => {
-        const result = await pullImage(store.db, store.content, name, {
+        const result = await pullImage(store, name, {
           ...(platform ? { platform } : {}),
           onEvent: (e) => {
             if (!opts.quiet) process.stdout.write(`${e.id !== undefined ? `${e.id}: ` : ''}${e.status}\n`);
@@ -77,14 +54,9 @@ function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-function familiar(name: string): string {
-  const slash = name.indexOf('/');
-  return familiarName({ domain: name.slice(0, slash), path: name.slice(slash + 1) });
-}
-
 /** Docker's reference= filter: matches familiar `name:tag`, familiar name, and the full forms. */
 function referenceMatches(pattern: RegExp, name: string, tag: string): boolean {
-  const short = familiar(name);
+  const short = familiarOfFullName(name);
   return [`${short}:${tag}`, short, `${name}:${tag}`, name].some((s) => pattern.test(s));
 }
 
@@ -99,8 +71,8 @@ function rowsOf(image: ImageSummary, digests: boolean): { repo: string; tag: str
   const tagged = new Set(image.repoTags.map((t) => t.name));
   for (const t of image.repoTags) {
     const ds = digests ? image.repoDigests.filter((d) => d.name === t.name) : [];
-    if (ds.length === 0) rows.push({ repo: familiar(t.name), tag: t.tag, digest: '<none>' });
-    for (const d of ds) rows.push({ repo: familiar(t.name), tag: t.tag, digest: d.digest });
+    if (ds.length === 0) rows.push({ repo: familiarOfFullName(t.name), tag: t.tag, digest: '<none>' });
+    for (const d of ds) rows.push({ repo: familiarOfFullName(t.name), tag: t.tag, digest: d.digest });
   }
   const digestOnly = new Map<string, string[]>();
   for (const d of image.repoDigests) {
@@ -108,8 +80,8 @@ function rowsOf(image: ImageSummary, digests: boolean): { repo: string; tag: str
     digestOnly.set(d.name, [...(digestOnly.get(d.name) ?? []), d.digest]);
   }
   for (const [name, ds] of digestOnly) {
-    if (digests) for (const d of ds) rows.push({ repo: familiar(name), tag: '<none>', digest: d });
-    else rows.push({ repo: familiar(name), tag: '<none>', digest: '' });
+    if (digests) for (const d of ds) rows.push({ repo: familiarOfFullName(name), tag: '<none>', digest: d });
+    else rows.push({ repo: familiarOfFullName(name), tag: '<none>', digest: '' });
   }
   if (rows.length === 0) rows.push({ repo: '<none>', tag: '<none>', digest: '<none>' });
   return rows;

@@ -19,11 +19,18 @@ export interface DiffInfo {
   diffSize: number;
 }
 
+/** A blob once written: its digest (computed when not given up front), length and, for layers, diff info. */
+export interface StoredBlob {
+  digest: string;
+  size: number;
+  diff?: DiffInfo;
+}
+
 /** A blob being written: feed `stream`, then `commit` (moves it under its digest) or `cancel`. */
 export interface PendingBlob {
   readonly stream: Writable;
-  /** Waits for the data, then makes the blob visible under `digest`; resolves the diff info for layers. */
-  commit(check?: (info: DiffInfo) => void): Promise<DiffInfo | undefined>;
+  /** Waits for the data, then makes the blob visible under its digest; `check` may veto (throw). */
+  commit(check?: (blob: StoredBlob) => void): Promise<StoredBlob>;
   cancel(): Promise<void>;
 }
 
@@ -66,19 +73,25 @@ export class ContentStore {
   }
 
   /**
-   * Opens a blob for writing. With `unpack` (`compressed` or `none`), the bytes are also decompressed on
-   * the way to compute the diff ID and uncompressed size.
+   * Opens a blob for writing. `digest` is the expected digest, which the caller verifies; without
+   * it the sha256 of the bytes is computed and becomes the digest. With `unpack` (`compressed` or
+   * `none`), the bytes are also decompressed on the way to compute the diff ID and content size.
    */
-  async create(digest: string, unpack?: 'compressed' | 'none'): Promise<PendingBlob> {
-    const target = paths.blob(checked(digest));
+  async create(digest: string | undefined, unpack?: 'compressed' | 'none'): Promise<PendingBlob> {
+    if (digest !== undefined) checked(digest);
     const session = `engine-${randomUUID()}`;
     const temp = paths.uploadData(session);
     const writer = await this.driver.writer(temp);
     let diff: Promise<DiffInfo> | undefined;
-    let stream: Writable = writer.stream;
+    const tee = new PassThrough();
+    tee.pipe(writer.stream);
+    let size = 0;
+    const ownHash = digest === undefined ? newHash('sha256') : undefined;
+    tee.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      ownHash?.update(chunk);
+    });
     if (unpack !== undefined) {
-      const tee = new PassThrough();
-      tee.pipe(writer.stream);
       const hash = newHash('sha256');
       // Docker's DiffSize: the sum of the tar entries' sizes (what unpacking writes), not the tar length.
       let diffSize = 0;
@@ -119,21 +132,25 @@ export class ContentStore {
         }, reject);
       });
       diff.catch(() => {});
-      stream = tee;
     }
     const cleanup = async () => {
       await this.driver.delete(paths.uploadDir(session)).catch(() => {});
     };
     return {
-      stream,
+      stream: tee,
       commit: async (check) => {
         try {
           const info = diff ? await diff : undefined;
           await writer.commit();
-          if (info && check) check(info);
-          await this.driver.move(temp, target);
+          const blob: StoredBlob = {
+            digest: digest ?? `sha256:${ownHash?.digest('hex')}`,
+            size,
+            ...(info ? { diff: info } : {}),
+          };
+          check?.(blob);
+          await this.driver.move(temp, paths.blob(checked(blob.digest)));
           await cleanup();
-          return info;
+          return blob;
         } catch (err) {
           await writer.cancel().catch(() => {});
           await cleanup();
@@ -141,7 +158,7 @@ export class ContentStore {
         }
       },
       cancel: async () => {
-        stream.destroy();
+        tee.destroy();
         await writer.cancel().catch(() => {});
         await cleanup();
       },

@@ -11,6 +11,7 @@ export interface EngineDatabase {
   layers: LayersTable;
   tags: TagsTable;
   repo_digests: RepoDigestsTable;
+  layer_sources: LayerSourcesTable;
 }
 
 export interface ImagesTable {
@@ -25,6 +26,8 @@ export interface ImagesTable {
   /** When the image entered the store. */
   loaded_at: string;
   last_tag_time: string | null;
+  /** Docker's Parent: the image a commit was made from (local knowledge only, never pulled). */
+  parent: string | null;
 }
 
 export interface ImageLayersTable {
@@ -60,6 +63,23 @@ export interface RepoDigestsTable {
   image_id: string;
   created_at: string;
   seq: Generated<number>;
+}
+
+/**
+ * Where a layer blob is known to exist on a registry (Docker's v2 metadata): recorded on pull
+ * and push, so that a push can skip it (`Layer already exists`) or mount it (`Mounted from`).
+ * The blob itself need not be in the local store (a loaded layer is pushed gzip-compressed).
+ */
+export interface LayerSourcesTable {
+  /** Registry host as in references: `docker.io`, `127.0.0.1:5000`. */
+  registry: string;
+  /** Repository path on that registry: `library/ubuntu`. */
+  repository: string;
+  blob_digest: string;
+  diff_id: string;
+  media_type: string;
+  size: number;
+  created_at: string;
 }
 
 export type EngineDb = Kysely<EngineDatabase>;
@@ -116,6 +136,24 @@ const migrations: Record<string, Migration> = {
         .addUniqueConstraint('repo_digests_name_digest', ['name', 'digest'])
         .execute();
       await db.schema.createIndex('repo_digests_image').on('repo_digests').column('image_id').execute();
+    },
+  },
+  '0002_parents_and_layer_sources': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('images').addColumn('parent', 'text').execute();
+      await db.schema.createIndex('images_parent').on('images').column('parent').execute();
+      await db.schema
+        .createTable('layer_sources')
+        .addColumn('registry', 'text', (c) => c.notNull())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('blob_digest', 'text', (c) => c.notNull())
+        .addColumn('diff_id', 'text', (c) => c.notNull())
+        .addColumn('media_type', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('layer_sources_pk', ['registry', 'repository', 'blob_digest'])
+        .execute();
+      await db.schema.createIndex('layer_sources_diff').on('layer_sources').column('diff_id').execute();
     },
   },
 };

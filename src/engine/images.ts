@@ -8,6 +8,7 @@ import {
   withDefaultTag,
 } from '../oci/reference.js';
 import type { EngineDb } from './db.js';
+import { setTag } from './record.js';
 
 /** An engine error with Docker's daemon wording (the CLI prints `Error response from daemon: …`). */
 export class DaemonError extends Error {
@@ -104,13 +105,5 @@ export async function tagImage(db: EngineDb, source: string, target: string): Pr
     throw new Error('refusing to create an ambiguous tag using digest algorithm as name');
   const named = withDefaultTag(ref);
   const imageId = await resolveImage(db, source);
-  const now = new Date().toISOString();
-  await db.transaction().execute(async (tx) => {
-    await tx
-      .insertInto('tags')
-      .values({ name: fullName(named), tag: named.tag ?? 'latest', image_id: imageId, created_at: now })
-      .onConflict((oc) => oc.columns(['name', 'tag']).doUpdateSet({ image_id: imageId, created_at: now }))
-      .execute();
-    await tx.updateTable('images').set({ last_tag_time: now }).where('id', '=', imageId).execute();
-  });
+  await db.transaction().execute((tx) => setTag(tx, fullName(named), named.tag ?? 'latest', imageId));
 }

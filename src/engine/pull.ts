@@ -10,9 +10,9 @@ import {
   registryHost,
   withDefaultTag,
 } from '../oci/reference.js';
-import type { ContentStore } from './content.js';
-import type { EngineDb } from './db.js';
 import { hostPlatform, type Platform, selectManifest } from './platform.js';
+import { addLayerSource, addRepoDigest, recordImage, setTag } from './record.js';
+import type { LocalStore } from './store.js';
 import { shortId } from './units.js';
 
 /** One progress line: `<id>: <status>`, or `<status>` alone. */
@@ -76,12 +76,8 @@ async function pool<T>(items: readonly T[], limit: number, run: (item: T, index:
 }
 
 /** `docker pull NAME[:TAG|@DIGEST]` into the local store. */
-export async function pullImage(
-  db: EngineDb,
-  content: ContentStore,
-  input: string,
-  options: PullOptions = {},
-): Promise<PullResult> {
+export async function pullImage(store: LocalStore, input: string, options: PullOptions = {}): Promise<PullResult> {
+  const { db, content } = store;
   const emit = options.onEvent ?? (() => {});
   const parsed = parseReference(input);
   if (parsed.tag === undefined && parsed.digest === undefined) emit({ status: 'Using default tag: latest' });
@@ -164,7 +160,7 @@ export async function pullImage(
         reported++;
       }
     };
-    await pool(missing, limit, async (p) => {
+    const download = async (p: LayerPlan) => {
       const { digest, size, mediaType } = p.descriptor;
       const kind = unpackKind(mediaType);
       const pending = await content.create(digest, kind);
@@ -172,12 +168,12 @@ export async function pullImage(
       try {
         await client.pullBlob(ref.path, digest, size, pending.stream, { signal });
         emit({ id: shortId(digest), status: 'Verifying Checksum' });
-        const info = await pending.commit((i) => {
-          if (i.diffId !== p.diffId) {
-            throw new Error(`layer ${digest}: content has diff ID ${i.diffId}, the config says ${p.diffId}`);
+        const blob = await pending.commit(({ diff }) => {
+          if (diff && diff.diffId !== p.diffId) {
+            throw new Error(`layer ${digest}: content has diff ID ${diff.diffId}, the config says ${p.diffId}`);
           }
         });
-        if (info) diffSize = info.diffSize;
+        if (blob.diff) diffSize = blob.diff.diffSize;
       } catch (err) {
         await pending.cancel();
         throw err;
@@ -198,7 +194,8 @@ export async function pullImage(
         .execute();
       done.set(digest, { diffSize });
       reportInOrder();
-    });
+    };
+    await pool(missing, limit, download);
     for (const p of plans) {
       if (!p.exists) p.diffSize = done.get(p.descriptor.digest)?.diffSize ?? 0;
     }
@@ -206,71 +203,75 @@ export async function pullImage(
     await content.put(top.digest, top.bytes);
     if (manifest !== top) await content.put(manifest.digest, manifest.bytes);
 
+    // Recorded under the store lock, after checking that every blob is still there: a concurrent
+    // `wharf rmi` may have deleted a layer that counted as "Already exists". Such a layer is fetched again.
+    const record = () =>
+      store.locked(async () => {
+        const lost: LayerPlan[] = [];
+        for (const p of plans) if (!(await content.has(p.descriptor.digest))) lost.push(p);
+        if (lost.length > 0) return { lost, upToDate: undefined };
+        return { lost: [], upToDate: await recordPulled() };
+      });
     const now = new Date().toISOString();
-    const upToDate = await db.transaction().execute(async (tx) => {
-      const before = await tx.selectFrom('images').select('id').where('id', '=', imageId).executeTakeFirst();
-      let pointed: boolean;
-      if (ref.digest !== undefined) {
-        pointed =
-          (await tx
-            .selectFrom('repo_digests')
+    const recordPulled = () =>
+      db.transaction().execute(async (tx) => {
+        const before = await tx.selectFrom('images').select('id').where('id', '=', imageId).executeTakeFirst();
+        let pointed: boolean;
+        if (ref.digest !== undefined) {
+          pointed =
+            (await tx
+              .selectFrom('repo_digests')
+              .select('image_id')
+              .where('name', '=', name)
+              .where('digest', '=', top.digest)
+              .executeTakeFirst()) !== undefined;
+        } else {
+          const row = await tx
+            .selectFrom('tags')
             .select('image_id')
             .where('name', '=', name)
-            .where('digest', '=', top.digest)
-            .executeTakeFirst()) !== undefined;
-      } else {
-        const row = await tx
-          .selectFrom('tags')
-          .select('image_id')
-          .where('name', '=', name)
-          .where('tag', '=', ref.tag as string)
-          .executeTakeFirst();
-        pointed = row?.image_id === imageId;
-      }
-      if (!before) {
-        await tx
-          .insertInto('images')
-          .values({
+            .where('tag', '=', ref.tag as string)
+            .executeTakeFirst();
+          pointed = row?.image_id === imageId;
+        }
+        await recordImage(
+          tx,
+          {
             id: imageId,
             created: typeof config.created === 'string' ? config.created : '',
             size: plans.reduce((sum, p) => sum + p.diffSize, 0),
             os: config.os ?? '',
             architecture: config.architecture ?? '',
-            loaded_at: now,
-            last_tag_time: null,
-          })
-          .onConflict((oc) => oc.column('id').doNothing())
-          .execute();
-        if (plans.length > 0) {
-          await tx
-            .insertInto('image_layers')
-            .values(
-              plans.map((p, position) => ({
-                image_id: imageId,
-                position,
-                diff_id: p.diffId,
-                blob_digest: p.descriptor.digest,
-              })),
-            )
-            .onConflict((oc) => oc.columns(['image_id', 'position']).doNothing())
-            .execute();
+            layers: plans.map((p) => ({ diffId: p.diffId, blobDigest: p.descriptor.digest })),
+          },
+          now,
+        );
+        if (ref.tag !== undefined && ref.digest === undefined) await setTag(tx, name, ref.tag, imageId, now);
+        await addRepoDigest(tx, name, top.digest, imageId, now);
+        for (const p of plans) {
+          await addLayerSource(
+            tx,
+            {
+              registry: ref.domain,
+              repository: ref.path,
+              blobDigest: p.descriptor.digest,
+              diffId: p.diffId,
+              mediaType: p.descriptor.mediaType,
+              size: p.descriptor.size,
+            },
+            now,
+          );
         }
-      }
-      if (ref.tag !== undefined && ref.digest === undefined) {
-        await tx
-          .insertInto('tags')
-          .values({ name, tag: ref.tag, image_id: imageId, created_at: now })
-          .onConflict((oc) => oc.columns(['name', 'tag']).doUpdateSet({ image_id: imageId, created_at: now }))
-          .execute();
-        if (!pointed) await tx.updateTable('images').set({ last_tag_time: now }).where('id', '=', imageId).execute();
-      }
-      await tx
-        .insertInto('repo_digests')
-        .values({ name, digest: top.digest, image_id: imageId, created_at: now })
-        .onConflict((oc) => oc.columns(['name', 'digest']).doUpdateSet({ image_id: imageId }))
-        .execute();
-      return before !== undefined && pointed && missing.length === 0;
-    });
+        return before !== undefined && pointed && missing.length === 0;
+      });
+    let upToDate: boolean | undefined;
+    for (let attempt = 0; upToDate === undefined; attempt++) {
+      const outcome = await record();
+      if (outcome.upToDate === undefined) {
+        if (attempt === 2) throw new Error('layers keep disappearing from the local store during the pull');
+        await pool(outcome.lost, limit, download);
+      } else upToDate = outcome.upToDate;
+    }
 
     emit({ status: `Digest: ${top.digest}` });
     const shown = familiarString(ref);

@@ -210,6 +210,12 @@ export function familiarName(ref: ImageReference): string {
   return ref.path;
 }
 
+/** familiarName of a stored full name (`docker.io/library/ubuntu` → `ubuntu`). */
+export function familiarOfFullName(name: string): string {
+  const slash = name.indexOf('/');
+  return familiarName({ domain: name.slice(0, slash), path: name.slice(slash + 1) });
+}
+
 function suffix(ref: ImageReference): string {
   return `${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
 }
