@@ -1,4 +1,4 @@
-// The docker-compatible image commands of the local store: pull, images, tag.
+// The docker-compatible commands on the local store's images: images, tag.
 import { Command } from 'commander';
 import { type ImageSummary, listImages, tagImage } from '../engine/images.js';
 import { parsePlatform } from '../engine/platform.js';
@@ -8,32 +8,6 @@ import { humanDuration, humanSize, shortId } from '../engine/units.js';
 import { familiarOfFullName, parseReference } from '../oci/reference.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
 import { formatTable } from './table.js';
-
-/** `wharf pull`. */
-export function pullCommand(): Command {
-  return withRoot(
-    new Command('pull')
-      .description('download an image from a registry')
-      .argument('<name>', 'NAME[:TAG|@DIGEST]')
-      .option('--platform <platform>', 'os/arch[/variant] to pick from a multi-platform image')
-      .option('-q, --quiet', 'print only the image reference'),
-  ).action(async (name: string, opts: RootOptions & { platform?: string; quiet?: boolean }) => {
-    await run(async () => {
-      const platformText = opts.platform ?? process.env.DOCKER_DEFAULT_PLATFORM;
-      const platform = platformText ? parsePlatform(platformText) : undefined;
-      parseReference(name); // reference errors come before anything else, as in docker
-      await withLocalStore(opts.root, async (store) => {
-        const result = await pullImage(store, name, {
-          ...(platform ? { platform } : {}),
-          onEvent: (e) => {
-            if (!opts.quiet) process.stdout.write(`${e.id !== undefined ? `${e.id}: ` : ''}${e.status}\n`);
-          },
-        });
-        process.stdout.write(`${result.reference}\n`);
-      });
-    }, true);
-  });
-}
 
 /** Go's path.Match, enough for reference filters: `*` and `?` do not cross `/`. */
 function globToRegExp(pattern: string): RegExp {
@@ -164,15 +138,17 @@ export function tagCommand(): Command {
   });
 }
 
-/** `wharf image ls|pull|tag`: the same commands under `image`. */
-export function imageCommand(): Command {
-  const image = new Command('image').description('manage images');
-  image.addCommand(
+/** Top-level commands of this module. */
+export function commands(): Command[] {
+  return [imagesCommand(), tagCommand()];
+}
+
+/** The same commands under `wharf image …` (`image ls|list`, `image tag`). */
+export function imageSubcommands(): Command[] {
+  return [
     imagesOptions(new Command('ls').alias('list').description('list images')).action(
       (repository: string | undefined, opts: ImagesOptions) => imagesAction(repository, opts),
     ),
-  );
-  image.addCommand(pullCommand());
-  image.addCommand(tagCommand());
-  return image;
+    tagCommand(),
+  ];
 }

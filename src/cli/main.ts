@@ -1,21 +1,26 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 
+/** What a command module gives: its top-level commands, and those it also puts under `wharf image`. */
+interface CommandModule {
+  commands(): Command[];
+  imageSubcommands?(): Command[];
+}
+
+function one(make: () => Command): CommandModule {
+  return { commands: () => [make()] };
+}
+
 /**
  * The command modules, loaded only when their command runs: a long-running `wharf serve` must
  * not carry the image tool (undici, the engine) or the account tools in memory. Help loads all.
  */
-const modules: { names: string[]; load: () => Promise<Command[]> }[] = [
-  { names: ['serve'], load: async () => [(await import('./serve.js')).serveCommand()] },
-  { names: ['user'], load: async () => [(await import('./user.js')).userCommand()] },
-  { names: ['repo'], load: async () => [(await import('./repo.js')).repoCommand()] },
-  {
-    names: ['pull', 'images', 'tag', 'image'],
-    load: async () => {
-      const m = await import('./image-commands.js');
-      return [m.pullCommand(), m.imagesCommand(), m.tagCommand(), m.imageCommand()];
-    },
-  },
+const modules: { names: string[]; load: () => Promise<CommandModule> }[] = [
+  { names: ['serve'], load: async () => one((await import('./serve.js')).serveCommand) },
+  { names: ['user'], load: async () => one((await import('./user.js')).userCommand) },
+  { names: ['repo'], load: async () => one((await import('./repo.js')).repoCommand) },
+  { names: ['images', 'tag'], load: () => import('./image-commands.js') },
+  { names: ['pull'], load: () => import('./registry-commands.js') },
 ];
 
 const program = new Command()
@@ -23,8 +28,16 @@ const program = new Command()
   .description('Wharf: an OCI registry, a hub and a docker-compatible image tool')
   .version('0.1.0');
 
-const wanted = modules.filter((m) => m.names.includes(process.argv[2] ?? ''));
-for (const m of wanted.length > 0 ? wanted : modules) for (const command of await m.load()) program.addCommand(command);
+const command = process.argv[2] ?? '';
+const wanted = modules.filter((m) => m.names.includes(command));
+const loaded = await Promise.all((wanted.length > 0 ? wanted : modules).map((m) => m.load()));
+for (const m of loaded) for (const c of m.commands()) program.addCommand(c);
+if (wanted.length === 0) {
+  // `wharf image …` (or help): the image commands again, grouped as in docker.
+  const image = new Command('image').description('manage images');
+  for (const m of loaded) for (const c of m.imageSubcommands?.() ?? []) image.addCommand(c);
+  program.addCommand(image);
+}
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`wharf: ${err instanceof Error ? err.message : String(err)}\n`);
