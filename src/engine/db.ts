@@ -12,6 +12,8 @@ export interface EngineDatabase {
   tags: TagsTable;
   repo_digests: RepoDigestsTable;
   layer_sources: LayerSourcesTable;
+  containers: ContainersTable;
+  volumes: VolumesTable;
 }
 
 export interface ImagesTable {
@@ -80,6 +82,45 @@ export interface LayerSourcesTable {
   media_type: string;
   size: number;
   created_at: string;
+}
+
+/** Docker's container states. */
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'dead' | 'removing';
+
+/** A container (runtime/): what it was made from, how it runs, and its last known state. */
+export interface ContainersTable {
+  /** 64 hex digits, as Docker's. */
+  id: string;
+  /** Without Docker's leading slash. */
+  name: string;
+  image_id: string;
+  /** The image as the user named it (Docker's Config.Image). */
+  image_ref: string;
+  created: string;
+  /** JSON: the container config (Cmd, Entrypoint, Env, WorkingDir, User, Hostname, Tty, OpenStdin, Labels, Volumes). */
+  config: string;
+  /** JSON: how it runs (mounts, network mode, restart policy, auto-remove). */
+  host_config: string;
+  status: ContainerStatus;
+  /** The container's init process, while running. */
+  pid: number | null;
+  /** The monitor process looking after it, while it runs or waits to restart. */
+  monitor_pid: number | null;
+  exit_code: number | null;
+  started_at: string | null;
+  finished_at: string | null;
+  restart_count: number;
+  /** Stopped by the user (stop/kill): `unless-stopped` and `always` do not bring it back on restore. */
+  stopped_by_user: number;
+}
+
+export interface VolumesTable {
+  name: string;
+  created_at: string;
+  /** 1 for a volume made from an image's VOLUME for one container (`rm -v` removes those). */
+  anonymous: number;
+  /** JSON object. */
+  labels: string;
 }
 
 export type EngineDb = Kysely<EngineDatabase>;
@@ -154,6 +195,36 @@ const migrations: Record<string, Migration> = {
         .addPrimaryKeyConstraint('layer_sources_pk', ['registry', 'repository', 'blob_digest'])
         .execute();
       await db.schema.createIndex('layer_sources_diff').on('layer_sources').column('diff_id').execute();
+    },
+  },
+  '0003_containers': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('containers')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('image_id', 'text', (c) => c.notNull().references('images.id'))
+        .addColumn('image_ref', 'text', (c) => c.notNull())
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addColumn('config', 'text', (c) => c.notNull())
+        .addColumn('host_config', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('pid', 'integer')
+        .addColumn('monitor_pid', 'integer')
+        .addColumn('exit_code', 'integer')
+        .addColumn('started_at', 'text')
+        .addColumn('finished_at', 'text')
+        .addColumn('restart_count', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('stopped_by_user', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('containers_image').on('containers').column('image_id').execute();
+      await db.schema
+        .createTable('volumes')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('anonymous', 'integer', (c) => c.notNull())
+        .addColumn('labels', 'text', (c) => c.notNull())
+        .execute();
     },
   },
 };
