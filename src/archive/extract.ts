@@ -57,6 +57,13 @@ export interface ExtractOptions {
   allowDevices?: boolean;
   /** Stops the extraction; the promise rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * `apply` (default): whiteouts remove what lower layers put in the same directory tree.
+   * `overlay`: the directory holds this layer alone, as an overlayfs lower; whiteouts are kept in
+   * overlay's own form (a 0:0 character device per removed name, `trusted.overlay.opaque=y` on
+   * opaque directories), which needs root.
+   */
+  whiteouts?: 'apply' | 'overlay';
 }
 
 export interface ExtractStats {
@@ -349,6 +356,12 @@ class LayerApplier {
 
   private async applyWhiteout(entry: string, parentParts: string[], whiteout: Whiteout): Promise<void> {
     const parent = this.resolveDir(entry, parentParts);
+    if (this.options.whiteouts === 'overlay') {
+      await this.overlayWhiteout(entry, parent, whiteout);
+      this.parents.clear();
+      this.stats.whiteouts++;
+      return;
+    }
     if (whiteout.kind === 'opaque') {
       // The marker says the directory exists in this layer and hides everything below it.
       this.ensureDir(entry, parent);
@@ -367,6 +380,26 @@ class LayerApplier {
     }
     this.parents.clear();
     this.stats.whiteouts++;
+  }
+
+  /** Writes a whiteout the way overlayfs reads it in a lower directory. */
+  private async overlayWhiteout(entry: string, parent: string, whiteout: Whiteout): Promise<void> {
+    if (!this.isRoot) throw new UnsafeLayerError(entry, 'overlay whiteouts need root');
+    this.ensureDir(entry, parent);
+    try {
+      if (whiteout.kind === 'opaque') {
+        this.markWritten(parent);
+        await runTool('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', '--', parent]);
+        return;
+      }
+      const target = join(parent, whiteout.name);
+      if (this.layerPaths.has(target)) return; // this layer wrote the name: it hides the lower one already
+      await rm(target, { recursive: true, force: true });
+      await runTool('mknod', ['-m', '0', '--', target, 'c', '0', '0']);
+    } catch (err) {
+      if (err instanceof LayerError) throw err;
+      throw new LayerError(entry, err instanceof Error ? err.message : String(err), { cause: err });
+    }
   }
 
   /** Removes everything in `dir` that this layer did not write. */

@@ -24,6 +24,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
   ip: 'iproute2',
+  setfattr: 'attr',
 };
 
 /** $PATH with the sbin directories appended (once each). */
