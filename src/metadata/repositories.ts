@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
+import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
 import { type MetadataDb, now } from './db.js';
-import type { Visibility } from './schema.js';
+import type { Database, RepositoriesTable, Visibility } from './schema.js';
 
 export async function findRepositoryId(db: MetadataDb, name: string): Promise<number | undefined> {
   const row = await db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
@@ -98,10 +98,37 @@ export async function setGrant(
 /** Who may see a repository in the catalog: everyone (admin), or a reader defined by account and namespace. */
 export type CatalogReader = { all: true } | { all: false; accountId?: number; namespace?: string };
 
+/** The repositories table as `r`, the alias the readable filter below is written against. */
+type WithR = Database & { r: RepositoriesTable };
+
 /**
- * The catalog as a reader may see it: public repositories, those in the reader's own
- * namespace, and those granted to the reader with pull.
+ * The condition "reader may pull r" (on `repositories as r`): public repositories, those in the
+ * reader's own namespace, and those granted to the reader with pull. Shared by the catalog and
+ * the search (metadata/search.ts), so that both show exactly the same repositories.
  */
+export function readableBy(eb: ExpressionBuilder<WithR, 'r'>, reader: CatalogReader): Expression<SqlBool> {
+  if (reader.all) return sql<boolean>`1 = 1`;
+  const { accountId, namespace } = reader;
+  const ors = [eb('r.visibility', '=', 'public')];
+  // substr, not LIKE: `_` in a namespace would be a wildcard.
+  if (namespace !== undefined)
+    ors.push(eb(sql<string>`substr(r.name, 1, ${namespace.length + 1})`, '=', `${namespace}/`));
+  if (accountId !== undefined) {
+    ors.push(
+      eb.exists(
+        eb
+          .selectFrom('repository_grants as g')
+          .select('g.repository_id')
+          .whereRef('g.repository_id', '=', 'r.id')
+          .where('g.account_id', '=', accountId)
+          .where('g.actions', 'like', '%pull%'),
+      ),
+    );
+  }
+  return eb.or(ors);
+}
+
+/** The catalog as a reader may see it (see readableBy). */
 export async function listReadableRepositories(
   db: MetadataDb,
   reader: CatalogReader,
@@ -111,25 +138,6 @@ export async function listReadableRepositories(
   if (reader.all) return listRepositories(db, limit, last);
   let q = db.selectFrom('repositories as r').select('r.name').orderBy('r.name').limit(limit);
   if (last !== undefined) q = q.where('r.name', '>', last);
-  const { accountId, namespace } = reader;
-  q = q.where((eb) => {
-    const ors = [eb('r.visibility', '=', 'public')];
-    // substr, not LIKE: `_` in a namespace would be a wildcard.
-    if (namespace !== undefined)
-      ors.push(eb(sql<string>`substr(r.name, 1, ${namespace.length + 1})`, '=', `${namespace}/`));
-    if (accountId !== undefined) {
-      ors.push(
-        eb.exists(
-          eb
-            .selectFrom('repository_grants as g')
-            .select('g.repository_id')
-            .whereRef('g.repository_id', '=', 'r.id')
-            .where('g.account_id', '=', accountId)
-            .where('g.actions', 'like', '%pull%'),
-        ),
-      );
-    }
-    return eb.or(ors);
-  });
+  q = q.where((eb) => readableBy(eb, reader));
   return (await q.execute()).map((r) => r.name);
 }

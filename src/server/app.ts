@@ -9,6 +9,7 @@ import { openAuthorizer } from './authorizer.js';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
 import { Metrics, routeLabel } from './metrics.js';
+import { searchRoutes } from './search.js';
 import { httpsOptions } from './tls.js';
 import { v2Routes } from './v2.js';
 
@@ -93,6 +94,10 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     const { tokenRoutes } = await import('./token.js');
     await app.register(async (token) => tokenRoutes(token, tokenDeps));
   }
+  // docker search's v1 index endpoints, over the repositories the caller may pull.
+  await app.register(async (v1) =>
+    searchRoutes(v1, { db, authorizer: authorizer.authorizer, ...(tokenDeps ? { tokenDeps } : {}) }),
+  );
 
   // Abandoned upload sessions: purged at start, then periodically.
   const purge = () =>

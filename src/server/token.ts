@@ -14,7 +14,7 @@ import { basicCredentials, checkThrottle, type TokenAuthDeps, throttleKeys } fro
 import { registryErrorHandler } from './errors.js';
 
 /** Checks a username and password against the accounts, with throttling; the same answer for every failure. */
-async function authenticate(
+export async function authenticate(
   deps: TokenAuthDeps,
   req: FastifyRequest,
   username: string,
