@@ -67,6 +67,8 @@ export interface ManifestDescriptor {
 export type PushBlobResult = 'exists' | 'mounted' | 'pushed';
 
 export interface PushBlobOptions {
+  /** HEAD the blob first and stop if the repository has it (default true). */
+  checkExists?: boolean;
   /** Repositories to try mounting the blob from (cross-repository mount) before uploading it. */
   mountFrom?: readonly string[];
   /** Blobs smaller than this go in one PUT (default 8 MiB). */
@@ -265,7 +267,17 @@ export class RegistryClient {
     let identityToken: string | undefined;
     if (bearer) {
       this.challenge = bearer;
-      const res = await this.tokens.fetch({ realm: bearer.realm, service: bearer.service, scopes: [], offline: true });
+      // Docker reports a refused token as the failure of GET /v2/ (Go's url.Error around the auth transport).
+      const res = await this.tokens
+        .fetch({ realm: bearer.realm, service: bearer.service, scopes: [], offline: true })
+        .catch((err: unknown) => {
+          if (!(err instanceof RegistryClientError)) throw err;
+          throw new RegistryClientError(`Get "${url.href}": ${err.message}`, {
+            ...(err.status !== undefined ? { status: err.status } : {}),
+            errors: [...err.errors],
+            cause: err,
+          });
+        });
       authorization = `Bearer ${res.token}`;
       identityToken = res.refreshToken ?? ('identityToken' in creds ? creds.identityToken : undefined);
     } else if (basic && 'username' in creds) {
@@ -561,7 +573,9 @@ export class RegistryClient {
     checkDigest(digest);
     if (!Number.isSafeInteger(size) || size < 0) throw new RegistryClientError(`invalid blob size: ${size}`);
     const { signal } = options;
-    if ((await this.statBlob(repo, digest, pushPull(repo), signal)) !== undefined) return 'exists';
+    if (options.checkExists !== false && (await this.statBlob(repo, digest, pushPull(repo), signal)) !== undefined) {
+      return 'exists';
+    }
     let session: URL | undefined;
     for (const from of options.mountFrom ?? []) {
       checkRepository(from);
@@ -585,6 +599,59 @@ export class RegistryClient {
       throw err;
     }
     return 'pushed';
+  }
+
+  /**
+   * Uploads content whose digest is not known before it is sent: a layer compressed on the fly, as
+   * Docker pushes the layers it made itself. POST, one streaming PATCH (no Content-Length) hashing
+   * the bytes on the way, then PUT ?digest= with the digest computed. The source is read once, so
+   * a 401 on the PATCH is not retried (the POST before it already got the token).
+   */
+  async pushStream(
+    repo: string,
+    source: Readable,
+    options: { onProgress?: (sent: number) => void; signal?: AbortSignal } = {},
+  ): Promise<{ digest: string; size: number }> {
+    checkRepository(repo);
+    const { signal } = options;
+    const location = await this.startUpload(repo, signal);
+    const hash = newHash('sha256');
+    let size = 0;
+    async function* hashed(): AsyncGenerator<Buffer> {
+      for await (const chunk of source) {
+        const buf = toBuffer(chunk);
+        hash.update(buf);
+        size += buf.length;
+        options.onProgress?.(size);
+        yield buf;
+      }
+    }
+    try {
+      const res = await this.send({
+        method: 'PATCH',
+        url: location,
+        scopes: pushPull(repo),
+        headers: { 'content-type': 'application/octet-stream' },
+        body: () => Readable.from(hashed(), { objectMode: false }),
+        ok: [202, 204],
+        signal,
+      });
+      await discard(res.body);
+      const range = header(res.headers, 'range');
+      const m = range === undefined ? undefined : /^(?:bytes=)?0-(\d+)$/.exec(range.trim());
+      if (m && Number(m[1]) !== size - 1) {
+        throw new RegistryClientError(`registry holds bytes 0-${m[1]} of the upload after sending ${size} bytes`, {
+          status: res.status,
+        });
+      }
+      const digest = `sha256:${hash.digest('hex')}`;
+      await this.finishUpload(repo, digest, this.location(res, location), signal);
+      return { digest, size };
+    } catch (err) {
+      source.destroy();
+      await this.cancelUpload(repo, location);
+      throw err;
+    }
   }
 
   // -------------------------------------------------------------------------------------------
