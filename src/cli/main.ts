@@ -20,7 +20,7 @@ const modules: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['user'], load: async () => one((await import('./user.js')).userCommand) },
   { names: ['repo'], load: async () => one((await import('./repo.js')).repoCommand) },
   { names: ['images', 'tag'], load: () => import('./image-commands.js') },
-  { names: ['pull'], load: () => import('./registry-commands.js') },
+  { names: ['pull', 'push', 'login', 'logout'], load: () => import('./registry-commands.js') },
 ];
 
 const program = new Command()
