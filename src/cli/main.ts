@@ -21,6 +21,7 @@ const modules: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['repo'], load: async () => one((await import('./repo.js')).repoCommand) },
   { names: ['images', 'tag'], load: () => import('./image-commands.js') },
   { names: ['pull', 'push', 'login', 'logout'], load: () => import('./registry-commands.js') },
+  { names: ['search'], load: () => import('./search-command.js') },
 ];
 
 const program = new Command()
