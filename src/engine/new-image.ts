@@ -81,32 +81,23 @@ export async function createImage(store: LocalStore, spec: NewImageSpec): Promis
   }
 
   let emptyLayer = spec.layer === undefined;
+  // The new layer's row is written with the image, in one transaction: a failure records nothing.
+  let newLayer: { digest: string; size: number; diffId: string; diffSize: number } | undefined;
   if (spec.layer !== undefined) {
     const pending = await content.create(undefined, 'none');
     try {
       await pipeline(await decompress(spec.layer), pending.stream);
-      const blob = await pending.commit();
-      const diff = blob.diff ?? { diffId: blob.digest, diffSize: 0 };
-      if (spec.skipEmptyLayer && diff.diffId === EMPTY_LAYER_DIFF_ID) emptyLayer = true;
-      else {
-        await db
-          .insertInto('layers')
-          .values({
-            blob_digest: blob.digest,
-            media_type: LOCAL_LAYER_MEDIA_TYPE,
-            size: blob.size,
-            diff_id: diff.diffId,
-            diff_size: diff.diffSize,
-            created_at: created,
-          })
-          .onConflict((oc) => oc.column('blob_digest').doNothing())
-          .execute();
-        layers.push({ diffId: diff.diffId, blobDigest: blob.digest });
-        size += diff.diffSize;
-      }
     } catch (err) {
       await pending.cancel();
       throw err;
+    }
+    const blob = await pending.commit();
+    const diff = blob.diff ?? { diffId: blob.digest, diffSize: 0 };
+    if (spec.skipEmptyLayer && diff.diffId === EMPTY_LAYER_DIFF_ID) emptyLayer = true;
+    else {
+      newLayer = { digest: blob.digest, size: blob.size, ...diff };
+      layers.push({ diffId: diff.diffId, blobDigest: blob.digest });
+      size += diff.diffSize;
     }
   }
 
@@ -135,6 +126,20 @@ export async function createImage(store: LocalStore, spec: NewImageSpec): Promis
       if (!(await content.has(l.blobDigest))) throw new Error(`layer ${l.diffId} is missing from the local store`);
     }
     await db.transaction().execute(async (tx) => {
+      if (newLayer) {
+        await tx
+          .insertInto('layers')
+          .values({
+            blob_digest: newLayer.digest,
+            media_type: LOCAL_LAYER_MEDIA_TYPE,
+            size: newLayer.size,
+            diff_id: newLayer.diffId,
+            diff_size: newLayer.diffSize,
+            created_at: created,
+          })
+          .onConflict((oc) => oc.column('blob_digest').doNothing())
+          .execute();
+      }
       await recordImage(tx, {
         id,
         created,
