@@ -22,6 +22,7 @@ const modules: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['images', 'tag'], load: () => import('./image-commands.js') },
   { names: ['pull', 'push', 'login', 'logout'], load: () => import('./registry-commands.js') },
   { names: ['search'], load: () => import('./search-command.js') },
+  { names: ['save', 'load', 'import'], load: () => import('./archive-commands.js') },
 ];
 
 const program = new Command()
