@@ -19,16 +19,22 @@ const modules: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['serve'], load: async () => one((await import('./serve.js')).serveCommand) },
   { names: ['user'], load: async () => one((await import('./user.js')).userCommand) },
   { names: ['repo'], load: async () => one((await import('./repo.js')).repoCommand) },
-  { names: ['images', 'tag'], load: () => import('./image-commands.js') },
+  { names: ['images', 'tag', 'rmi', 'history', 'inspect', 'system'], load: () => import('./image-commands.js') },
   { names: ['pull', 'push', 'login', 'logout'], load: () => import('./registry-commands.js') },
   { names: ['search'], load: () => import('./search-command.js') },
   { names: ['save', 'load', 'import'], load: () => import('./archive-commands.js') },
+  {
+    names: ['create', 'run', 'start', 'stop', 'kill', 'restart', 'rm', 'ps', 'logs', 'wait', 'container', 'container-monitor'],
+    load: () => import('./container-commands.js'),
+  },
 ];
 
 const program = new Command()
   .name('wharf')
   .description('Wharf: an OCI registry, a hub and a docker-compatible image tool')
-  .version('0.1.0');
+  .version('0.1.0')
+  // `wharf run IMAGE sh -c …`: options after the image belong to the container's command.
+  .enablePositionalOptions();
 
 const command = process.argv[2] ?? '';
 const wanted = modules.filter((m) => m.names.includes(command));

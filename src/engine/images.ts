@@ -8,6 +8,7 @@ import {
   withDefaultTag,
 } from '../oci/reference.js';
 import type { EngineDb } from './db.js';
+import { checkFilterKeys, type Filters, globToRegExp, labelsMatch, parseUntil, referenceMatches } from './filters.js';
 import { setTag } from './record.js';
 
 /** An engine error with Docker's daemon wording (the CLI prints `Error response from daemon: …`). */
@@ -29,21 +30,37 @@ export interface ImageSummary {
   repoTags: { name: string; tag: string }[];
   /** Full normalised `name@digest`. */
   repoDigests: { name: string; digest: string }[];
+  /** Docker's ParentId: the local parent image, or ''. */
+  parent: string;
+  /** Whether another local image has this one as its parent. */
+  hasChildren: boolean;
 }
 
 /** Every image with its tags and digests, newest first (by config `created`). */
 export async function listImages(db: EngineDb): Promise<ImageSummary[]> {
   const [images, tags, digests] = await Promise.all([
-    db.selectFrom('images').select(['id', 'created', 'size']).execute(),
+    db.selectFrom('images').select(['id', 'created', 'size', 'parent']).execute(),
     db.selectFrom('tags').select(['name', 'tag', 'image_id']).orderBy('name').orderBy('tag').execute(),
     db.selectFrom('repo_digests').select(['name', 'digest', 'image_id']).orderBy('seq').execute(),
   ]);
   const summaries = images.map(
-    (i): ImageSummary => ({ id: i.id, created: i.created, size: Number(i.size), repoTags: [], repoDigests: [] }),
+    (i): ImageSummary => ({
+      id: i.id,
+      created: i.created,
+      size: Number(i.size),
+      repoTags: [],
+      repoDigests: [],
+      parent: i.parent ?? '',
+      hasChildren: false,
+    }),
   );
   const byId = new Map(summaries.map((s) => [s.id, s]));
   for (const t of tags) byId.get(t.image_id)?.repoTags.push({ name: t.name, tag: t.tag });
   for (const d of digests) byId.get(d.image_id)?.repoDigests.push({ name: d.name, digest: d.digest });
+  for (const i of images) {
+    const parent = i.parent === null ? undefined : byId.get(i.parent);
+    if (parent) parent.hasChildren = true;
+  }
   const time = (s: ImageSummary) => (s.created === '' ? 0 : Date.parse(s.created) || 0);
   return summaries.sort((a, b) => time(b) - time(a) || a.id.localeCompare(b.id));
 }
@@ -106,4 +123,76 @@ export async function tagImage(db: EngineDb, source: string, target: string): Pr
   const named = withDefaultTag(ref);
   const imageId = await resolveImage(db, source);
   await db.transaction().execute((tx) => setTag(tx, fullName(named), named.tag ?? 'latest', imageId));
+}
+
+/** Milliseconds since the epoch of an image's `created` (0 when it has none). */
+export function createdTime(image: { created: string }): number {
+  return image.created === '' ? 0 : Date.parse(image.created) || 0;
+}
+
+export interface ListOptions {
+  /** `-a`: also untagged images that have children (intermediate images). */
+  all?: boolean;
+  /** dangling, label, before, since, until, reference (the positional argument is one more reference). */
+  filters?: Filters;
+  /** Image config labels, read only when a label filter asks. */
+  labelsOf?: (imageId: string) => Promise<Record<string, string>>;
+}
+
+const IMAGE_FILTERS = ['dangling', 'label', 'before', 'since', 'until', 'reference'];
+
+/**
+ * `docker images` as the daemon answers it (moby daemon/images/images.go): which images appear,
+ * filtered, with only the references that match a reference filter. Newest first.
+ */
+export async function queryImages(db: EngineDb, options: ListOptions = {}): Promise<ImageSummary[]> {
+  const filters = options.filters ?? new Map<string, string[]>();
+  checkFilterKeys(filters, IMAGE_FILTERS);
+  let danglingOnly = false;
+  const dangling = filters.get('dangling');
+  if (dangling !== undefined) {
+    if (dangling.includes('true')) danglingOnly = true;
+    else if (!dangling.every((v) => v === 'false')) {
+      throw new DaemonError(`invalid filter 'dangling=${dangling.find((v) => v !== 'false')}'`);
+    }
+  }
+  const timeOf = async (key: string, values: string[] | undefined) => {
+    if (values === undefined || values.length === 0) return undefined;
+    let t: number | undefined;
+    for (const v of values) {
+      const id = await resolveImage(db, v);
+      const row = await db.selectFrom('images').select('created').where('id', '=', id).executeTakeFirstOrThrow();
+      t = createdTime(row);
+    }
+    void key;
+    return t;
+  };
+  const before = await timeOf('before', filters.get('before'));
+  const since = await timeOf('since', filters.get('since'));
+  const untilValues = filters.get('until') ?? [];
+  const until = untilValues.length > 0 ? parseUntil(untilValues[untilValues.length - 1] as string) : undefined;
+  const patterns = (filters.get('reference') ?? []).map(globToRegExp);
+  const labelFilter = filters.has('label');
+
+  const out: ImageSummary[] = [];
+  for (const image of await listImages(db)) {
+    if (danglingOnly && image.hasChildren) continue;
+    const t = createdTime(image);
+    if (before !== undefined && !(t < before)) continue;
+    if (since !== undefined && !(t > since)) continue;
+    if (until !== undefined && !(t < until)) continue;
+    if (labelFilter && !labelsMatch(filters, (await options.labelsOf?.(image.id)) ?? {})) continue;
+    let { repoTags, repoDigests } = image;
+    if (patterns.length > 0) {
+      repoTags = repoTags.filter((r) => patterns.some((p) => referenceMatches(p, r.name, `:${r.tag}`)));
+      repoDigests = repoDigests.filter((r) => patterns.some((p) => referenceMatches(p, r.name, `@${r.digest}`)));
+    }
+    if (repoTags.length === 0 && repoDigests.length === 0) {
+      if (!(options.all || !image.hasChildren)) continue;
+      if (dangling !== undefined && !danglingOnly) continue;
+      if (patterns.length > 0) continue;
+    } else if (danglingOnly && repoTags.length > 0) continue;
+    out.push({ ...image, repoTags, repoDigests });
+  }
+  return out;
 }
