@@ -24,7 +24,20 @@ const modules: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['search'], load: () => import('./search-command.js') },
   { names: ['save', 'load', 'import'], load: () => import('./archive-commands.js') },
   {
-    names: ['create', 'run', 'start', 'stop', 'kill', 'restart', 'rm', 'ps', 'logs', 'wait', 'container', 'container-monitor'],
+    names: [
+      'create',
+      'run',
+      'start',
+      'stop',
+      'kill',
+      'restart',
+      'rm',
+      'ps',
+      'logs',
+      'wait',
+      'container',
+      'container-monitor',
+    ],
     load: () => import('./container-commands.js'),
   },
 ];
