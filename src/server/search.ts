@@ -85,12 +85,6 @@ export async function searchRoutes(app: FastifyInstance, deps: SearchDeps): Prom
       .send('{"standalone":true}');
   });
 
-  // A daemon holding an identity token (what `docker login` keeps for Wharf in token mode) pings
-  // `<v1 endpoint>v2/`, i.e. /v1/v2/, to learn the token challenge, but then looks challenges up
-  // under /v2/ for /v1/ requests (distribution's endpointAuthorizer). Redirected, the answer is
-  // filed under /v2/ and the search carries a Bearer token; otherwise it would go anonymous.
-  app.get('/v1/v2/', async (_req, reply) => reply.redirect('/v2/', 307));
-
   app.get('/v1/search', async (req, reply) => {
     const url = req.raw.url ?? '';
     const mark = url.indexOf('?');

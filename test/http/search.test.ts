@@ -105,14 +105,11 @@ describe('/v1/search without access control (auth.mode none)', () => {
     expect((await search(server.app, `q=${'a'.repeat(255)}`)).status).toBe(200);
   });
 
-  it('/v1/_ping says the index is standalone; /v1/v2/ sends the daemon to /v2/', async () => {
+  it('/v1/_ping says the index is standalone', async () => {
     const ping = await server.app.inject({ method: 'GET', url: '/v1/_ping' });
     expect(ping.statusCode).toBe(200);
     expect(ping.headers['x-docker-registry-standalone']).toBe('true');
     expect(ping.json()).toEqual({ standalone: true });
-    const v2 = await server.app.inject({ method: 'GET', url: '/v1/v2/' });
-    expect(v2.statusCode).toBe(307);
-    expect(v2.headers.location).toBe('/v2/');
   });
 });
 
@@ -195,13 +192,5 @@ describe('/v1/search with access control (auth.mode token)', () => {
     expect(forged.headers['www-authenticate']).toMatch(
       /^Bearer realm=".*\/token",service="wharf",error="invalid_token"$/,
     );
-  });
-
-  it('/v1/v2/ leads to the Bearer challenge of /v2/ (what the daemon files for /v1/ requests)', async () => {
-    const redirect = await server.app.inject({ method: 'GET', url: '/v1/v2/' });
-    expect(redirect.headers.location).toBe('/v2/');
-    const v2 = await server.app.inject({ method: 'GET', url: '/v2/' });
-    expect(v2.statusCode).toBe(401);
-    expect(v2.headers['www-authenticate']).toMatch(/^Bearer realm=/);
   });
 });
