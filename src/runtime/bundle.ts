@@ -25,6 +25,22 @@ export async function isMounted(path: string): Promise<boolean> {
   });
 }
 
+/**
+ * Docker's init layer: the mount points of the container (/proc, /dev, /etc/hosts, volumes…) made
+ * in a layer of their own between the image and the container's upper directory, so that
+ * creating them never shows up in `diff`, `commit` or `export` as a change of the container.
+ */
+async function writeInitLayer(root: string, container: Container): Promise<string> {
+  const init = containerLayout.init(root, container.id);
+  const dirs = ['dev/pts', 'dev/shm', 'dev/mqueue', 'proc', 'sys', 'etc'];
+  for (const m of container.hostConfig.Mounts) dirs.push(m.Destination.replace(/^\/+/, ''));
+  for (const d of dirs) await mkdir(join(init, d), { recursive: true, mode: 0o755 });
+  for (const f of INIT_FILES) await writeFile(join(init, 'etc', f), '', { flag: 'a' });
+  return init;
+}
+
+const INIT_FILES = ['hosts', 'hostname', 'resolv.conf'];
+
 /** Mounts the container's root filesystem unless it is mounted already. */
 export async function mountRootfs(store: LocalStore, container: Container): Promise<string> {
   const { root } = store;
@@ -33,13 +49,7 @@ export async function mountRootfs(store: LocalStore, container: Container): Prom
   const upper = containerLayout.upper(root, container.id);
   const work = containerLayout.work(root, container.id);
   await Promise.all([rootfs, upper, work].map((d) => mkdir(d, { recursive: true })));
-  const lowers = await prepareSnapshots(store, container.imageId);
-  if (lowers.length === 0) {
-    // overlay needs at least one lower directory: an image without layers gets an empty one.
-    const empty = join(containerLayout.dir(root, container.id), 'empty');
-    await mkdir(empty, { recursive: true });
-    lowers.push(empty);
-  }
+  const lowers = [...(await prepareSnapshots(store, container.imageId)), await writeInitLayer(root, container)];
   const options = `lowerdir=${[...lowers].reverse().join(':')},upperdir=${upper},workdir=${work}`;
   await exec('mount', ['-t', 'overlay', 'overlay', '-o', options, rootfs]);
   return rootfs;

@@ -3,6 +3,7 @@
 //   <root>/containers/<id>/
 //   ├── config.json        the runc bundle's runtime spec (the bundle is this directory)
 //   ├── rootfs/            overlay mount point: the image's snapshots + upper
+//   ├── init/              Docker's init layer: the container's mount points, below upper/
 //   ├── upper/  work/      the container's writable layer (overlay upperdir and workdir)
 //   ├── hosts hostname resolv.conf   bind-mounted into /etc (kept out of commits and the upper dir)
 //   ├── <id>-json.log      output, Docker's json-file format
@@ -22,6 +23,7 @@ export function runDir(env: NodeJS.ProcessEnv = process.env): string {
 export const containerLayout = {
   dir: (root: string, id: string) => join(root, 'containers', id),
   rootfs: (root: string, id: string) => join(root, 'containers', id, 'rootfs'),
+  init: (root: string, id: string) => join(root, 'containers', id, 'init'),
   upper: (root: string, id: string) => join(root, 'containers', id, 'upper'),
   work: (root: string, id: string) => join(root, 'containers', id, 'work'),
   log: (root: string, id: string) => join(root, 'containers', id, `${id}-json.log`),
