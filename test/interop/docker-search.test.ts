@@ -158,6 +158,17 @@ interopDescribe('docker search and wharf search against Wharf', ['dockerd', 'doc
       // Another account does not see it.
       await login('bob');
       expect(names(await d.dockerOk(['search', `${secured.host}/app`], opts))).toEqual(['alice/app-public']);
+
+      // A config.json with a username and password (no identity token): the daemon sends Basic
+      // with the search (its X-Docker-Token rule), checked against the accounts.
+      const config = join(d.env.DOCKER_CONFIG ?? '', 'config.json');
+      const auth = Buffer.from(`alice:${PASSWORDS.alice}`).toString('base64');
+      await writeFile(config, JSON.stringify({ auths: { [secured.host]: { auth } } }));
+      expect(names(await d.dockerOk(['search', `${secured.host}/app`], opts))).toEqual([
+        'alice/app-private',
+        'alice/app-public',
+      ]);
+      expect(requests(secured).slice(-1)).toEqual(['GET /v1/search?q=app&n=25']);
       await login('alice');
     },
     TIMEOUT,
