@@ -99,9 +99,25 @@ const KEY_ORDER: readonly (keyof ContainerConfig)[] = [
   'Shell',
 ];
 
+/** Go's encoding/json writes map keys sorted. */
+function sortedMap<T>(map: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(
+    Object.keys(map)
+      .sort()
+      .map((k) => [k, map[k] as T]),
+  );
+}
+
 function ordered(config: ContainerConfig): ContainerConfig {
   const out: Record<string, unknown> = {};
-  for (const key of KEY_ORDER) if (config[key] !== undefined) out[key] = config[key];
+  for (const key of KEY_ORDER) {
+    const value = config[key];
+    if (value === undefined) continue;
+    out[key] =
+      (key === 'ExposedPorts' || key === 'Volumes' || key === 'Labels') && value !== null
+        ? sortedMap(value as Record<string, unknown>)
+        : value;
+  }
   return out as unknown as ContainerConfig;
 }
 

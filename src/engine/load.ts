@@ -285,8 +285,14 @@ async function readArchive(input: Readable, spool: Spool): Promise<ArchiveIndex>
   const index = new ArchiveIndex();
   const { stream } = await detectAndDecompress(input);
   const extractor = tar.extract();
+  let sourceError: unknown;
   const piping = new Promise<void>((resolve, reject) => {
-    stream.on('error', reject);
+    // A failing source (a truncated gzip) must also end the entry loop below, which waits on the extractor.
+    stream.on('error', (err) => {
+      sourceError = err;
+      extractor.destroy(err);
+      reject(err);
+    });
     extractor.on('error', reject);
     stream.pipe(extractor);
     extractor.on('finish', resolve);
@@ -330,7 +336,9 @@ async function readArchive(input: Readable, spool: Spool): Promise<ArchiveIndex>
     extractor.destroy();
     stream.destroy();
     if (err instanceof LoadError) throw err;
-    const message = err instanceof Error ? err.message : String(err);
+    // Entries only say "destroyed" when the source failed: the source has the reason.
+    const cause = sourceError ?? err;
+    const message = cause instanceof Error ? cause.message : String(cause);
     throw new LoadError(/end of data|unexpected end/i.test(message) ? 'unexpected EOF' : `invalid archive: ${message}`);
   }
   return index;
