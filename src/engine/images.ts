@@ -156,7 +156,7 @@ export async function queryImages(db: EngineDb, options: ListOptions = {}): Prom
       throw new DaemonError(`invalid filter 'dangling=${dangling.find((v) => v !== 'false')}'`);
     }
   }
-  const timeOf = async (key: string, values: string[] | undefined) => {
+  const timeOf = async (values: string[] | undefined) => {
     if (values === undefined || values.length === 0) return undefined;
     let t: number | undefined;
     for (const v of values) {
@@ -164,11 +164,10 @@ export async function queryImages(db: EngineDb, options: ListOptions = {}): Prom
       const row = await db.selectFrom('images').select('created').where('id', '=', id).executeTakeFirstOrThrow();
       t = createdTime(row);
     }
-    void key;
     return t;
   };
-  const before = await timeOf('before', filters.get('before'));
-  const since = await timeOf('since', filters.get('since'));
+  const before = await timeOf(filters.get('before'));
+  const since = await timeOf(filters.get('since'));
   const untilValues = filters.get('until') ?? [];
   const until = untilValues.length > 0 ? parseUntil(untilValues[untilValues.length - 1] as string) : undefined;
   const patterns = (filters.get('reference') ?? []).map(globToRegExp);
