@@ -1,5 +1,6 @@
 import type { Credentials } from '../client/auth.js';
 import { RegistryClient } from '../client/client.js';
+import { RegistryClientError, renderEntry } from '../client/errors.js';
 import { type Descriptor, parseManifest } from '../oci/manifest.js';
 import { isIndexMediaType } from '../oci/mediatypes.js';
 import {
@@ -146,12 +147,36 @@ export async function pullImage(store: LocalStore, input: string, options: PullO
       return { imageId: last?.imageId ?? '', reference: canonicalString(ref), upToDate: !downloaded };
     } catch (err) {
       // A mirror that fails (down, or without the image) hands over to the next endpoint.
-      if (endpoint.mirror === undefined || i === endpoints.length - 1) throw err;
+      if (endpoint.mirror === undefined || i === endpoints.length - 1) throw translatePullError(err, ref);
     } finally {
       await client.close();
     }
   }
   throw new Error(`no endpoint to pull ${familiarName(ref)} from`);
+}
+
+/**
+ * Docker's wording for registry errors of a pull (moby distribution/errors.go): only the first
+ * registry error counts; DENIED, MANIFEST_UNKNOWN and NAME_UNKNOWN are explained.
+ */
+function translatePullError(err: unknown, ref: ImageReference): unknown {
+  if (!(err instanceof RegistryClientError)) return err;
+  const first = err.errors[0];
+  if (first === undefined) return err;
+  const cause = renderEntry(first);
+  const message =
+    first.code === 'DENIED'
+      ? `pull access denied for ${familiarName(ref)}, repository does not exist or may require 'docker login': ${cause}`
+      : first.code === 'MANIFEST_UNKNOWN'
+        ? `manifest for ${familiarString(ref)} not found: ${cause}`
+        : first.code === 'NAME_UNKNOWN'
+          ? `repository ${familiarName(ref)} not found: ${cause}`
+          : cause;
+  return new RegistryClientError(message, {
+    ...(err.status !== undefined ? { status: err.status } : {}),
+    errors: [first],
+    cause: err,
+  });
 }
 
 /** Pulls one tag or digest with `client`: everything up to the `Digest:` line. */
