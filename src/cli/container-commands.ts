@@ -9,14 +9,18 @@ import { type LocalStore, withLocalStore } from '../engine/store.js';
 import { humanDuration } from '../engine/units.js';
 import { type Container, getContainer, listContainers } from '../runtime/containers.js';
 import { type CreateOptions, createContainer } from '../runtime/create.js';
+import { execInContainer } from '../runtime/exec.js';
+import { inspectContainer } from '../runtime/inspect.js';
 import { containerLayout } from '../runtime/layout.js';
 import { killContainer, reconcile, startContainer, stopContainer, waitStopped } from '../runtime/lifecycle.js';
 import { runMonitor } from '../runtime/monitor.js';
 import { removeContainer } from '../runtime/remove.js';
+import { restoreContainers } from '../runtime/restore.js';
 import { requireRoot } from '../runtime/runc.js';
 import { attachStdio, connectAttach } from './attach.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
 import { formatTable } from './table.js';
+import { volumeGroup } from './volume-commands.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -363,6 +367,67 @@ function waitCommand(): Command {
     );
 }
 
+function execCommand(): Command {
+  return withRoot(new Command('exec').description('execute a command in a running container'))
+    .argument('<container>')
+    .argument('<command...>')
+    .passThroughOptions()
+    .option('-i, --interactive', 'keep STDIN open')
+    .option('-t, --tty', 'allocate a pseudo-TTY')
+    .option('-e, --env <KEY=VALUE>', 'set environment variables', collect, [])
+    .option('-u, --user <user[:group]>', 'username or UID')
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .action(
+      (
+        ref: string,
+        args: string[],
+        flags: RootOptions & { interactive?: boolean; tty?: boolean; env: string[]; user?: string; workdir?: string },
+      ) =>
+        run(async () => {
+          requireRoot();
+          await withLocalStore(flags.root, async (store) => {
+            const c = await getContainer(store.db, ref);
+            process.exitCode = await execInContainer(store, c, {
+              args,
+              env: flags.env,
+              ...(flags.user !== undefined ? { user: flags.user } : {}),
+              ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
+              tty: flags.tty === true,
+              interactive: flags.interactive === true,
+            });
+          });
+        }, true),
+    );
+}
+
+function inspectCommand(): Command {
+  return withRoot(new Command('inspect').description('display detailed information on one or more containers'))
+    .argument('<containers...>')
+    .action((refs: string[], flags: RootOptions) =>
+      run(async () => {
+        const found = await withLocalStore(flags.root, async (store) => {
+          const out: Record<string, unknown>[] = [];
+          for (const ref of refs)
+            out.push(inspectContainer(store, await reconcile(store, await getContainer(store.db, ref))));
+          return out;
+        });
+        process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
+      }, true),
+    );
+}
+
+function restoreCommand(): Command {
+  return withRoot(
+    new Command('restore').description('after a reboot: restart the containers whose restart policy says so'),
+  ).action((flags: RootOptions) =>
+    run(async () => {
+      requireRoot();
+      const started = await withLocalStore(flags.root, (store) => restoreContainers(store));
+      for (const c of started) process.stdout.write(`${c.name}\n`);
+    }, true),
+  );
+}
+
 /** Hidden: the per-container monitor process, spawned by start. */
 function monitorCommand(): Command {
   return withRoot(new Command('container-monitor'))
@@ -393,8 +458,10 @@ export function commands(): Command[] {
     psCommand(),
     logsCommand(),
     waitCommand(),
+    execCommand(),
     monitorCommand(),
     containerGroup(),
+    volumeGroup(),
   ];
 }
 
@@ -412,6 +479,9 @@ function containerGroup(): Command {
     psCommand('ls'),
     logsCommand(),
     waitCommand(),
+    execCommand(),
+    inspectCommand(),
+    restoreCommand(),
   ]) {
     group.addCommand(c);
   }

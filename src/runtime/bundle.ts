@@ -1,8 +1,9 @@
 // Getting a container ready to run: its root filesystem mounted (overlay of the image's
 // snapshots + its own upper directory), the files Docker's init layer provides, and the runc
 // bundle's config.json.
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { resolveInRoot } from '../archive/paths.js';
 import type { LocalStore } from '../engine/store.js';
 import type { Container } from './containers.js';
 import { containerLayout } from './layout.js';
@@ -10,6 +11,7 @@ import { exec } from './runc.js';
 import { prepareSnapshots } from './snapshots.js';
 import { bindMount, type Mount, runtimeSpec } from './spec.js';
 import { resolveUser } from './user.js';
+import { isEmptyVolume } from './volumes.js';
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -92,6 +94,19 @@ async function initFiles(dir: string, container: Container): Promise<Mount[]> {
   ];
 }
 
+/**
+ * A volume mounted for the first time gets what the image has at its mount point, as Docker
+ * copies it ("copy-up"), so that a VOLUME of the image starts with the image's files.
+ */
+async function copyUpVolumes(rootfs: string, container: Container): Promise<void> {
+  for (const m of container.hostConfig.Mounts) {
+    if (m.Type !== 'volume' || !(await isEmptyVolume(m.Source))) continue;
+    const inImage = resolveInRoot(rootfs, m.Destination.split('/'), m.Destination);
+    if ((await readdir(inImage).catch(() => [])).length === 0) continue;
+    await exec('cp', ['-a', '--', `${inImage}/.`, `${m.Source}/`]);
+  }
+}
+
 /** The process arguments: Entrypoint + Cmd, as Docker joins them. */
 export function commandOf(container: Container): string[] {
   return [...(container.config.Entrypoint ?? []), ...(container.config.Cmd ?? [])];
@@ -109,6 +124,7 @@ export async function prepareBundle(store: LocalStore, container: Container): Pr
   env.push(`HOSTNAME=${container.config.Hostname}`);
   if (container.config.Tty) env.push('TERM=xterm');
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
+  await copyUpVolumes(rootfs, container);
   const binds = [
     ...(await initFiles(dir, container)),
     ...container.hostConfig.Mounts.map((m) => bindMount(m.Source, m.Destination, !m.RW)),

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readFile, rm, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { LocalStore } from '../engine/store.js';
 import { FrameType, frame, readFrames } from './attach.js';
@@ -181,7 +182,7 @@ async function runOnce(
     else attach.setStdin((data) => (data === null ? stdin.end() : stdin.write(data)));
   }
   const exited = new Promise<number>((resolve) => {
-    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
     child.on('error', () => resolve(127));
   });
   const pid = await waitForPid(pidFile, child);

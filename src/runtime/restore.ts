@@ -1,0 +1,39 @@
+// `wharf container restore`: what a Docker daemon does for its containers when it starts
+// (run it at boot). Containers whose monitor is gone are brought up to date (a container left
+// running without one is killed), then started again where their restart policy says so.
+import type { LocalStore } from '../engine/store.js';
+import { type Container, listContainers } from './containers.js';
+import { reconcile, startContainer } from './lifecycle.js';
+
+/** Whether the policy brings a container back when the engine (re)starts. */
+export function restartsOnBoot(c: Container): boolean {
+  const policy = c.hostConfig.RestartPolicy;
+  switch (policy.Name) {
+    case 'always':
+      return true;
+    case 'unless-stopped':
+      return !c.stoppedByUser;
+    case 'on-failure':
+      return (
+        !c.stoppedByUser &&
+        c.exitCode !== 0 &&
+        c.exitCode !== null &&
+        (policy.MaximumRetryCount === 0 || c.restartCount < policy.MaximumRetryCount)
+      );
+    default:
+      return false;
+  }
+}
+
+/** Returns the containers started again. */
+export async function restoreContainers(store: LocalStore): Promise<Container[]> {
+  const started: Container[] = [];
+  for (const listed of await listContainers(store.db)) {
+    const c = await reconcile(store, listed);
+    if (c.status === 'running' || c.status === 'restarting' || c.status === 'paused') continue; // monitor alive
+    if (!restartsOnBoot(c)) continue;
+    await startContainer(store, c);
+    started.push(c);
+  }
+  return started;
+}
