@@ -59,7 +59,9 @@ describe.skipIf(!haveTool('busybox'))('wharf rmi and image prune', () => {
       });
       return [b, f, s] as const;
     });
-    [base, first, second] = await Promise.all(ids.map(describeImage));
+    base = await describeImage(ids[0]);
+    first = await describeImage(ids[1]);
+    second = await describeImage(ids[2]);
   }, 60_000);
 
   afterAll(async () => {
