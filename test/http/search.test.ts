@@ -1,5 +1,8 @@
 // The v1 index endpoints of `docker search` (hub-and-engine.md §1.1–1.2): /v1/_ping and
 // /v1/search — Docker's JSON, the ranking, n and page, and which repositories each caller sees.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/auth/passwords.js';
@@ -8,6 +11,7 @@ import { ensureRepository, setGrant } from '../../src/metadata/repositories.js';
 import type { WharfServer } from '../../src/server/app.js';
 import { pushImage } from '../support/push.js';
 import { memoryServer } from '../support/server.js';
+import { removeTmpDir, tmpDir } from '../support/tools.js';
 
 interface SearchBody {
   query: string;
@@ -192,5 +196,32 @@ describe('/v1/search with access control (auth.mode token)', () => {
     expect(forged.headers['www-authenticate']).toMatch(
       /^Bearer realm=".*\/token",service="wharf",error="invalid_token"$/,
     );
+  });
+});
+
+describe('/v1/search with auth.mode htpasswd', () => {
+  let server: WharfServer;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await tmpDir('wharf-search-htpasswd-');
+    const file = join(dir, 'htpasswd');
+    await writeFile(file, `alice:${bcrypt.hashSync('alice-pw-1', 10)}\n`);
+    server = await memoryServer({ WHARF_AUTH_MODE: 'htpasswd', WHARF_AUTH_HTPASSWD_FILE: file });
+    await ensureRepository(server.ctx.db, 'team/app', 'private');
+    await ensureRepository(server.ctx.db, 'team/web', 'public');
+  });
+  afterAll(async () => {
+    await server?.close();
+    if (dir) await removeTmpDir(dir);
+  });
+
+  it('a valid user sees every repository (as with /v2); no or wrong credentials are 401', async () => {
+    expect((await search(server.app, 'q=team', basic('alice', 'alice-pw-1'))).names).toEqual(['team/app', 'team/web']);
+    const anonymous = await server.app.inject({ method: 'GET', url: '/v1/search?q=team' });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toBe('Basic realm="wharf"');
+    const wrong = await server.app.inject({ method: 'GET', url: '/v1/search?q=team', headers: basic('alice', 'nope') });
+    expect(wrong.statusCode).toBe(401);
   });
 });
