@@ -69,13 +69,13 @@ describe('wharf import', () => {
     expect(config.config.Entrypoint).toBeNull();
     expect(config.os).toBe('linux');
     const images = await wharfOk(root, ['images', '--no-trunc']);
-    expect(images.stdout).toContain('imported/busybox   1         ' + id);
+    expect(images.stdout).toContain(`imported/busybox   1         ${id}`);
     const snapshot = await storeSnapshot(root);
     expect(snapshot.rows.images).toHaveLength(1);
-    expect((snapshot.rows.images?.[0] as { parent: string | null }).parent).toBeNull();
+    expect(snapshot.rows.images?.[0]).toHaveProperty('parent', null);
     expect(snapshot.rows.image_layers).toHaveLength(1);
     // Stored uncompressed: the blob is the tar itself.
-    expect((snapshot.rows.layers?.[0] as { blob_digest: string }).blob_digest).toBe(rootfsDiffId);
+    expect(snapshot.rows.layers?.[0]).toHaveProperty('blob_digest', rootfsDiffId);
   });
 
   it('takes -m as comment and history comment, the tag defaults to latest, and no CMD without --change', async () => {
@@ -164,6 +164,7 @@ describe('--change instructions (Dockerfile forms, as docker reads them)', () =>
     const c = apply(
       'ENV A=1 B="two words"',
       'ENV C $A-x',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile variable, not a template
       'LABEL "com.example.v"="1.0" z=${A:-none}',
       'WORKDIR /app',
       'WORKDIR sub',

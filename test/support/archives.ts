@@ -61,7 +61,9 @@ export interface TarEntry {
 export async function makeTar(entries: readonly TarEntry[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
+  pack.on('data', (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
   const done = new Promise<void>((resolve, reject) => {
     pack.on('end', resolve);
     pack.on('error', reject);
@@ -143,7 +145,9 @@ export async function readTar(bytes: Buffer): Promise<{ name: string; type: stri
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, stream, next) => {
       const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('data', (c: unknown) => {
+        chunks.push(c as Buffer);
+      });
       stream.on('end', () => {
         out.push({ name: header.name, type: header.type ?? 'file', data: Buffer.concat(chunks) });
         next();
