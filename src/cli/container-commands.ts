@@ -108,6 +108,15 @@ async function attachAndStart(store: LocalStore, container: Container, stdin: bo
   await startContainer(store, container, { waitAttach: true, ...size });
   const socket = await connectAttach(containerLayout.socket(store.root, container.id));
   process.exitCode = await attachStdio(socket, { stdin, tty });
+  // Like docker run --rm: return once the container is gone, not merely exited.
+  if (container.hostConfig.AutoRemove) await waitRemoved(store, container.id);
+}
+
+async function waitRemoved(store: LocalStore, id: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (!(await store.db.selectFrom('containers').select('id').where('id', '=', id).executeTakeFirst())) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 function createCommand(): Command {

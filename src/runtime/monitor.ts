@@ -52,6 +52,8 @@ class AttachServer {
   private readonly clients = new Set<Socket>();
   private readonly server: Server;
   private stdinTarget: ((data: Buffer | null) => void) | undefined;
+  /** Input that arrived before the container's process was there to take it. */
+  private stdinQueue: (Buffer | null)[] = [];
   readonly firstClient: Promise<void>;
 
   constructor(private readonly path: string) {
@@ -65,8 +67,8 @@ class AttachServer {
       socket.on('close', () => this.clients.delete(socket));
       socket.on('error', () => this.clients.delete(socket));
       readFrames(socket, (type, payload) => {
-        if (type === FrameType.stdin) this.stdinTarget?.(payload);
-        else if (type === FrameType.stdinEnd) this.stdinTarget?.(null);
+        if (type === FrameType.stdin) this.input(Buffer.from(payload));
+        else if (type === FrameType.stdinEnd) this.input(null);
       });
     });
   }
@@ -80,9 +82,16 @@ class AttachServer {
     });
   }
 
-  /** Where stdin frames go (null: end of input); undefined drops them. */
+  private input(data: Buffer | null): void {
+    if (this.stdinTarget) this.stdinTarget(data);
+    else this.stdinQueue.push(data);
+  }
+
+  /** Where stdin goes (null: end of input); input queued meanwhile is delivered first. */
   setStdin(target: ((data: Buffer | null) => void) | undefined): void {
     this.stdinTarget = target;
+    if (!target) return;
+    for (const data of this.stdinQueue.splice(0)) target(data);
   }
 
   send(type: FrameType, payload?: Buffer | string): void {
