@@ -72,6 +72,29 @@ export function clientFlows(target: () => SuiteTarget, prefix: string): void {
     expect(sink.digest()).toBe(blob.digest);
   });
 
+  it('streams content of unknown digest: POST, one PATCH without Content-Range, PUT ?digest= of what was sent', async () => {
+    const blob = bytesBlob(`streamed blob of ${prefix}\n`.repeat(5000));
+    const mark = proxy.seen.length;
+    let progress = 0;
+    const result = await client.pushStream(repo('stream'), await blob.open(), {
+      onProgress: (n) => {
+        progress = n;
+      },
+    });
+    expect(result).toEqual({ digest: blob.digest, size: blob.size });
+    expect(progress).toBe(blob.size);
+    const wire = requests(mark).map(
+      (r) => `${r.method} ${r.path.split('?')[0]?.replace(/uploads\/[^/]+$/, 'uploads/ID')} ${r.contentRange ?? '-'}`,
+    );
+    expect(wire).toEqual([
+      `POST /v2/${repo('stream')}/blobs/uploads/ -`,
+      `PATCH /v2/${repo('stream')}/blobs/uploads/ID -`,
+      `PUT /v2/${repo('stream')}/blobs/uploads/ID -`,
+    ]);
+    expect(requests(mark).at(-1)?.path).toContain(`digest=${encodeURIComponent(blob.digest)}`);
+    expect(await client.blobExists(repo('stream'), blob.digest)).toBe(blob.size);
+  });
+
   it('pushes a 20 MiB blob in 16 MiB PATCH chunks with Content-Range, and pulls it back', async () => {
     const mark = proxy.seen.length;
     let progress = 0;

@@ -124,7 +124,11 @@ describe('registry client against Wharf (auth token)', () => {
     expect((err as RegistryClientError).message).toBe('unauthorized: incorrect username or password');
     expect((err as RegistryClientError).status).toBe(401);
     const login = await client.login().catch((e: unknown) => e);
-    expect((login as Error).message).toBe('unauthorized: incorrect username or password');
+    // Docker reports it as the failure of GET /v2/ (Go's url.Error around the token fetch).
+    expect((login as Error).message).toBe(
+      `Get "http://${wharf.host}/v2/": unauthorized: incorrect username or password`,
+    );
+    expect((login as RegistryClientError).status).toBe(401);
   });
 
   it('anonymous: a private repository is denied', async () => {
