@@ -6,7 +6,7 @@ import { type DeleteRecord, deleteImage } from '../engine/delete.js';
 import { parseFilterFlags } from '../engine/filters.js';
 import { imageHistory } from '../engine/history.js';
 import { createdTime, type ImageSummary, NoSuchImageError, queryImages, tagImage } from '../engine/images.js';
-import { dockerJson, inspectImage, type JsonObject } from '../engine/inspect.js';
+import { dockerJson, type ImageInspect, inspectImage } from '../engine/inspect.js';
 import { imageLabels, pruneImages } from '../engine/prune.js';
 import { withLocalStore } from '../engine/store.js';
 import { humanDuration, humanSize, shortId } from '../engine/units.js';
@@ -313,7 +313,7 @@ interface InspectOptions extends RootOptions {
 async function inspectAction(names: string[], opts: InspectOptions, generic: boolean): Promise<void> {
   await run(async () => {
     const format = opts.format ? parseOutputFormat(opts.format, '') : undefined;
-    const found: JsonObject[] = [];
+    const found: ImageInspect[] = [];
     const errors: string[] = [];
     await withLocalStore(opts.root, async (store) => {
       for (const name of names) {
@@ -325,8 +325,15 @@ async function inspectAction(names: string[], opts: InspectOptions, generic: boo
         }
       }
     });
-    if (format) process.stdout.write(formatRows(format, found as TemplateValue[], {}));
-    else process.stdout.write(`${dockerJson(found)}\n`);
+    if (format)
+      process.stdout.write(
+        formatRows(
+          format,
+          found.map((f) => f.template as TemplateValue),
+          {},
+        ),
+      );
+    else process.stdout.write(`${dockerJson(found.map((f) => f.json))}\n`);
     if (errors.length > 0) {
       process.stderr.write(`${errors.join('\n')}\n`);
       process.exitCode = 1;

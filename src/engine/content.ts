@@ -93,11 +93,13 @@ export class ContentStore {
     });
     if (unpack !== undefined) {
       const hash = newHash('sha256');
-      // Docker's DiffSize: the sum of the tar entries' sizes (what unpacking writes), not the tar length.
+      // Docker's DiffSize (overlay2): the sizes of the unpacked files and symlinks, not the tar length.
       let diffSize = 0;
       const entries = tar.extract();
       entries.on('entry', (header, body, next) => {
         diffSize += header.size ?? 0;
+        // overlay2 measures the unpacked layer: a symlink counts the length of its target.
+        if (header.type === 'symlink') diffSize += Buffer.byteLength(header.linkname ?? '');
         body.on('end', next);
         body.resume();
       });

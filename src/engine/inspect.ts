@@ -67,13 +67,55 @@ function dockerConfig(config: Record<string, JsonValue> | null | undefined): Jso
   return out;
 }
 
+/**
+ * The config as the docker CLI (v26+) decodes it for templates: the OCI image config plus
+ * Docker's extensions, every field omitempty, in the Go struct's order.
+ */
+const OCI_CONFIG_FIELDS = [
+  'User',
+  'ExposedPorts',
+  'Env',
+  'Entrypoint',
+  'Cmd',
+  'Volumes',
+  'WorkingDir',
+  'Labels',
+  'StopSignal',
+  'ArgsEscaped',
+  'Healthcheck',
+  'OnBuild',
+  'Shell',
+];
+
+function ociConfig(config: Record<string, JsonValue> | null | undefined): JsonObject {
+  const out: JsonObject = {};
+  for (const key of OCI_CONFIG_FIELDS) {
+    const value = config?.[key];
+    const empty =
+      value === undefined ||
+      value === null ||
+      value === '' ||
+      value === false ||
+      (Array.isArray(value) && value.length === 0) ||
+      (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0);
+    if (!empty) out[key] = value;
+  }
+  return out;
+}
+
 /** Go's RFC3339Nano of a timestamp string: the fraction without trailing zeros. */
 export function rfc3339Nano(time: string): string {
   return time.replace(/\.(\d+?)0*(Z|[+-]\d\d:\d\d)$/, (_m, f: string, z: string) => (/^0*$/.test(f) ? z : `.${f}${z}`));
 }
 
+/** One image as inspect shows it: the daemon's JSON, and the value `--format` templates see. */
+export interface ImageInspect {
+  json: JsonObject;
+  template: JsonObject;
+}
+
 /** The inspect JSON of one image, keys in Docker's order. */
-export async function inspectImage(store: LocalStore, name: string): Promise<JsonObject> {
+export async function inspectImage(store: LocalStore, name: string): Promise<ImageInspect> {
   const { db, content } = store;
   const id = await resolveImage(db, name);
   const [image, tags, digests] = await Promise.all([
@@ -105,7 +147,7 @@ export async function inspectImage(store: LocalStore, name: string): Promise<Jso
   const diffIds = config.rootfs?.diff_ids ?? [];
   out.RootFS = diffIds.length > 0 ? { Type: config.rootfs?.type ?? 'layers', Layers: diffIds } : { Type: 'layers' };
   out.Metadata = { LastTagTime: image.last_tag_time ? rfc3339Nano(image.last_tag_time) : '0001-01-01T00:00:00Z' };
-  return out;
+  return { json: out, template: { ...out, Config: ociConfig(config.config) } };
 }
 
 /** Docker's `json.MarshalIndent(v, "", "    ")` with Go's HTML escaping of <, > and &. */
