@@ -160,4 +160,39 @@ describe.skipIf(!haveTool('busybox'))('wharf images: filters and formats', () =>
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain('template parsing error');
   });
+  it('system df: every layer once in SIZE, all reclaimable; -v splits shared and unique sizes', async () => {
+    const base = Number((await wharf('image', 'inspect', '--format', '{{.Size}}', 'busybox')).stdout.trim());
+    // Six listed images (the untagged parent is not); their own layers are 1 byte each, top's 3.
+    const total = base + 1 + 1 + 1 + 1 + 3 + 1;
+    const human = (n: number) => `${(n / 1e6).toPrecision(4)}MB`;
+    const r = await wharf('system', 'df');
+    expect(r.stdout).toBe(
+      [
+        'TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE',
+        `Images          6         0         ${human(total)}   ${human(total)} (100%)`,
+        'Containers      0         0         0B        0B',
+        'Local Volumes   0         0         0B        0B',
+        'Build Cache     0         0         0B        0B',
+        '',
+      ].join('\n'),
+    );
+    const v = await wharf('system', 'df', '-v', '--root', root);
+    const rows = v.stdout.split('\n').map((l) => l.split(/ {3,}/));
+    expect(rows[2]).toEqual([
+      'REPOSITORY',
+      'TAG',
+      'IMAGE ID',
+      'CREATED',
+      'SIZE',
+      'SHARED SIZE',
+      'UNIQUE SIZE',
+      'CONTAINERS',
+    ]);
+    const row = (id: string) => rows.find((cells) => cells[2] === short(id));
+    expect(row(ids.app1)?.slice(5)).toEqual([human(base), '1B', '0']);
+    // top shares the base and its untagged parent's layer; only its own 3 bytes are unique.
+    expect(row(ids.top)?.slice(5)).toEqual([human(base + 1), '3B', '0']);
+    expect(row(ids.base)?.slice(0, 2)).toEqual(['127.0.0.1:5000/ns/img', '1']);
+    expect(row(ids.dangling)?.slice(0, 2)).toEqual(['<none>', '<none>']);
+  });
 });
