@@ -23,6 +23,7 @@ const modules: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['pull', 'push', 'login', 'logout'], load: () => import('./registry-commands.js') },
   { names: ['search'], load: () => import('./search-command.js') },
   { names: ['save', 'load', 'import'], load: () => import('./archive-commands.js') },
+  { names: ['diff', 'commit', 'export'], load: () => import('./change-commands.js') },
   {
     names: [
       'create',
@@ -60,7 +61,20 @@ if (wanted.length === 0) {
   program.addCommand(image);
 }
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  process.stderr.write(`wharf: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+let finished = false;
+program.parseAsync(process.argv).then(
+  () => {
+    finished = true;
+  },
+  (err: unknown) => {
+    process.stderr.write(`wharf: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
+// Node exits quietly (status 0) when nothing is left to wait for, even with a command still
+// pending: that is a bug (a stream nobody ends), and must not look like success.
+process.on('beforeExit', () => {
+  if (finished) return;
+  process.stderr.write('wharf: internal error: the command stopped before it finished\n');
+  process.exitCode = 1;
 });
