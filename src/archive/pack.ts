@@ -1,0 +1,191 @@
+// Writing a directory tree as a tar, the way Docker writes layer tars and exports (moby's
+// archive.TarWithOptions):
+//
+// - entries in a depth-first walk with the names of each directory sorted bytewise (Go's
+//   filepath.Walk), paths relative to the root without `./`, directories with a trailing `/`;
+//   the root itself is not an entry;
+// - mode (permissions + setuid/setgid/sticky), uid, gid and mtime (whole seconds) kept; no user
+//   or group names (Docker does not look them up); PAX headers only where ustar cannot hold a name;
+// - a regular file with several links is written once, later names as `link` entries to the first
+//   (only regular files: overlay whiteouts share one inode and are never hardlinks);
+// - sockets are skipped, as Docker does;
+// - `whiteouts: 'overlay'` turns an overlay upper directory into a layer: a 0:0 character device
+//   becomes `.wh.<name>` (regular, mode 0600, empty) and an opaque directory
+//   (`trusted.overlay.opaque=y`) gets a `<dir>/.wh..wh..opq` entry right after its own.
+//
+// File contents are streamed from disk into the tar, never held whole in memory.
+import { execFile } from 'node:child_process';
+import { createReadStream, type Stats } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type Header, type Pack, pack as tarPack } from 'tar-stream';
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const WHITEOUT_OPAQUE = '.wh..wh..opq';
+
+export interface PackOptions {
+  /** `overlay`: convert overlayfs whiteouts and opaque directories to `.wh.` entries. */
+  whiteouts?: 'overlay';
+  /** Skips an entry (and, for a directory, everything below it); `path` is relative, no `./`. */
+  exclude?: (path: string) => boolean;
+}
+
+/** Bytewise order of names, as Go sorts strings (JS's default sort compares UTF-16 units). */
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** Whether `st` is an overlayfs whiteout: a character device 0:0. */
+export function isWhiteoutDevice(st: Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
+}
+
+/** getfattr's path quoting: octal escapes for special bytes, `\\` for a backslash. */
+function unescapeGetfattr(path: string): string {
+  const bytes: number[] = [];
+  const raw = Buffer.from(path, 'utf8');
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i] as number;
+    if (c === 0x5c && i + 3 < raw.length && /^[0-7]{3}$/.test(raw.subarray(i + 1, i + 4).toString())) {
+      bytes.push(Number.parseInt(raw.subarray(i + 1, i + 4).toString(), 8));
+      i += 3;
+    } else if (c === 0x5c && raw[i + 1] === 0x5c) {
+      bytes.push(0x5c);
+      i += 1;
+    } else bytes.push(c);
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/**
+ * The directories under `dir` marked opaque by overlayfs (`trusted.overlay.opaque=y`), as paths
+ * relative to `dir` ('' for `dir` itself). Node has no xattr API: one `getfattr -R` run reads them all.
+ */
+export function readOpaqueDirs(dir: string): Promise<Set<string>> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'getfattr',
+      ['-R', '-h', '--absolute-names', '-n', 'trusted.overlay.opaque', '-e', 'text', dir],
+      { maxBuffer: 256 * 1024 * 1024 },
+      (err, stdout) => {
+        // Exit status 1 only says that some files lack the attribute.
+        if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+          reject(new Error('getfattr not found: reading overlay opaque directories needs it (apt-get install attr)'));
+          return;
+        }
+        const opaque = new Set<string>();
+        let file: string | undefined;
+        for (const line of stdout.split('\n')) {
+          if (line.startsWith('# file: ')) file = unescapeGetfattr(line.slice(8));
+          else if (file !== undefined && line === 'trusted.overlay.opaque="y"') {
+            opaque.add(file === dir ? '' : file.slice(dir.length + 1));
+          }
+        }
+        resolve(opaque);
+      },
+    );
+  });
+}
+
+interface Walk {
+  root: string;
+  options: PackOptions;
+  opaque: Set<string>;
+  /** dev:ino of regular files with several links → the first name written. */
+  links: Map<string, string>;
+  tar: Pack;
+}
+
+/** Adds an entry without content (an empty regular file must still be ended, hence the buffer). */
+function addEntry(tar: Pack, header: Partial<Header> & { name: string }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tar.entry(header, Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+// tar-stream replaces a mode of 0 by its default: the file type bit keeps a 000 mode truthy
+// (only the low 12 bits are written).
+const keepMode = (st: Stats) => (st.mode & 0o7777) | 0o100000;
+
+async function writeEntry(w: Walk, rel: string, st: Stats): Promise<void> {
+  const base = {
+    mode: keepMode(st),
+    uid: st.uid,
+    gid: st.gid,
+    mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000),
+  };
+  const full = join(w.root, rel);
+  if (st.isDirectory()) {
+    await addEntry(w.tar, { ...base, name: `${rel}/`, type: 'directory' });
+    if (w.opaque.has(rel)) {
+      // moby's overlay converter: permissions of the directory, no mtime (Go's zero time → 0).
+      const { mtime: _mtime, ...owner } = base;
+      await addEntry(w.tar, {
+        ...owner,
+        mode: (st.mode & 0o777) | 0o100000,
+        mtime: new Date(0),
+        name: `${rel}/${WHITEOUT_OPAQUE}`,
+        type: 'file',
+        size: 0,
+      });
+    }
+  } else if (st.isFile()) {
+    const key = `${st.dev}:${st.ino}`;
+    const first = st.nlink > 1 ? w.links.get(key) : undefined;
+    if (first !== undefined) {
+      await addEntry(w.tar, { ...base, name: rel, type: 'link', linkname: first, size: 0 });
+      return;
+    }
+    if (st.nlink > 1) w.links.set(key, rel);
+    const entry = w.tar.entry({ ...base, name: rel, type: 'file', size: st.size });
+    await pipeline(createReadStream(full), entry);
+  } else if (st.isSymbolicLink()) {
+    await addEntry(w.tar, { ...base, name: rel, type: 'symlink', linkname: await readlink(full) });
+  } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+    if (w.options.whiteouts === 'overlay' && isWhiteoutDevice(st)) {
+      const slash = rel.lastIndexOf('/');
+      const name = `${rel.slice(0, slash + 1)}${WHITEOUT_PREFIX}${rel.slice(slash + 1)}`;
+      await addEntry(w.tar, { ...base, mode: 0o100600, name, type: 'file', size: 0 });
+      return;
+    }
+    await addEntry(w.tar, {
+      ...base,
+      name: rel,
+      type: st.isCharacterDevice() ? 'character-device' : 'block-device',
+      // Linux's dev_t layout (glibc's gnu_dev_major/minor).
+      devmajor: ((st.rdev >>> 8) & 0xfff) | (Math.floor(st.rdev / 2 ** 32) & 0xfffff000),
+      devminor: (st.rdev & 0xff) | ((st.rdev >>> 12) & 0xfff00),
+    });
+  } else if (st.isFIFO()) {
+    await addEntry(w.tar, { ...base, name: rel, type: 'fifo' });
+  }
+  // Sockets: skipped (moby: "archive: skipping … since it is a socket").
+}
+
+async function walk(w: Walk, rel: string): Promise<void> {
+  const names = (await readdir(rel === '' ? w.root : join(w.root, rel))).sort(byteOrder);
+  for (const name of names) {
+    const child = rel === '' ? name : `${rel}/${name}`;
+    if (w.options.exclude?.(child)) continue;
+    const st = await lstat(join(w.root, child));
+    await writeEntry(w, child, st);
+    if (st.isDirectory()) await walk(w, child);
+  }
+}
+
+/**
+ * A tar stream of the tree under `root` (see the top of this file). Errors while walking (a file
+ * vanishing, a read failing) destroy the stream with that error.
+ */
+export function packDirectory(root: string, options: PackOptions = {}): Readable {
+  const tar = tarPack();
+  (async () => {
+    const opaque = options.whiteouts === 'overlay' ? await readOpaqueDirs(root) : new Set<string>();
+    await walk({ root, options, opaque, links: new Map(), tar }, '');
+    tar.finalize();
+  })().catch((err: unknown) => tar.destroy(err instanceof Error ? err : new Error(String(err))));
+  // A Node stream (tar-stream's are streamx streams) that ends in the walk's error, if any.
+  return Readable.from(tar, { objectMode: false });
+}

@@ -1,0 +1,118 @@
+// The commands that turn a container's files into something else: diff (a list of changes),
+// commit (an image) and export (a tar). Also under `wharf container …`.
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Command } from 'commander';
+import { saveTargetError } from '../engine/save.js';
+import { withLocalStore } from '../engine/store.js';
+import { commitContainer, commitTarget } from '../runtime/commit.js';
+import { getContainer } from '../runtime/containers.js';
+import { containerChanges } from '../runtime/diff.js';
+import { exportContainer } from '../runtime/export.js';
+import { type RootOptions, run, withRoot } from './engine-command.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function diffCommand(): Command {
+  return withRoot(
+    new Command('diff').description("inspect changes to files or directories on a container's filesystem"),
+  )
+    .argument('<container>', 'CONTAINER')
+    .action((ref: string, flags: RootOptions) =>
+      run(async () => {
+        const changes = await withLocalStore(flags.root, async (store) =>
+          containerChanges(store, await getContainer(store.db, ref)),
+        );
+        process.stdout.write(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
+      }, true),
+    );
+}
+
+interface CommitFlags extends RootOptions {
+  author?: string;
+  message?: string;
+  change: string[];
+  pause?: boolean;
+}
+
+/** `--pause` and `--no-pause` both given (commander folds them into one value). */
+function pauseConflict(): boolean {
+  const args = process.argv.slice(2);
+  const words = args.slice(0, args.includes('--') ? args.indexOf('--') : undefined);
+  const pause = words.some((w) => w === '-p' || w === '--pause');
+  return pause && words.includes('--no-pause');
+}
+
+function commitCommand(): Command {
+  return withRoot(new Command('commit').description("create a new image from a container's changes"))
+    .argument('<container>', 'CONTAINER')
+    .argument('[repository]', 'REPOSITORY[:TAG]')
+    .option('-a, --author <string>', 'author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
+    .option('-m, --message <string>', 'commit message')
+    .option('-c, --change <instruction>', 'apply Dockerfile instruction to the created image', collect, [])
+    .option('-p, --pause', 'pause container during commit (default true)')
+    .option('--no-pause', 'disable pausing container during commit')
+    .action((ref: string, repository: string | undefined, flags: CommitFlags) =>
+      run(async () => {
+        if (pauseConflict()) throw new Error('conflicting options: --no-pause and --pause cannot be used together');
+        // Checked by the docker client before anything reaches the daemon.
+        commitTarget(repository);
+        const pause = flags.pause !== false;
+        const id = await withLocalStore(flags.root, async (store) =>
+          commitContainer(store, await getContainer(store.db, ref), {
+            ...(repository !== undefined ? { repository } : {}),
+            ...(flags.author !== undefined ? { author: flags.author } : {}),
+            ...(flags.message !== undefined ? { comment: flags.message } : {}),
+            changes: flags.change,
+            pause,
+          }),
+        );
+        process.stdout.write(`${id}\n`);
+      }, false),
+    );
+}
+
+/** Writes through a temp file next to `file`, renamed into place only when complete. */
+async function exportToFile(root: string | undefined, ref: string, file: string): Promise<void> {
+  const temp = join(dirname(file), `.${basename(file)}.wharf-${process.pid}-${Date.now()}`);
+  const handle = await open(temp, 'wx', 0o644);
+  try {
+    await withLocalStore(root, async (store) =>
+      exportContainer(store, await getContainer(store.db, ref), handle.createWriteStream({ autoClose: false })),
+    );
+    await handle.sync();
+    await rename(temp, file);
+  } catch (err) {
+    await unlink(temp).catch(() => {});
+    throw err;
+  } finally {
+    await handle.close().catch(() => {});
+  }
+}
+
+function exportCommand(): Command {
+  return withRoot(new Command('export').description("export a container's filesystem as a tar archive"))
+    .argument('<container>', 'CONTAINER')
+    .option('-o, --output <file>', 'write to a file, instead of STDOUT')
+    .action((ref: string, flags: RootOptions & { output?: string }) =>
+      run(async () => {
+        const refusal = saveTargetError(flags.output, process.stdout.isTTY === true);
+        if (refusal !== undefined) throw new Error(refusal);
+        if (flags.output !== undefined) await exportToFile(flags.root, ref, flags.output);
+        else {
+          await withLocalStore(flags.root, async (store) =>
+            exportContainer(store, await getContainer(store.db, ref), process.stdout),
+          );
+        }
+      }, false),
+    );
+}
+
+export function commands(): Command[] {
+  return [diffCommand(), commitCommand(), exportCommand()];
+}
+
+/** The same commands for `wharf container diff|commit|export`. */
+export function containerSubcommands(): Command[] {
+  return [diffCommand(), commitCommand(), exportCommand()];
+}
