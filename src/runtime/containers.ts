@@ -199,12 +199,6 @@ export async function listContainers(db: EngineDb): Promise<Container[]> {
   return rows.map(fromRow);
 }
 
-/** Containers made from an image (for rmi conflicts). */
-export async function containersUsing(db: EngineDb, imageId: string): Promise<Container[]> {
-  const rows = await db.selectFrom('containers').selectAll().where('image_id', '=', imageId).execute();
-  return rows.map(fromRow);
-}
-
 export interface StatePatch {
   status?: ContainerStatus;
   pid?: number | null;
