@@ -19,7 +19,7 @@ import { restoreContainers } from '../runtime/restore.js';
 import { requireRoot } from '../runtime/runc.js';
 import { attachStdio, connectAttach } from './attach.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
-import { formatTable } from './table.js';
+import { formatRows, parseOutputFormat, type TemplateObject } from './format.js';
 import { volumeGroup } from './volume-commands.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -243,6 +243,22 @@ function rmCommand(): Command {
     );
 }
 
+const PS_TABLE = 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}';
+const PS_HEADERS: TemplateObject = {
+  ID: 'CONTAINER ID',
+  Image: 'IMAGE',
+  Command: 'COMMAND',
+  CreatedAt: 'CREATED AT',
+  RunningFor: 'CREATED',
+  Status: 'STATUS',
+  State: 'STATE',
+  Ports: 'PORTS',
+  Names: 'NAMES',
+  Mounts: 'MOUNTS',
+  Networks: 'NETWORKS',
+  Labels: 'LABELS',
+};
+
 /** Docker's STATUS column. */
 function statusText(c: Container, now: number): string {
   const since = (iso: string | null) => humanDuration(now - (iso ? Date.parse(iso) : now));
@@ -275,46 +291,55 @@ function psCommand(name = 'ps'): Command {
     .option('-q, --quiet', 'only display container IDs')
     .option('--no-trunc', "don't truncate output")
     .option('-f, --filter <filter>', 'filter output (status=, name=, id=, exited=)', collect, [])
-    .action((flags: RootOptions & { all?: boolean; quiet?: boolean; trunc?: boolean; filter: string[] }) =>
-      run(async () => {
-        const containers = await withLocalStore(flags.root, async (store) =>
-          Promise.all((await listContainers(store.db)).map((c) => reconcile(store, c))),
-        );
-        const filters = flags.filter.map((f) => {
-          const eq = f.indexOf('=');
-          const key = eq < 0 ? f : f.slice(0, eq);
-          if (!['status', 'name', 'id', 'exited'].includes(key)) throw new Error(`invalid filter '${key}'`);
-          return { key, value: eq < 0 ? '' : f.slice(eq + 1) };
-        });
-        const shown = containers.filter((c) => {
-          const running = c.status === 'running' || c.status === 'restarting' || c.status === 'paused';
-          if (!flags.all && filters.length === 0 && !running) return false;
-          return filters.every(({ key, value }) => {
-            if (key === 'status') return c.status === value;
-            if (key === 'name') return c.name.includes(value);
-            if (key === 'id') return c.id.startsWith(value);
-            return c.status === 'exited' && String(c.exitCode) === value;
+    .option('--format <format>', 'table, json, or a Go template ({{.ID}} {{.Names}} {{.Status}}…)')
+    .action(
+      (flags: RootOptions & { all?: boolean; quiet?: boolean; trunc?: boolean; filter: string[]; format?: string }) =>
+        run(async () => {
+          const containers = await withLocalStore(flags.root, async (store) =>
+            Promise.all((await listContainers(store.db)).map((c) => reconcile(store, c))),
+          );
+          const filters = flags.filter.map((f) => {
+            const eq = f.indexOf('=');
+            const key = eq < 0 ? f : f.slice(0, eq);
+            if (!['status', 'name', 'id', 'exited'].includes(key)) throw new Error(`invalid filter '${key}'`);
+            return { key, value: eq < 0 ? '' : f.slice(eq + 1) };
           });
-        });
-        const trunc = flags.trunc !== false;
-        if (flags.quiet) {
-          process.stdout.write(shown.map((c) => `${trunc ? c.id.slice(0, 12) : c.id}\n`).join(''));
-          return;
-        }
-        const now = Date.now();
-        const rows = shown.map((c) => [
-          trunc ? c.id.slice(0, 12) : c.id,
-          c.imageRef,
-          commandText(c, trunc),
-          `${humanDuration(now - Date.parse(c.created))} ago`,
-          statusText(c, now),
-          '',
-          c.name,
-        ]);
-        process.stdout.write(
-          formatTable(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], rows),
-        );
-      }, true),
+          const shown = containers.filter((c) => {
+            const running = c.status === 'running' || c.status === 'restarting' || c.status === 'paused';
+            if (!flags.all && filters.length === 0 && !running) return false;
+            return filters.every(({ key, value }) => {
+              if (key === 'status') return c.status === value;
+              if (key === 'name') return c.name.includes(value);
+              if (key === 'id') return c.id.startsWith(value);
+              return c.status === 'exited' && String(c.exitCode) === value;
+            });
+          });
+          const trunc = flags.trunc !== false;
+          if (flags.quiet) {
+            process.stdout.write(shown.map((c) => `${trunc ? c.id.slice(0, 12) : c.id}\n`).join(''));
+            return;
+          }
+          const now = Date.now();
+          const rows = shown.map(
+            (c): TemplateObject => ({
+              ID: trunc ? c.id.slice(0, 12) : c.id,
+              Image: c.imageRef,
+              Command: commandText(c, trunc),
+              CreatedAt: new Date(c.created).toString(),
+              RunningFor: `${humanDuration(now - Date.parse(c.created))} ago`,
+              Status: statusText(c, now),
+              State: c.status,
+              Ports: '',
+              Names: c.name,
+              Mounts: c.hostConfig.Mounts.map((m) => m.Name ?? m.Source).join(','),
+              Networks: c.hostConfig.NetworkMode,
+              Labels: Object.entries(c.config.Labels)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(','),
+            }),
+          );
+          process.stdout.write(formatRows(parseOutputFormat(flags.format, PS_TABLE), rows, PS_HEADERS));
+        }, true),
     );
 }
 
