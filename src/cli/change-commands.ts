@@ -78,9 +78,8 @@ async function exportToFile(root: string | undefined, ref: string, file: string)
   const handle = await open(temp, 'wx', 0o644);
   try {
     await withLocalStore(root, async (store) =>
-      exportContainer(store, await getContainer(store.db, ref), handle.createWriteStream({ autoClose: false })),
+      exportContainer(store, await getContainer(store.db, ref), handle.createWriteStream()),
     );
-    await handle.sync();
     await rename(temp, file);
   } catch (err) {
     await unlink(temp).catch(() => {});
