@@ -16,11 +16,17 @@ import { killContainer, reconcile, startContainer, stopContainer, waitStopped } 
 import { runMonitor } from '../runtime/monitor.js';
 import { removeContainer } from '../runtime/remove.js';
 import { restoreContainers } from '../runtime/restore.js';
-import { requireRoot } from '../runtime/runc.js';
+import { requireRoot, runcBinary } from '../runtime/runc.js';
 import { attachStdio, connectAttach } from './attach.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
 import { formatRows, parseOutputFormat, type TemplateObject } from './format.js';
 import { volumeGroup } from './volume-commands.js';
+
+/** What every container command needs before touching the store: root, and runc. */
+function requireContainers(): void {
+  requireRoot();
+  runcBinary();
+}
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -96,7 +102,6 @@ async function imageFor(store: LocalStore, ref: string): Promise<string> {
 }
 
 async function create(store: LocalStore, image: string, args: string[], flags: CreateFlags): Promise<Container> {
-  requireRoot();
   const imageId = await imageFor(store, image);
   return createContainer(store, imageId, image, createOptions(args, flags));
 }
@@ -123,6 +128,7 @@ function createCommand(): Command {
   return createFlags(new Command('create').description('create a new container')).action(
     (image: string, args: string[], flags: CreateFlags) =>
       run(async () => {
+        requireContainers();
         const c = await withLocalStore(flags.root, (store) => create(store, image, args, flags));
         process.stdout.write(`${c.id}\n`);
       }, true),
@@ -134,6 +140,7 @@ function runCommand(): Command {
     .option('-d, --detach', 'run the container in the background and print its ID')
     .action((image: string, args: string[], flags: CreateFlags) =>
       run(async () => {
+        requireContainers();
         await withLocalStore(flags.root, async (store) => {
           const c = await create(store, image, args, flags);
           if (flags.detach) {

@@ -5,8 +5,19 @@ import { join } from 'node:path';
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
-/** Absolute path of runc; a clear error (with the install hint) when it is missing. */
+/** Absolute path of runc (WHARF_RUNC, else found on PATH); a clear error with the install hint when missing. */
 export function runcBinary(): string {
+  const chosen = process.env.WHARF_RUNC;
+  if (chosen) {
+    try {
+      accessSync(chosen, constants.X_OK);
+      return chosen;
+    } catch {
+      throw new Error(
+        `runc not found at ${chosen} (WHARF_RUNC): containers need the OCI runtime runc (apt-get install runc)`,
+      );
+    }
+  }
   const dirs = [...(process.env.PATH ?? '').split(':').filter((d) => d !== ''), ...SEARCH_PATH];
   for (const dir of dirs) {
     const candidate = join(dir, 'runc');

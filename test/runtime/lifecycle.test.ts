@@ -163,4 +163,26 @@ interopDescribe('containers through runc', ['runc', 'busybox', 'script'], () => 
     );
     expect(await wharfOk(['rm', '-f', 'busy'])).toBe('busy\n');
   });
+
+  it('says clearly when runc is missing or wharf is not root, before touching anything', async () => {
+    const noRunc = await run(process.execPath, [WHARF_BIN, 'run', '--root', root, 'busybox', 'true'], {
+      env: { ...process.env, WHARF_RUNC: '/nonexistent/runc' },
+    });
+    expect(noRunc.code).toBe(1);
+    expect(noRunc.stderr).toContain('containers need the OCI runtime runc (apt-get install runc)');
+    const asNobody = await run('setpriv', [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      process.execPath,
+      WHARF_BIN,
+      'run',
+      '--root',
+      root,
+      'busybox',
+      'true',
+    ]);
+    expect(asNobody.code).toBe(1);
+    expect(asNobody.stderr).toContain('containers need root: rootless containers are not supported yet');
+  });
 });
