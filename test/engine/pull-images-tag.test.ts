@@ -160,7 +160,8 @@ describe('wharf pull / images / tag against a Wharf registry', () => {
     expect(lines.at(-3)).toBe(`Status: Downloaded newer image for ${ref}`);
     expect(lines.at(-2)).toBe(ref);
     const images = await wharf('images', `${server.host}/ns/other`);
-    expect(images.stdout.trimEnd().split('\n')).toHaveLength(1); // untagged: not matched by a reference filter
+    // A digest-only image matches a reference filter by its repository name, as in Docker.
+    expect(images.stdout).toMatch(new RegExp(`\\n${server.host}/ns/other\\s+<none>\\s+${short(other.configDigest)}\\s`));
     const all = await wharf('images');
     expect(all.stdout).toMatch(new RegExp(`${server.host}/ns/other\\s+<none>\\s+${short(other.configDigest)}`));
   });

@@ -14,6 +14,7 @@ interopDescribe('local images: Wharf and the Docker engine agree', ['dockerd', '
   let root: string;
   let baseRef: string;
   let appRef: string;
+  let baseDigest: string;
   const opts = { timeoutMs: TIMEOUT };
   const wharf = async (...args: string[]) =>
     (await runOk(process.execPath, [WHARF_BIN, ...args], { ...opts, env: { ...process.env, WHARF_ROOT: root } }))
@@ -46,7 +47,8 @@ interopDescribe('local images: Wharf and the Docker engine agree', ['dockerd', '
       ['cmp-app:1', appRef],
     ] as const) {
       await docker('tag', local, remote);
-      await docker('push', remote);
+      const pushed = await docker('push', remote);
+      if (remote === baseRef) baseDigest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed)?.[1] ?? '';
     }
     // Docker forgets the images and pulls them back: no local parents on either side.
     await docker('rmi', 'cmp-app:1', appRef, 'cmp-base:1', baseRef);
@@ -141,6 +143,25 @@ interopDescribe('local images: Wharf and the Docker engine agree', ['dockerd', '
       // Nothing is left in the content store: configs, layers and manifests went with the images.
       const left = await runOk('find', [`${root}/content`, '-name', 'data', '-type', 'f'], opts);
       expect(left.stdout).toBe('');
+    },
+    TIMEOUT,
+  );
+  it(
+    'an image pulled by digest only: listed as <none> under its name, dangling, removed by its digest reference',
+    async () => {
+      const byDigest = `${server.host}/cmp/base@${baseDigest}`;
+      await docker('pull', byDigest);
+      await wharf('pull', byDigest);
+      for (const args of [
+        ['images', `${server.host}/cmp/base`],
+        ['images', '--digests', '--filter', 'dangling=true'],
+      ]) {
+        const { ours, theirs } = await both(...args);
+        expect(maskAges(ours)).toBe(maskAges(theirs));
+      }
+      const rmi = await both('rmi', byDigest);
+      expect(rmi.ours).toBe(`Untagged: ${byDigest}\n${rmi.ours.split('\n').slice(1).join('\n')}`);
+      expect(rmi.ours).toBe(rmi.theirs);
     },
     TIMEOUT,
   );
