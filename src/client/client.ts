@@ -1,55 +1,25 @@
+// The registry client's operations: manifests, blobs (streamed, resumable pulls; HEAD, mount,
+// monolithic, chunked and streamed pushes) and tags, over the transport of transport.ts.
 import { Readable, type Writable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
 import { digestOf, newHash, parseDigest } from '../oci/digest.js';
 import { MANIFEST_MEDIA_TYPES } from '../oci/mediatypes.js';
 import { isValidRepositoryName, isValidTag } from '../oci/name.js';
 import { isLoopbackHost } from '../oci/reference.js';
-import {
-  type AuthChallenge,
-  type BearerChallenge,
-  basicHeader,
-  type Credentials,
-  normalizeScopes,
-  parseWWWAuthenticate,
-  repositoryScope,
-  TokenAuthenticator,
-} from './auth.js';
-import { DigestMismatchError, errorFromAnswer, RegistryClientError, statusText } from './errors.js';
-import { discard, header, headerValues, readBytes, readErrorText } from './http.js';
+import { type Credentials, repositoryScope } from './auth.js';
+import { DigestMismatchError, RegistryClientError } from './errors.js';
+import { discard, header, headerValues, readBytes } from './http.js';
 import { ByteReader, DestinationError, drained, endWritable, toBuffer } from './streams.js';
+import {
+  type Answer,
+  type PingResult,
+  type RegistryClientOptions,
+  RegistryTransport,
+  transportError,
+  withQuery,
+} from './transport.js';
 
+export type { PingResult, RegistryClientOptions };
 export { isLoopbackHost };
-
-export interface RegistryClientOptions {
-  /** `host[:port]` of the registry, as in an image reference (`127.0.0.1:5000`, `registry.example.com`). */
-  host: string;
-  /**
-   * Plain HTTP allowed (and TLS certificates not verified), like a Docker "insecure registry".
-   * Defaults to true for loopback hosts (127.0.0.0/8, ::1, localhost), like Docker.
-   * Loopback insecure hosts are spoken to over http directly; other insecure hosts over https
-   * first (without verification), falling back to http when that fails at the transport level.
-   */
-  insecure?: boolean;
-  credentials?: Credentials;
-  userAgent?: string;
-  /** Extra CA certificates (PEM) to trust for https. */
-  ca?: string | Buffer | (string | Buffer)[];
-  /** `client_id` sent to token servers (offline tokens, OAuth2 form). Default `wharf`. */
-  clientId?: string;
-  /** Time to wait for answer headers, ms (default 5 min, as undici). */
-  headersTimeout?: number;
-  /** Longest silence within a body, ms (default 5 min, as undici). */
-  bodyTimeout?: number;
-}
-
-/** What GET /v2/ answered, unauthenticated. */
-export interface PingResult {
-  /** `https://host` or `http://host`: the scheme that answered. */
-  origin: string;
-  /** 200 (open) or 401 (authentication required). */
-  status: number;
-  challenges: AuthChallenge[];
-}
 
 export interface Manifest {
   mediaType: string;
@@ -98,38 +68,6 @@ export const PULL_RETRIES = 3;
 /** What GET /v2/…/manifests asks for when the caller does not say. */
 export const DEFAULT_MANIFEST_ACCEPT: readonly string[] = MANIFEST_MEDIA_TYPES;
 
-const MAX_REDIRECTS = 5;
-
-type Body = Buffer | string | (() => Readable | Promise<Readable>);
-
-interface Call {
-  method: Dispatcher.HttpMethod;
-  /** A path (`/v2/…`) on the registry, or an absolute URL the registry handed out (Location). */
-  url: string | URL;
-  scopes: readonly string[];
-  headers?: Record<string, string>;
-  body?: Body;
-  /** A function body can be opened again, so the request can be repeated after a 401. */
-  replayable?: boolean;
-  /** Statuses handed back to the caller; any other is thrown as a RegistryClientError. */
-  ok: readonly number[];
-  signal?: AbortSignal | undefined;
-}
-
-interface Answer {
-  status: number;
-  headers: Dispatcher.ResponseData['headers'];
-  body: Dispatcher.ResponseData['body'];
-  /** The URL that answered (after redirects): Location headers resolve against it. */
-  url: URL;
-}
-
-interface SentAuth {
-  header: string;
-  bearer?: { challenge: BearerChallenge; scopes: readonly string[]; token: string };
-}
-
-/** The hostname of `host[:port]` (brackets of an IPv6 literal removed). */
 function checkRepository(repo: string): void {
   if (!isValidRepositoryName(repo)) throw new RegistryClientError(`invalid repository name: ${JSON.stringify(repo)}`);
 }
@@ -147,28 +85,6 @@ function checkReference(ref: string): void {
 const pull = (repo: string): string[] => [repositoryScope(repo, ['pull'])];
 const pushPull = (repo: string): string[] => [repositoryScope(repo, ['push', 'pull'])];
 
-/** `Method "url": message`, as Go's net/http reports a transport failure. */
-function transportError(method: string, url: URL, err: unknown): RegistryClientError {
-  if (err instanceof RegistryClientError) return err;
-  const m = method.charAt(0) + method.slice(1).toLowerCase();
-  const message = err instanceof Error ? err.message : String(err);
-  return new RegistryClientError(`${m} "${url.href}": ${message}`, { cause: err });
-}
-
-/** A URL with `name=value` appended to its query, keeping the rest of the query byte for byte. */
-/** Did the connection close before any byte of the answer came back? */
-function closedBeforeAnswer(err: unknown): boolean {
-  const e = err as { code?: unknown; socket?: { bytesRead?: unknown } } | undefined;
-  return e?.code === 'UND_ERR_SOCKET' && e.socket?.bytesRead === 0;
-}
-
-function withQuery(url: URL, name: string, value: string): URL {
-  const next = new URL(url.href);
-  const pair = `${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
-  next.search = url.search.length > 1 ? `${url.search}&${pair}` : `?${pair}`;
-  return next;
-}
-
 /** The `rel="next"` target of a Link header. */
 export function nextLink(values: readonly string[]): string | undefined {
   for (const value of values) {
@@ -183,119 +99,41 @@ export function nextLink(values: readonly string[]): string | undefined {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class RegistryClient {
-  readonly host: string;
-  readonly insecure: boolean;
-  private readonly agent: Agent;
-  private readonly userAgent: string;
-  private readonly tokens: TokenAuthenticator;
-  private readonly timeouts: { headersTimeout?: number; bodyTimeout?: number };
-  /** The scheme+host that answered the ping (memoized; cleared when the ping fails). */
-  private origin: Promise<string> | undefined;
-  /** The challenge learnt from the ping or a 401: how to authenticate the next requests. */
-  private challenge: AuthChallenge | undefined;
+  /** Connections, scheme, challenges and tokens. */
+  private readonly t: RegistryTransport;
 
   constructor(opts: RegistryClientOptions) {
-    if (opts.host === '' || /[/\s]/.test(opts.host))
-      throw new RegistryClientError(`invalid registry host: ${opts.host}`);
-    // Docker Hub's registry API lives on registry-1.docker.io.
-    this.host = opts.host === 'docker.io' || opts.host === 'index.docker.io' ? 'registry-1.docker.io' : opts.host;
-    this.insecure = opts.insecure ?? isLoopbackHost(this.host);
-    this.userAgent = opts.userAgent ?? 'wharf';
-    this.timeouts = {
-      ...(opts.headersTimeout !== undefined ? { headersTimeout: opts.headersTimeout } : {}),
-      ...(opts.bodyTimeout !== undefined ? { bodyTimeout: opts.bodyTimeout } : {}),
-    };
-    this.agent = new Agent({
-      connect: {
-        rejectUnauthorized: !this.insecure,
-        ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
-      },
-    });
-    this.tokens = new TokenAuthenticator(
-      {
-        dispatcher: this.agent,
-        clientId: opts.clientId ?? 'wharf',
-        userAgent: this.userAgent,
-        ...(opts.headersTimeout !== undefined ? { headersTimeout: opts.headersTimeout } : {}),
-      },
-      opts.credentials,
-    );
+    this.t = new RegistryTransport(opts);
+  }
+
+  /** The registry's `host[:port]` (docker.io is served by registry-1.docker.io). */
+  get host(): string {
+    return this.t.host;
+  }
+
+  /** Plain HTTP allowed and TLS not verified. */
+  get insecure(): boolean {
+    return this.t.insecure;
   }
 
   /** The credentials in use (an identity token rotated by the token server replaces the old one). */
   get credentials(): Credentials | undefined {
-    return this.tokens.currentCredentials;
+    return this.t.credentials;
   }
 
   /** Closes the client's connections. */
-  async close(): Promise<void> {
-    await this.agent.close();
+  close(): Promise<void> {
+    return this.t.close();
   }
 
-  // -------------------------------------------------------------------------------------------
-  // Ping and login
-
-  /**
-   * GET /v2/ without credentials: picks the scheme (for an insecure non-loopback host, https
-   * first, http when https fails at the transport level) and learns the auth challenge.
-   */
+  /** GET /v2/ without credentials: the scheme that answered and the auth challenge. */
   ping(signal?: AbortSignal): Promise<PingResult> {
-    const result = this.probe(signal);
-    const origin = result.then((r) => r.origin);
-    this.origin = origin;
-    origin.catch(() => {
-      if (this.origin === origin) this.origin = undefined;
-    });
-    return result;
+    return this.t.ping(signal);
   }
 
-  /**
-   * `docker login`: ping, then on a Bearer challenge fetch a token with offline access (GET with
-   * Basic credentials and `offline_token=true`, or the OAuth2 POST with an identity token) and
-   * retry GET /v2/ with it; on a Basic challenge retry with Basic credentials. Returns the identity
-   * token (refresh token) the token server gave, to be kept instead of the password.
-   */
-  async login(signal?: AbortSignal): Promise<{ identityToken?: string }> {
-    const creds = this.tokens.currentCredentials;
-    if (creds === undefined) throw new RegistryClientError('login needs a username and password or an identity token');
-    const ping = await this.ping(signal);
-    const url = new URL('/v2/', ping.origin);
-    if (ping.status === 200) return {};
-    const bearer = ping.challenges.find((c): c is BearerChallenge => c.scheme === 'bearer');
-    const basic = ping.challenges.find((c) => c.scheme === 'basic');
-    let authorization: string;
-    let identityToken: string | undefined;
-    if (bearer) {
-      this.challenge = bearer;
-      // Docker reports a refused token as the failure of GET /v2/ (Go's url.Error around the auth transport).
-      const res = await this.tokens
-        .fetch({ realm: bearer.realm, service: bearer.service, scopes: [], offline: true })
-        .catch((err: unknown) => {
-          if (!(err instanceof RegistryClientError)) throw err;
-          throw new RegistryClientError(`Get "${url.href}": ${err.message}`, {
-            ...(err.status !== undefined ? { status: err.status } : {}),
-            errors: [...err.errors],
-            cause: err,
-          });
-        });
-      authorization = `Bearer ${res.token}`;
-      identityToken = res.refreshToken ?? ('identityToken' in creds ? creds.identityToken : undefined);
-    } else if (basic && 'username' in creds) {
-      this.challenge = basic;
-      authorization = basicHeader(creds.username, creds.password);
-    } else {
-      throw new RegistryClientError(`login attempt to ${url.href} failed with status: ${statusText(ping.status)}`, {
-        status: ping.status,
-      });
-    }
-    const res = await this.request(url, 'GET', { authorization }, undefined, signal);
-    await discard(res.body);
-    if (res.statusCode !== 200) {
-      throw new RegistryClientError(`login attempt to ${url.href} failed with status: ${statusText(res.statusCode)}`, {
-        status: res.statusCode,
-      });
-    }
-    return identityToken === undefined ? {} : { identityToken };
+  /** `docker login`: see RegistryTransport.login. */
+  login(signal?: AbortSignal): Promise<{ identityToken?: string }> {
+    return this.t.login(signal);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -313,7 +151,7 @@ export class RegistryClient {
   ): Promise<Manifest> {
     checkRepository(repo);
     checkReference(ref);
-    const res = await this.send({
+    const res = await this.t.send({
       method: 'GET',
       url: `/v2/${repo}/manifests/${ref}`,
       scopes: pull(repo),
@@ -355,7 +193,7 @@ export class RegistryClient {
   ): Promise<ManifestDescriptor | undefined> {
     checkRepository(repo);
     checkReference(ref);
-    const res = await this.send({
+    const res = await this.t.send({
       method: 'HEAD',
       url: `/v2/${repo}/manifests/${ref}`,
       scopes: pull(repo),
@@ -390,7 +228,7 @@ export class RegistryClient {
     const byDigest = parseDigest(ref);
     const digest = digestOf(body, byDigest?.algorithm ?? 'sha256');
     if (byDigest && byDigest.value !== digest) throw new DigestMismatchError(byDigest.value, digest, 'manifest');
-    const res = await this.send({
+    const res = await this.t.send({
       method: 'PUT',
       url: `/v2/${repo}/manifests/${ref}`,
       scopes: pushPull(repo),
@@ -627,7 +465,7 @@ export class RegistryClient {
       }
     }
     try {
-      const res = await this.send({
+      const res = await this.t.send({
         method: 'PATCH',
         url: location,
         scopes: pushPull(repo),
@@ -645,7 +483,7 @@ export class RegistryClient {
         });
       }
       const digest = `sha256:${hash.digest('hex')}`;
-      await this.finishUpload(repo, digest, this.location(res, location), signal);
+      await this.finishUpload(repo, digest, this.t.location(res, location), signal);
       return { digest, size };
     } catch (err) {
       source.destroy();
@@ -665,7 +503,7 @@ export class RegistryClient {
       options.pageSize !== undefined ? `/v2/${repo}/tags/list?n=${options.pageSize}` : `/v2/${repo}/tags/list`;
     const seen = new Set<string>();
     for (;;) {
-      const res = await this.send({
+      const res = await this.t.send({
         method: 'GET',
         url,
         scopes: pull(repo),
@@ -701,7 +539,13 @@ export class RegistryClient {
     scopes: readonly string[],
     signal: AbortSignal | undefined,
   ): Promise<number | undefined> {
-    const res = await this.send({ method: 'HEAD', url: `/v2/${repo}/blobs/${digest}`, scopes, ok: [200, 404], signal });
+    const res = await this.t.send({
+      method: 'HEAD',
+      url: `/v2/${repo}/blobs/${digest}`,
+      scopes,
+      ok: [200, 404],
+      signal,
+    });
     await discard(res.body);
     if (res.status === 404) return undefined;
     const size = Number(header(res.headers, 'content-length'));
@@ -718,7 +562,7 @@ export class RegistryClient {
     offset: number,
     signal: AbortSignal | undefined,
   ): Promise<{ body: Readable; skip: number }> {
-    const res = await this.send({
+    const res = await this.t.send({
       method: 'GET',
       url: `/v2/${repo}/blobs/${digest}`,
       scopes: pull(repo),
@@ -746,7 +590,7 @@ export class RegistryClient {
     from: string,
     signal: AbortSignal | undefined,
   ): Promise<{ mounted: true } | { mounted: false; location: URL }> {
-    const res = await this.send({
+    const res = await this.t.send({
       method: 'POST',
       url: `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
       scopes: [...pushPull(repo), ...pull(from)],
@@ -755,11 +599,11 @@ export class RegistryClient {
     });
     await discard(res.body);
     if (res.status === 201) return { mounted: true };
-    return { mounted: false, location: this.location(res) };
+    return { mounted: false, location: this.t.location(res) };
   }
 
   private async startUpload(repo: string, signal: AbortSignal | undefined): Promise<URL> {
-    const res = await this.send({
+    const res = await this.t.send({
       method: 'POST',
       url: `/v2/${repo}/blobs/uploads/`,
       scopes: pushPull(repo),
@@ -767,13 +611,13 @@ export class RegistryClient {
       signal,
     });
     await discard(res.body);
-    return this.location(res);
+    return this.t.location(res);
   }
 
   /** Best effort: DELETE an upload session (failures ignored). */
   private async cancelUpload(repo: string, location: URL): Promise<void> {
     try {
-      const res = await this.send({
+      const res = await this.t.send({
         method: 'DELETE',
         url: location,
         scopes: pushPull(repo),
@@ -812,7 +656,7 @@ export class RegistryClient {
       return Readable.from(exactly(), { objectMode: false });
     };
     try {
-      const res = await this.send({
+      const res = await this.t.send({
         method: 'PUT',
         url: withQuery(location, 'digest', digest),
         scopes: pushPull(repo),
@@ -847,7 +691,7 @@ export class RegistryClient {
       for (let start = 0; start < size; start += chunkSize) {
         const length = Math.min(chunkSize, size - start);
         const end = start + length - 1;
-        const res = await this.send({
+        const res = await this.t.send({
           method: 'PATCH',
           url: current,
           scopes: pushPull(repo),
@@ -875,7 +719,7 @@ export class RegistryClient {
             status: res.status,
           });
         }
-        current = this.location(res, current);
+        current = this.t.location(res, current);
       }
       if (!(await reader.atEnd())) throw new RegistryClientError(`blob content is longer than its size, ${size} bytes`);
       return current;
@@ -886,7 +730,7 @@ export class RegistryClient {
 
   /** PUT LOCATION?digest= without a body: the end of a chunked upload. */
   private async finishUpload(repo: string, digest: string, location: URL, signal: AbortSignal | undefined) {
-    const res = await this.send({
+    const res = await this.t.send({
       method: 'PUT',
       url: withQuery(location, 'digest', digest),
       scopes: pushPull(repo),
@@ -905,160 +749,6 @@ export class RegistryClient {
       parseDigest(answered)?.algorithm === parseDigest(digest)?.algorithm
     ) {
       throw new RegistryClientError(`registry stored blob ${digest} as ${answered}`, { status: res.status });
-    }
-  }
-
-  /** The Location of an upload answer, resolved against the URL that answered (query kept, e.g. `_state`). */
-  private location(res: Answer, fallback?: URL): URL {
-    const value = header(res.headers, 'location');
-    if (value === undefined || value === '') {
-      if (fallback) return fallback;
-      throw new RegistryClientError(`registry answered ${res.status} without a Location`, { status: res.status });
-    }
-    return new URL(value, res.url);
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Internals: HTTP
-
-  private async probe(signal: AbortSignal | undefined): Promise<PingResult> {
-    const candidates = !this.insecure ? ['https'] : isLoopbackHost(this.host) ? ['http'] : ['https', 'http'];
-    let lastError: unknown;
-    for (const scheme of candidates) {
-      const url = new URL(`${scheme}://${this.host}/v2/`);
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await this.request(url, 'GET', {}, undefined, signal);
-      } catch (err) {
-        // Only a transport failure (refused, TLS handshake on a plain-HTTP port…) falls back.
-        lastError = transportError('GET', url, err);
-        continue;
-      }
-      const challenges = parseWWWAuthenticate(res.headers['www-authenticate']);
-      if (res.statusCode !== 200 && res.statusCode !== 401) {
-        throw errorFromAnswer(res.statusCode, await readErrorText(res.body));
-      }
-      await discard(res.body);
-      const usable = challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
-      if (usable) this.challenge = usable;
-      return { origin: url.origin, status: res.statusCode, challenges };
-    }
-    throw lastError ?? new RegistryClientError(`no endpoint for ${this.host}`);
-  }
-
-  private ready(signal: AbortSignal | undefined): Promise<string> {
-    if (this.origin) return this.origin;
-    return this.ping(signal).then((r) => r.origin);
-  }
-
-  private request(
-    url: URL,
-    method: Dispatcher.HttpMethod,
-    headers: Record<string, string>,
-    body: Buffer | string | Readable | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<Dispatcher.ResponseData> {
-    return this.agent.request({
-      origin: url.origin,
-      path: `${url.pathname}${url.search}`,
-      method,
-      headers: { 'user-agent': this.userAgent, ...headers },
-      ...(body !== undefined ? { body } : {}),
-      ...(signal !== undefined ? { signal } : {}),
-      ...this.timeouts,
-    });
-  }
-
-  /** The Authorization header for `scopes` under the current challenge (a token from the cache). */
-  private async authorization(scopes: readonly string[]): Promise<SentAuth | undefined> {
-    const challenge = this.challenge;
-    if (!challenge) return undefined;
-    if (challenge.scheme === 'basic') {
-      const creds = this.tokens.currentCredentials;
-      if (creds === undefined || !('username' in creds)) return undefined;
-      return { header: basicHeader(creds.username, creds.password) };
-    }
-    const normalized = normalizeScopes(scopes);
-    const token = await this.tokens.token(challenge, normalized);
-    return { header: `Bearer ${token.token}`, bearer: { challenge, scopes: normalized, token: token.token } };
-  }
-
-  /**
-   * One registry request: authorization for its scopes, one retry after a 401 that carries a
-   * usable challenge (a fresh token for the request's scopes plus the challenge's, or Basic
-   * credentials), redirects followed for GET and HEAD (credentials kept to the registry's origin),
-   * statuses outside `ok` thrown as Docker renders them.
-   */
-  private async send(call: Call): Promise<Answer> {
-    const origin = await this.ready(call.signal);
-    const first = typeof call.url === 'string' ? new URL(call.url, origin) : call.url;
-    let url = first;
-    let scopes = call.scopes;
-    let retried = false;
-    let resent = false;
-    let redirects = 0;
-    const canReplay = call.body === undefined || typeof call.body !== 'function' || call.replayable === true;
-    for (;;) {
-      const auth = url.origin === first.origin ? await this.authorization(scopes) : undefined;
-      const headers: Record<string, string> = { ...call.headers };
-      if (auth) headers.authorization = auth.header;
-      let res: Dispatcher.ResponseData;
-      try {
-        const body = typeof call.body === 'function' ? await call.body() : call.body;
-        res = await this.request(url, call.method, headers, body, call.signal);
-      } catch (err) {
-        // A kept-alive connection the server closed before answering: send once more on a fresh
-        // one, as Go's (and so Docker's) HTTP client does, when the request can be repeated.
-        if (!resent && canReplay && closedBeforeAnswer(err)) {
-          resent = true;
-          continue;
-        }
-        throw transportError(call.method, url, err);
-      }
-      const challenges = res.statusCode === 401 ? parseWWWAuthenticate(res.headers['www-authenticate']) : [];
-      if (res.statusCode === 401 && !retried && canReplay) {
-        const bearer = challenges.find((c): c is BearerChallenge => c.scheme === 'bearer');
-        const basic = challenges.find((c) => c.scheme === 'basic');
-        const creds = this.tokens.currentCredentials;
-        const basicUsable = basic !== undefined && creds !== undefined && 'username' in creds && !auth;
-        if (bearer || basicUsable) {
-          await discard(res.body);
-          retried = true;
-          if (bearer) {
-            if (auth?.bearer) this.tokens.invalidate(auth.bearer.challenge, auth.bearer.scopes, auth.bearer.token);
-            this.challenge = bearer;
-            scopes = normalizeScopes([...scopes, ...bearer.scopes]);
-          } else if (basic) {
-            this.challenge = basic;
-          }
-          continue;
-        }
-      }
-      if (
-        (call.method === 'GET' || call.method === 'HEAD') &&
-        [301, 302, 303, 307, 308].includes(res.statusCode) &&
-        header(res.headers, 'location') !== undefined
-      ) {
-        await discard(res.body);
-        if (++redirects > MAX_REDIRECTS) throw new RegistryClientError(`too many redirects from ${first.href}`);
-        url = new URL(header(res.headers, 'location') as string, url);
-        continue;
-      }
-      if (call.ok.includes(res.statusCode))
-        return { status: res.statusCode, headers: res.headers, body: res.body, url };
-      const text = call.method === 'HEAD' ? '' : await readErrorText(res.body);
-      if (call.method === 'HEAD') await discard(res.body);
-      const bearer = challenges.find((c): c is BearerChallenge => c.scheme === 'bearer' && c.error !== undefined);
-      throw errorFromAnswer(
-        res.statusCode,
-        text,
-        bearer?.error !== undefined
-          ? {
-              error: bearer.error,
-              ...(bearer.errorDescription !== undefined ? { description: bearer.errorDescription } : {}),
-            }
-          : undefined,
-      );
     }
   }
 }
