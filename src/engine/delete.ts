@@ -159,6 +159,18 @@ class Deletion {
     }
     const image = await this.tx.selectFrom('images').select('parent').where('id', '=', imageId).executeTakeFirst();
     if (!image) return;
+    // Docker deletes an image under a stopped container with -f; Wharf's containers keep their
+    // image row (a foreign key), so the image stays: quietly after an untag, else as a conflict.
+    const [holder] = await containersUsing(this.tx, imageId);
+    if (holder) {
+      if (quiet) return;
+      throw new ImageConflictError(
+        imageId,
+        true,
+        `image is being used by stopped container ${shortId(holder.id)}`,
+        true,
+      );
+    }
     for (const ref of await this.refs(imageId)) await this.removeRef(ref);
 
     const layers = await this.tx

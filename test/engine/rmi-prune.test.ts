@@ -226,4 +226,47 @@ describe.skipIf(!haveTool('busybox'))('wharf rmi and image prune', () => {
     const left = await withLocalStore(root, (store) => store.db.selectFrom('layers').select('blob_digest').execute());
     expect(left).toEqual([]);
   });
+  it("containers (rows as the runtime records them) block rmi with Docker's messages; prune skips their image", async () => {
+    const { img, cid } = await withLocalStore(root, async (store) => {
+      const img = await makeBase(store, 'docker.io/library/ubuntu', 'latest');
+      const cid = 'a793851e69e1'.padEnd(64, '0');
+      await store.db
+        .insertInto('containers')
+        .values({
+          id: cid,
+          name: 'commit_test2',
+          image_id: img,
+          image_ref: 'ubuntu',
+          created: new Date().toISOString(),
+          config: '{}',
+          host_config: '{}',
+          status: 'running',
+          pid: null,
+          monitor_pid: null,
+          exit_code: null,
+          started_at: null,
+          finished_at: null,
+          restart_count: 0,
+          stopped_by_user: 0,
+        })
+        .execute();
+      return { img, cid };
+    });
+    const byRef = await wharf('rmi', 'ubuntu');
+    expect(byRef.stderr).toBe(
+      `Error response from daemon: conflict: unable to remove repository reference "ubuntu" (must force) - container ${short(`sha256:${cid}`)} is using its referenced image ${short(img)}\n`,
+    );
+    const byId = await wharf('rmi', '-f', short(img));
+    expect(byId.stderr).toBe(
+      `Error response from daemon: conflict: unable to delete ${short(img)} (cannot be forced) - image is being used by running container ${short(`sha256:${cid}`)}\n`,
+    );
+    // -f on the reference untags; the image in use stays (now <none>).
+    const forced = await wharf('rmi', '-f', 'ubuntu');
+    expect(forced.stdout).toBe('Untagged: ubuntu:latest\n');
+    expect((await wharf('images', '-q', '--no-trunc')).stdout).toContain(img);
+    const pruned = await wharf('image', 'prune', '-a', '-f');
+    expect(pruned.stdout).not.toContain(img);
+    expect(await stored([img])).toEqual([true]);
+    await withLocalStore(root, (store) => store.db.deleteFrom('containers').execute());
+  });
 });
