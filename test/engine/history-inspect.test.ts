@@ -174,7 +174,7 @@ describe.skipIf(!haveTool('busybox'))('wharf history and inspect', () => {
     expect(Object.keys(config).slice(0, 3)).toEqual(['Hostname', 'Domainname', 'User']);
     expect(config.Cmd).toEqual(['/bin/sh']);
     expect(config.Env).toBeNull();
-    expect((doc?.Metadata as { LastTagTime: string }).LastTagTime).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/);
+    expect((doc?.Metadata as { LastTagTime: string } | undefined)?.LastTagTime).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/);
     // An imported base: no Parent, no Author; its comment comes from the history entry.
     const [b] = JSON.parse((await wharf('image', 'inspect', 'busybox')).stdout) as Record<string, unknown>[];
     expect(b).not.toHaveProperty('Parent');

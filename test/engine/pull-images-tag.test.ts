@@ -161,7 +161,9 @@ describe('wharf pull / images / tag against a Wharf registry', () => {
     expect(lines.at(-2)).toBe(ref);
     const images = await wharf('images', `${server.host}/ns/other`);
     // A digest-only image matches a reference filter by its repository name, as in Docker.
-    expect(images.stdout).toMatch(new RegExp(`\\n${server.host}/ns/other\\s+<none>\\s+${short(other.configDigest)}\\s`));
+    expect(images.stdout).toMatch(
+      new RegExp(`\\n${server.host}/ns/other\\s+<none>\\s+${short(other.configDigest)}\\s`),
+    );
     const all = await wharf('images');
     expect(all.stdout).toMatch(new RegExp(`${server.host}/ns/other\\s+<none>\\s+${short(other.configDigest)}`));
   });
