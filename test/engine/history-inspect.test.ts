@@ -118,7 +118,7 @@ describe.skipIf(!haveTool('busybox'))('wharf history and inspect', () => {
   });
 
   it('history: CREATED BY has tabs as spaces and is cut to 45 columns with …', async () => {
-    const r = await wharf('history', '--format', '{{.CreatedBy}}|', 'long');
+    const r = await wharf('history', '--format', '{{.CreatedBy}}|', short(long));
     const expected = LONG.replace(/\t/g, ' ');
     expect(r.stdout.split('\n')[0]).toBe(`${expected.slice(0, 44)}…|`);
     const full = await wharf('history', '--no-trunc', '--format', '{{.CreatedBy}}', 'long');
