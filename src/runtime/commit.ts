@@ -65,7 +65,8 @@ function asImageConfig(c: Container, parent: ParentImage): ContainerConfig {
     Tty: cfg.Tty,
     OpenStdin: cfg.OpenStdin,
     StdinOnce: cfg.StdinOnce,
-    Env: cfg.Env,
+    // Docker's container config has a null Env when nothing set one.
+    Env: cfg.Env.length > 0 ? cfg.Env : null,
     Cmd: cfg.Cmd,
     ...(inherited.Healthcheck ? { Healthcheck: inherited.Healthcheck } : {}),
     ...(inherited.ArgsEscaped ? { ArgsEscaped: inherited.ArgsEscaped } : {}),

@@ -1,11 +1,14 @@
-// `docker diff`: the changes of a container's writable layer, computed as moby's overlay2 driver
-// does (archive.OverlayChanges) from the upper directory alone:
+// `docker diff`: the changes of a container's filesystem against its image (+ init layer), with
+// the rules of moby's naive diff, which is what `docker diff` shows on overlay2:
 //
-// - a whiteout (0:0 character device) or an opaque directory is `D`;
-// - anything else is `A`, or `C` when the path exists below (image layers and the init layer) —
-//   except a directory whose size, mode and mtime equal the lower one's, which is no change;
-// - the parent directory of an `A` or `D` is listed as `C` (once) if it was not already;
-// - order: a depth-first walk with names sorted bytewise, parents before their contents.
+// - a path missing below is `A` (and so is everything inside an added directory);
+// - a path deleted (a whiteout in upper, or a child hidden by an opaque directory) is `D`;
+// - a path on both sides is `C` when type/mode, owner or rdev differ, or for non-directories the
+//   size or mtime (to the second when one side has no nanoseconds) — a file merely copied up
+//   (a hardlink made to it, say) is no change;
+// - a directory with changes inside is `C` too.
+// Only the upper directory can differ from the lowers, so only it is walked. Docker prints the
+// changes in Go map order (random); Wharf in a depth-first walk with names sorted bytewise.
 import type { BigIntStats } from 'node:fs';
 import { access, lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -66,6 +69,25 @@ class LowerView {
     return dirs;
   }
 
+  /** Names in the merged lower directory `rel` that are not in `except`. */
+  async children(rel: string, except: Set<string>): Promise<string[]> {
+    const names = new Set<string>();
+    const gone = new Set<string>();
+    for (const layer of this.layers) {
+      const entries = await readdir(join(layer, rel), { withFileTypes: true }).catch(() => []);
+      for (const e of entries) {
+        if (names.has(e.name) || gone.has(e.name)) continue;
+        const st = await lstat(join(layer, rel, e.name), { bigint: true });
+        (isWhiteout(st) ? gone : names).add(e.name);
+      }
+      // The first layer holding the directory as such decides where the search stops.
+      if ((await this.opaqueDirs(layer)).has(rel)) break;
+      const self = await lstatOrUndefined(join(layer, rel));
+      if (self !== undefined && self !== 'notdir' && !self.isDirectory()) break;
+    }
+    return [...names].filter((n) => !except.has(n));
+  }
+
   /** The stat of `rel` (relative path) in the merged lowers, or undefined when absent. */
   async find(rel: string): Promise<BigIntStats | undefined> {
     for (const layer of this.layers) {
@@ -82,62 +104,72 @@ class LowerView {
   }
 }
 
-/** Go's sameFsTime: equal, or the same second with one side lacking nanoseconds (tar's precision). */
+/** Go's sameFsTimeSpec: equal, or the same second with one side lacking nanoseconds (tar's precision). */
 function sameFsTime(a: bigint, b: bigint): boolean {
   const second = 1_000_000_000n;
   return a === b || (a / second === b / second && (a % second === 0n || b % second === 0n));
 }
 
+/** moby's statDifferent: type and mode, owner, rdev; size and mtime for non-directories only. */
+function statDifferent(before: BigIntStats, after: BigIntStats): boolean {
+  if (before.mode !== after.mode || before.uid !== after.uid || before.gid !== after.gid) return true;
+  if (before.rdev !== after.rdev) return true;
+  if (after.isDirectory()) return false;
+  return before.size !== after.size || !sameFsTime(before.mtimeNs, after.mtimeNs);
+}
+
 const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
-/** Changes of `upper` against `lowers` (top first). */
+/**
+ * Changes of the merged view (`lowers` top first + `upper`) against the lowers alone, as Docker
+ * reports them (its naive diff of the two mounted trees, which `docker diff` shows on overlay2):
+ * only what the upper directory holds can differ, so only it is walked.
+ */
 export async function upperChanges(upper: string, lowers: string[]): Promise<Change[]> {
-  const changes: Change[] = [];
-  const changedDirs = new Set<string>();
   const view = new LowerView(lowers);
   const opaque = await readOpaqueDirs(upper);
+  const changes: Change[] = [];
 
-  const visit = async (rel: string): Promise<void> => {
+  /** Children of `rel` (in upper) that changed; `added`: the directory itself is new. */
+  const walkDir = async (rel: string, added: boolean): Promise<void> => {
+    const dir = rel === '' ? upper : join(upper, rel);
+    const names = (await readdir(dir)).sort(byteOrder);
+    // An opaque directory hides the lower one's contents: each of them is deleted.
+    let hidden: string[] = [];
+    if (!added && rel !== '' && opaque.has(rel)) hidden = await view.children(rel, new Set(names));
+    const all = [...names.map((n) => ({ name: n, hidden: false })), ...hidden.map((n) => ({ name: n, hidden: true }))];
+    all.sort((a, b) => byteOrder(a.name, b.name));
+    for (const { name, hidden: gone } of all) {
+      const child = rel === '' ? name : `${rel}/${name}`;
+      if (gone) changes.push({ kind: 'D', path: `/${child}` });
+      else await visit(child, added);
+    }
+  };
+
+  const visit = async (rel: string, parentAdded: boolean): Promise<void> => {
     const st = await lstat(join(upper, rel), { bigint: true });
     const path = `/${rel}`;
-    let kind: ChangeKind;
-    if (isWhiteout(st) || (st.isDirectory() && opaque.has(rel))) kind = 'D';
-    else {
-      kind = 'A';
-      const below = await view.find(rel);
-      if (below !== undefined) {
-        const sameDir =
-          below.isDirectory() &&
-          st.isDirectory() &&
-          below.size === st.size &&
-          below.mode === st.mode &&
-          sameFsTime(below.mtimeNs, st.mtimeNs);
-        if (sameDir) {
-          await walkDir(rel);
-          return;
-        }
-        kind = 'C';
-      }
+    const before = parentAdded ? undefined : await view.find(rel);
+    if (isWhiteout(st)) {
+      if (before !== undefined) changes.push({ kind: 'D', path });
+      return;
     }
-    if (st.isDirectory()) changedDirs.add(path);
-    if (kind !== 'C') {
-      const slash = path.lastIndexOf('/');
-      const parent = slash === 0 ? '/' : path.slice(0, slash);
-      if (parent !== '/' && !changedDirs.has(parent)) {
-        changes.push({ kind: 'C', path: parent });
-        changedDirs.add(parent);
-      }
+    const at = changes.length;
+    let listed = false;
+    if (before === undefined) {
+      changes.push({ kind: 'A', path });
+      listed = true;
+    } else if (statDifferent(before, st)) {
+      changes.push({ kind: 'C', path });
+      listed = true;
     }
-    changes.push({ kind, path });
-    if (st.isDirectory()) await walkDir(rel);
+    if (!st.isDirectory()) return;
+    await walkDir(rel, before === undefined || !before.isDirectory());
+    // A directory with changes inside is itself changed (so that commit keeps its metadata).
+    if (!listed && changes.length > at) changes.splice(at, 0, { kind: 'C', path });
   };
 
-  const walkDir = async (rel: string): Promise<void> => {
-    const names = (await readdir(rel === '' ? upper : join(upper, rel))).sort(byteOrder);
-    for (const name of names) await visit(rel === '' ? name : `${rel}/${name}`);
-  };
-
-  await walkDir('');
+  await walkDir('', false);
   return changes;
 }
 

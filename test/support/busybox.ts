@@ -1,9 +1,12 @@
 // A busybox root filesystem built from Debian's busybox-static, for container tests: the same tar
 // can be imported into Wharf and into the test Docker engine, so both start from one base.
-import { chmod, copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { extract } from 'tar-stream';
 import { WHARF_BIN } from './server.js';
-import { removeTmpDir, runOk, tmpDir, whichTool } from './tools.js';
+import { type RunOptions, removeTmpDir, run, runOk, tmpDir, whichTool } from './tools.js';
 
 /** Busybox applets linked into the rootfs's /bin. */
 export const BUSYBOX_APPLETS = [
@@ -77,4 +80,65 @@ export async function importBusybox(root: string, ref: string): Promise<string> 
   } finally {
     await removeTmpDir(dir);
   }
+}
+
+/** Runs the wharf CLI on the store at `root` (`--root` goes right after the command name). */
+export function wharfIn(root: string) {
+  const argv = (args: string[]) => [WHARF_BIN, args[0] as string, '--root', root, ...args.slice(1)];
+  return {
+    run: (args: string[], opts: RunOptions = {}) => run(process.execPath, argv(args), opts),
+    ok: async (args: string[], opts: RunOptions = {}) => (await runOk(process.execPath, argv(args), opts)).stdout,
+  };
+}
+
+export interface TarEntryInfo {
+  name: string;
+  type: string;
+  size: number;
+  mode: number;
+  linkname: string | null;
+}
+
+/** The entries of a tar file, in order. */
+export async function tarEntries(file: string): Promise<TarEntryInfo[]> {
+  const out: TarEntryInfo[] = [];
+  const x = extract();
+  x.on('entry', (h, stream, next) => {
+    out.push({
+      name: h.name,
+      type: h.type ?? 'file',
+      size: h.size ?? 0,
+      mode: h.mode ?? 0,
+      linkname: h.linkname ?? null,
+    });
+    stream.on('end', () => next());
+    stream.resume();
+  });
+  await pipeline(createReadStream(file), x);
+  return out;
+}
+
+export interface SavedImage {
+  config: {
+    history?: { created_by?: string; comment?: string; author?: string; empty_layer?: boolean }[];
+    rootfs: { diff_ids: string[] };
+    config?: Record<string, unknown>;
+  };
+  /** Each layer's entries, bottom first. */
+  layers: TarEntryInfo[][];
+}
+
+/** Unpacks a `docker save`/`wharf save` archive of one image into `dir` and reads it. */
+export async function readSavedImage(archive: string, dir: string): Promise<SavedImage> {
+  await mkdir(dir, { recursive: true });
+  await runOk('tar', ['-xf', archive, '-C', dir]);
+  const [manifest] = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
+    Config: string;
+    Layers: string[];
+  }[];
+  if (!manifest) throw new Error(`no image in ${archive}`);
+  const config = JSON.parse(await readFile(join(dir, manifest.Config), 'utf8')) as SavedImage['config'];
+  const layers: TarEntryInfo[][] = [];
+  for (const l of manifest.Layers) layers.push(await tarEntries(join(dir, l)));
+  return { config, layers };
 }
