@@ -2,6 +2,8 @@
 // engine: SCENARIOS §2 (commit with author and message, a second commit, default tag), whiteouts
 // and opaque directories in the layer, `docker load` of what `wharf save` writes, the export →
 // import round trip, the empty diff, and the same commit made by Docker and by Wharf.
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -217,6 +219,10 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
       const again = `${scratch()}.tar`;
       await wharf.ok(['export', '-o', again, 'exp2']);
       expect(names(await tarEntries(again))).toEqual(exported);
+      // The never-started container's rootfs was mounted for the export only.
+      const id = (await wharf.ok(['ps', '-aq', '--no-trunc', '--filter', 'name=exp2'])).trim();
+      expect(id).toMatch(/^[0-9a-f]{64}$/);
+      expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(id);
       // Streamed to stdout too.
       const piped = await wharf.run(['export', 'exp2']);
       expect(piped.code).toBe(0);
@@ -242,8 +248,11 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
       });
       const both = await wharf.run(['commit', '--pause', '--no-pause', 'errs', 'x:1']);
       expect(both.stderr).toBe('conflicting options: --no-pause and --pause cannot be used together\n');
-      const exportMissing = await wharf.run(['export', '-o', `${scratch()}.tar`, 'nope']);
+      const target = `${scratch()}.tar`;
+      const exportMissing = await wharf.run(['export', '-o', target, 'nope']);
       expect(exportMissing.stderr).toBe('Error response from daemon: No such container: nope\n');
+      expect(existsSync(target)).toBe(false);
+      expect((await readdir(work)).filter((f) => f.includes('.wharf-'))).toEqual([]);
       // Nothing was recorded by the failed commits.
       expect(await wharf.ok(['images', '--format', '{{.Repository}}'])).not.toMatch(/^x$/m);
     });
@@ -336,7 +345,9 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
         await d.dockerOk(['save', '-o', dockerArchive, 'same:1']);
         const docker = await readSavedImage(dockerArchive, scratch());
         const ours = await saved('same:1');
-        const summary = (entries: TarEntryInfo[]) => entries.map((e) => `${e.type} ${e.name} ${e.linkname ?? ''}`);
+        // Go's tar headers carry the file type bits in the mode field too (040755): compare permissions.
+        const summary = (entries: TarEntryInfo[]) =>
+          entries.map((e) => `${e.type} ${(e.mode & 0o7777).toString(8)} ${e.size} ${e.name} ${e.linkname ?? ''}`);
         const dockerTop = docker.layers.at(-1) ?? [];
         expect(dockerTop.map((e) => e.name)).toContain('bin/.wh.ls');
         expect(dockerTop.map((e) => e.name)).toContain('tmp/.wh..wh..opq');
@@ -344,6 +355,10 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
         // The base layer is the same blob on both sides, and so are the histories' shapes.
         expect(ours.config.rootfs.diff_ids[0]).toBe(docker.config.rootfs.diff_ids[0]);
         expect(ours.config.history?.at(-1)?.created_by).toBe(docker.config.history?.at(-1)?.created_by);
+        // The config is the container's, as Docker records it (the hostname is the container's ID).
+        const { Hostname: _h1, ...dockerConfig } = docker.config.config ?? {};
+        const { Hostname: _h2, ...ourConfig } = ours.config.config ?? {};
+        expect(ourConfig).toEqual(dockerConfig);
       },
       TIMEOUT,
     );
