@@ -37,7 +37,7 @@ async function entriesOf(tar: Readable): Promise<Entry[]> {
   const x = extract();
   x.on('entry', (header, stream, next) => {
     const hash = createHash('sha256');
-    stream.on('data', (c: Buffer) => hash.update(c));
+    stream.on('data', (c: unknown) => hash.update(c as Buffer));
     stream.on('end', () => {
       out.push({ header, sha256: hash.digest('hex') });
       next();
