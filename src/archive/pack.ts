@@ -59,34 +59,74 @@ function unescapeGetfattr(path: string): string {
   return Buffer.from(bytes).toString('utf8');
 }
 
+/** What overlayfs marked in an upper (or lower) directory, paths relative to it ('' for itself). */
+export interface OverlayMarks {
+  /** Directories that hide the lower layers' contents (`trusted.overlay.opaque=y`). */
+  opaque: Set<string>;
+  /** Renamed lower directories (redirect_dir) and metadata-only copy-ups (metacopy): their data is not there. */
+  unsupported: string[];
+}
+
 /**
- * The directories under `dir` marked opaque by overlayfs (`trusted.overlay.opaque=y`), as paths
- * relative to `dir` ('' for `dir` itself). Node has no xattr API: one `getfattr -R` run reads them all.
+ * Reads the overlayfs xattrs under `dir`. Node has no xattr API: one `getfattr -R` run reads them
+ * all (only the matching attributes are printed, so the output stays small).
  */
-export function readOpaqueDirs(dir: string): Promise<Set<string>> {
+export function readOverlayMarks(dir: string): Promise<OverlayMarks> {
   return new Promise((resolve, reject) => {
     execFile(
       'getfattr',
-      ['-R', '-h', '--absolute-names', '-n', 'trusted.overlay.opaque', '-e', 'text', dir],
+      [
+        '-R',
+        '-h',
+        '--absolute-names',
+        '-d',
+        '-m',
+        '^trusted\\.overlay\\.(opaque|redirect|metacopy)$',
+        '-e',
+        'text',
+        dir,
+      ],
       { maxBuffer: 256 * 1024 * 1024 },
-      (err, stdout) => {
-        // Exit status 1 only says that some files lack the attribute.
-        if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-          reject(new Error('getfattr not found: reading overlay opaque directories needs it (apt-get install attr)'));
+      (err, stdout, stderr) => {
+        if (err) {
+          const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+          reject(
+            new Error(
+              missing
+                ? 'getfattr not found: reading overlayfs attributes needs it (apt-get install attr)'
+                : `getfattr ${dir}: ${stderr.trim() || err.message}`,
+            ),
+          );
           return;
         }
-        const opaque = new Set<string>();
-        let file: string | undefined;
+        const marks: OverlayMarks = { opaque: new Set(), unsupported: [] };
+        let file = '';
         for (const line of stdout.split('\n')) {
-          if (line.startsWith('# file: ')) file = unescapeGetfattr(line.slice(8));
-          else if (file !== undefined && line === 'trusted.overlay.opaque="y"') {
-            opaque.add(file === dir ? '' : file.slice(dir.length + 1));
+          if (line.startsWith('# file: ')) {
+            const path = unescapeGetfattr(line.slice(8));
+            file = path === dir ? '' : path.slice(dir.length + 1);
+          } else if (line === 'trusted.overlay.opaque="y"') marks.opaque.add(file);
+          else if (line.startsWith('trusted.overlay.redirect') || line.startsWith('trusted.overlay.metacopy')) {
+            marks.unsupported.push(file);
           }
         }
-        resolve(opaque);
+        resolve(marks);
       },
     );
   });
+}
+
+/** The directories under `dir` that overlayfs marked opaque (see readOverlayMarks). */
+export async function readOpaqueDirs(dir: string): Promise<Set<string>> {
+  return (await readOverlayMarks(dir)).opaque;
+}
+
+/** The error for an upper directory that a tar of it would misrepresent. */
+export function unsupportedOverlayError(marks: OverlayMarks): Error | undefined {
+  if (marks.unsupported.length === 0) return undefined;
+  return new Error(
+    `the container's layer uses overlayfs redirect_dir or metacopy (at /${marks.unsupported[0]}), which Wharf cannot read as a diff: mount overlayfs with redirect_dir=off,metacopy=off`,
+  );
 }
 
 interface Walk {
@@ -182,7 +222,13 @@ async function walk(w: Walk, rel: string): Promise<void> {
 export function packDirectory(root: string, options: PackOptions = {}): Readable {
   const tar = tarPack();
   (async () => {
-    const opaque = options.whiteouts === 'overlay' ? await readOpaqueDirs(root) : new Set<string>();
+    let opaque = new Set<string>();
+    if (options.whiteouts === 'overlay') {
+      const marks = await readOverlayMarks(root);
+      const unsupported = unsupportedOverlayError(marks);
+      if (unsupported) throw unsupported;
+      opaque = marks.opaque;
+    }
     await walk({ root, options, opaque, links: new Map(), tar }, '');
     tar.finalize();
   })().catch((err: unknown) => tar.destroy(err instanceof Error ? err : new Error(String(err))));

@@ -13,7 +13,7 @@ import { fullName, parseReference } from '../oci/reference.js';
 import type { Container } from './containers.js';
 import { containerLayout } from './layout.js';
 import { reconcile } from './lifecycle.js';
-import { runcPause, runcResume } from './runc.js';
+import { runcPause, runcResume, runcState } from './runc.js';
 
 export interface CommitOptions {
   /** REPOSITORY[:TAG]; the tag defaults to latest. No repository: an untagged image. */
@@ -148,9 +148,17 @@ export async function commitContainer(
   }
 
   const stateRoot = containerLayout.runcRoot(store.root);
-  // A paused container stays as it is; a running one is frozen while its layer is read.
-  const pause = options.pause !== false && current.status === 'running';
-  if (pause) await runcPause(stateRoot, current.id);
+  // A running container is frozen while its layer is read; a paused one stays as it is, and one
+  // that exits meanwhile needs no pause.
+  let paused = false;
+  if (options.pause !== false && current.status === 'running') {
+    try {
+      await runcPause(stateRoot, current.id);
+      paused = true;
+    } catch (err) {
+      if ((await runcState(stateRoot, current.id))?.status === 'running') throw err;
+    }
+  }
   try {
     const upper = containerLayout.upper(store.root, current.id);
     const hasUpper = await access(upper).then(
@@ -178,6 +186,6 @@ export async function commitContainer(
       ...(tag ? { tag } : {}),
     });
   } finally {
-    if (pause) await runcResume(stateRoot, current.id);
+    if (paused) await runcResume(stateRoot, current.id);
   }
 }

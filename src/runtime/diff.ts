@@ -12,7 +12,7 @@
 import type { BigIntStats } from 'node:fs';
 import { access, lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readOpaqueDirs } from '../archive/pack.js';
+import { readOpaqueDirs, readOverlayMarks, unsupportedOverlayError } from '../archive/pack.js';
 import type { LocalStore } from '../engine/store.js';
 import type { Container } from './containers.js';
 import { containerLayout } from './layout.js';
@@ -127,7 +127,10 @@ const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffe
  */
 export async function upperChanges(upper: string, lowers: string[]): Promise<Change[]> {
   const view = new LowerView(lowers);
-  const opaque = await readOpaqueDirs(upper);
+  const marks = await readOverlayMarks(upper);
+  const unsupported = unsupportedOverlayError(marks);
+  if (unsupported) throw unsupported;
+  const opaque = marks.opaque;
   const changes: Change[] = [];
 
   /** Children of `rel` (in upper) that changed; `added`: the directory itself is new. */

@@ -180,6 +180,20 @@ interopDescribe('packDirectory of an overlay upper directory', ['setfattr', 'get
       expect(names(plain)).not.toContain('tmp/.wh..wh..opq');
     });
 
+    it('finds opaque directories whatever their names, and refuses redirected directories', async () => {
+      const root = await tempDir();
+      const odd = 'with space\nnewline\\back';
+      await mkdir(join(root, odd));
+      execFileSync('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', join(root, odd)]);
+      expect(names(await pack(root, { whiteouts: 'overlay' }))).toEqual([`${odd}/`, `${odd}/.wh..wh..opq`]);
+
+      await mkdir(join(root, 'moved'));
+      execFileSync('setfattr', ['-n', 'trusted.overlay.redirect', '-v', '/orig', join(root, 'moved')]);
+      await expect(pack(root, { whiteouts: 'overlay' })).rejects.toThrow(/redirect_dir or metacopy \(at \/moved\)/);
+      // A plain tree of the same directory is fine: only layers need the overlay marks right.
+      expect(names(await pack(root))).toContain('moved/');
+    });
+
     it('what it writes extracts back to the same files', async () => {
       const root = await tempDir();
       await mkdir(join(root, 'etc'));

@@ -202,6 +202,48 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
   );
 
   it(
+    'freezes the container while its layer is read, and thaws it after (not with --no-pause)',
+    async () => {
+      const id = (
+        await wharf.ok([
+          'run',
+          '-d',
+          '--name',
+          'frozen',
+          'busybox',
+          'sh',
+          '-c',
+          'dd if=/dev/zero of=/big bs=1M count=150 2>/dev/null; echo done > /done; sleep 60',
+        ])
+      ).trim();
+      for (let i = 0; i < 300 && !(await wharf.ok(['diff', 'frozen'])).includes('A /done'); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      /** The runc states seen while `commit` runs. */
+      const statesDuring = async (args: string[]) => {
+        const seen = new Set<string>();
+        let done = false;
+        const commit = wharf.ok(['commit', ...args, 'frozen']).finally(() => {
+          done = true;
+        });
+        while (!done) {
+          const r = await run('runc', ['--root', join(root, 'runc'), 'state', id]);
+          if (r.code === 0) seen.add((JSON.parse(r.stdout) as { status: string }).status);
+        }
+        await commit;
+        return seen;
+      };
+      expect(await statesDuring([])).toContain('paused');
+      expect(JSON.parse((await run('runc', ['--root', join(root, 'runc'), 'state', id])).stdout).status).toBe(
+        'running',
+      );
+      expect(await statesDuring(['--no-pause'])).not.toContain('paused');
+      await wharf.ok(['rm', '-f', 'frozen']);
+    },
+    TIMEOUT,
+  );
+
+  it(
     'export then import: one layer with the container’s files, and a container of it exports the same',
     async () => {
       await wharf.ok(['run', '--name', 'exp', 'busybox', 'sh', '-c', 'rm /bin/ls; mkdir -p /x/y; echo z > /x/y/z']);

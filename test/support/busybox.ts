@@ -13,6 +13,7 @@ export const BUSYBOX_APPLETS = [
   'cat',
   'chmod',
   'cp',
+  'dd',
   'echo',
   'env',
   'false',
