@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   busyboxRootfsTar,
@@ -297,6 +298,24 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
       expect((await readdir(work)).filter((f) => f.includes('.wharf-'))).toEqual([]);
       // Nothing was recorded by the failed commits.
       expect(await wharf.ok(['images', '--format', '{{.Repository}}'])).not.toMatch(/^x$/m);
+    });
+
+    it('refuses a dead container', async () => {
+      const id = (await wharf.ok(['create', '--name', 'dead', 'busybox'])).trim();
+      // Wharf has no command that leaves a container dead: mark it so in the database.
+      const db = new Database(join(root, 'engine.db'));
+      try {
+        db.prepare("UPDATE containers SET status = 'dead' WHERE id = ?").run(id);
+      } finally {
+        db.close();
+      }
+      const commit = await wharf.run(['commit', 'dead', 'x:dead']);
+      expect(commit).toMatchObject({
+        code: 1,
+        stderr: `Error response from daemon: You cannot commit container ${id} which is Dead\n`,
+      });
+      const exported = await wharf.run(['export', '-o', `${scratch()}.tar`, 'dead']);
+      expect(exported.stderr).toBe(`Error response from daemon: You cannot export container ${id} which is Dead\n`);
     });
 
     it.skipIf(whichTool('script') === undefined)('export refuses to write to a terminal', async () => {
