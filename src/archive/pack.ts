@@ -179,8 +179,14 @@ async function writeEntry(w: Walk, rel: string, st: Stats): Promise<void> {
       return;
     }
     if (st.nlink > 1) w.links.set(key, rel);
+    if (st.size === 0) {
+      await addEntry(w.tar, { ...base, name: rel, type: 'file', size: 0 });
+      return;
+    }
     const entry = w.tar.entry({ ...base, name: rel, type: 'file', size: st.size });
-    await pipeline(createReadStream(full), entry);
+    // The size in the header is the one read by lstat: a file growing meanwhile (a container
+    // committed without pause) is cut there; one shrinking fails the tar ("Size mismatch").
+    await pipeline(createReadStream(full, { start: 0, end: st.size - 1 }), entry);
   } else if (st.isSymbolicLink()) {
     await addEntry(w.tar, { ...base, name: rel, type: 'symlink', linkname: await readlink(full) });
   } else if (st.isCharacterDevice() || st.isBlockDevice()) {
