@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { NoSuchImageError, resolveImage } from '../engine/images.js';
 import { pullImage } from '../engine/pull.js';
 import { type LocalStore, withLocalStore } from '../engine/store.js';
-import { humanDuration } from '../engine/units.js';
+import { goTimeString, humanDuration } from '../engine/units.js';
 import { type Container, getContainer, listContainers } from '../runtime/containers.js';
 import { type CreateOptions, createContainer } from '../runtime/create.js';
 import { execInContainer } from '../runtime/exec.js';
@@ -332,7 +332,7 @@ function psCommand(name = 'ps'): Command {
               ID: trunc ? c.id.slice(0, 12) : c.id,
               Image: c.imageRef,
               Command: commandText(c, trunc),
-              CreatedAt: new Date(c.created).toString(),
+              CreatedAt: goTimeString(Date.parse(c.created)),
               RunningFor: `${humanDuration(now - Date.parse(c.created))} ago`,
               Status: statusText(c, now),
               State: c.status,

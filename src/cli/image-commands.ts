@@ -6,12 +6,15 @@ import { type DeleteRecord, deleteImage } from '../engine/delete.js';
 import { parseFilterFlags } from '../engine/filters.js';
 import { imageHistory } from '../engine/history.js';
 import { createdTime, type ImageSummary, NoSuchImageError, queryImages, tagImage } from '../engine/images.js';
-import { dockerJson, type ImageInspect, inspectImage } from '../engine/inspect.js';
+import { dockerJson, type ImageInspect, inspectImage, type JsonObject } from '../engine/inspect.js';
 import { imageLabels, pruneImages } from '../engine/prune.js';
 import { withLocalStore } from '../engine/store.js';
-import { humanDuration, humanSize, shortId } from '../engine/units.js';
+import { goTimeString, humanDuration, humanSize, rfc3339, shortId } from '../engine/units.js';
 import { diskUsage, reclaimableImages } from '../engine/usage.js';
 import { familiarOfFullName, parseReference } from '../oci/reference.js';
+import { getContainer } from '../runtime/containers.js';
+import { inspectContainer } from '../runtime/inspect.js';
+import { reconcile } from '../runtime/lifecycle.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
 import { formatRows, parseOutputFormat, type TemplateObject, type TemplateValue } from './format.js';
 
@@ -20,29 +23,6 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 /** `N units ago` as docker prints ages. */
 function since(ms: number, now = Date.now()): string {
   return `${humanDuration(now - ms)} ago`;
-}
-
-/** Go's time.String() in local time: `2021-03-04 03:24:42 +0100 CET`. */
-export function goTimeString(ms: number): string {
-  const d = new Date(ms);
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  const offset = -d.getTimezoneOffset();
-  const sign = offset >= 0 ? '+' : '-';
-  const zone =
-    new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((x) => x.type === 'timeZoneName')
-      ?.value ?? '';
-  const abbreviation = offset === 0 && /^(GMT|UTC)$/.test(zone) ? 'UTC' : zone;
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${sign}${p(Math.trunc(Math.abs(offset) / 60))}${p(Math.abs(offset) % 60)} ${abbreviation}`;
-}
-
-/** Go's RFC 3339 (seconds) in local time: `2017-01-01T12:00:03Z`. */
-function rfc3339(ms: number): string {
-  const d = new Date(ms);
-  const offset = -d.getTimezoneOffset();
-  const local = new Date(ms + offset * 60_000).toISOString().slice(0, 19);
-  if (offset === 0) return `${local}Z`;
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${local}${offset > 0 ? '+' : '-'}${p(Math.trunc(Math.abs(offset) / 60))}:${p(Math.abs(offset) % 60)}`;
 }
 
 // ---------------------------------------------------------------- images
@@ -317,6 +297,15 @@ async function inspectAction(names: string[], opts: InspectOptions, generic: boo
     const errors: string[] = [];
     await withLocalStore(opts.root, async (store) => {
       for (const name of names) {
+        // `wharf inspect` is docker's generic inspect: a container by that name first, then an image.
+        if (generic) {
+          const container = await getContainer(store.db, name).catch(() => undefined);
+          if (container) {
+            const json = inspectContainer(store, await reconcile(store, container)) as JsonObject;
+            found.push({ json, template: json });
+            continue;
+          }
+        }
         try {
           found.push(await inspectImage(store, name));
         } catch (err) {

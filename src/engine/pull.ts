@@ -247,7 +247,12 @@ async function pullTag(
     return true;
   });
   const limit = options.concurrency ?? 3;
+  // Docker says nothing about layers of an image it already has (it stops at the config).
+  const imageKnown =
+    missing.length === 0 &&
+    (await db.selectFrom('images').select('id').where('id', '=', imageId).executeTakeFirst()) !== undefined;
   for (const p of plans) {
+    if (imageKnown) break;
     if (p.exists) emit({ id: shortId(p.descriptor.digest), status: 'Already exists' });
     else if (missing.includes(p)) emit({ id: shortId(p.descriptor.digest), status: 'Pulling fs layer' });
   }

@@ -50,3 +50,26 @@ export function shortId(digest: string): string {
   const colon = digest.indexOf(':');
   return digest.slice(colon + 1, colon + 13);
 }
+
+/** Go's time.String() in local time: `2021-03-04 03:24:42 +0100 CET`. */
+export function goTimeString(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  const offset = -d.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  const zone =
+    new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((x) => x.type === 'timeZoneName')
+      ?.value ?? '';
+  const abbreviation = offset === 0 && /^(GMT|UTC)$/.test(zone) ? 'UTC' : zone;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${sign}${p(Math.trunc(Math.abs(offset) / 60))}${p(Math.abs(offset) % 60)} ${abbreviation}`;
+}
+
+/** Go's RFC 3339 (seconds) in local time: `2017-01-01T12:00:03Z`. */
+export function rfc3339(ms: number): string {
+  const d = new Date(ms);
+  const offset = -d.getTimezoneOffset();
+  const local = new Date(ms + offset * 60_000).toISOString().slice(0, 19);
+  if (offset === 0) return `${local}Z`;
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${local}${offset > 0 ? '+' : '-'}${p(Math.trunc(Math.abs(offset) / 60))}:${p(Math.abs(offset) % 60)}`;
+}

@@ -1,7 +1,7 @@
 // Starting, stopping, killing and waiting for containers. Starting means spawning the
 // container's monitor (monitor.ts), detached, so that the container outlives this command.
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,11 +13,17 @@ import { requireRoot, runcBinary, runcKill, runcState } from './runc.js';
 
 const CLI_MAIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'cli', 'main.js');
 
-function alive(pid: number | null): boolean {
+/**
+ * Whether the monitor with this pid still runs: the process exists, is not a zombie waiting to
+ * be reaped, and is a wharf container monitor (pids are reused).
+ */
+function monitorAlive(pid: number | null): boolean {
   if (pid === null) return false;
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'Z' || state === 'X') return false;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('container-monitor');
   } catch {
     return false;
   }
@@ -32,7 +38,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function reconcile(store: LocalStore, container: Container): Promise<Container> {
   const active = container.status === 'running' || container.status === 'restarting' || container.status === 'paused';
-  if (!active || alive(container.monitorPid)) return container;
+  if (!active || monitorAlive(container.monitorPid)) return container;
   const stateRoot = containerLayout.runcRoot(store.root);
   const state = await runcState(stateRoot, container.id);
   if (state && state.status !== 'stopped') {
@@ -66,7 +72,7 @@ export async function startContainer(
   runcBinary();
   const current = await reconcile(store, container);
   if (current.status === 'running' || current.status === 'restarting') {
-    if (alive(current.monitorPid)) return; // Docker: starting a running container is a no-op
+    if (monitorAlive(current.monitorPid)) return; // Docker: starting a running container is a no-op
   }
   await updateContainer(store.db, container.id, { stoppedByUser: false, monitorPid: null });
   const dir = containerLayout.dir(store.root, container.id);
