@@ -3,12 +3,12 @@
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Command } from 'commander';
+import { commitContainer, commitTarget } from '../engine/containers/commit.js';
+import { containerChanges } from '../engine/containers/diff.js';
+import { exportContainer } from '../engine/containers/export.js';
+import { getContainer } from '../engine/containers/records.js';
 import { saveTargetError } from '../engine/save.js';
 import { withLocalStore } from '../engine/store.js';
-import { commitContainer, commitTarget } from '../runtime/commit.js';
-import { getContainer } from '../runtime/containers.js';
-import { containerChanges } from '../runtime/diff.js';
-import { exportContainer } from '../runtime/export.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];

@@ -3,19 +3,25 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
+import { type CreateOptions, createContainer } from '../engine/containers/create.js';
+import { execInContainer } from '../engine/containers/exec.js';
+import { inspectContainer } from '../engine/containers/inspect.js';
+import { containerLayout } from '../engine/containers/layout.js';
+import {
+  killContainer,
+  reconcile,
+  startContainer,
+  stopContainer,
+  waitStopped,
+} from '../engine/containers/lifecycle.js';
+import { runMonitor } from '../engine/containers/monitor.js';
+import { type Container, getContainer, listContainers } from '../engine/containers/records.js';
+import { removeContainer } from '../engine/containers/remove.js';
+import { restoreContainers } from '../engine/containers/restore.js';
 import { NoSuchImageError, resolveImage } from '../engine/images.js';
 import { pullImage } from '../engine/pull.js';
 import { type LocalStore, withLocalStore } from '../engine/store.js';
 import { goTimeString, humanDuration } from '../engine/units.js';
-import { type Container, getContainer, listContainers } from '../runtime/containers.js';
-import { type CreateOptions, createContainer } from '../runtime/create.js';
-import { execInContainer } from '../runtime/exec.js';
-import { inspectContainer } from '../runtime/inspect.js';
-import { containerLayout } from '../runtime/layout.js';
-import { killContainer, reconcile, startContainer, stopContainer, waitStopped } from '../runtime/lifecycle.js';
-import { runMonitor } from '../runtime/monitor.js';
-import { removeContainer } from '../runtime/remove.js';
-import { restoreContainers } from '../runtime/restore.js';
 import { requireRoot, runcBinary } from '../runtime/runc.js';
 import { attachStdio, connectAttach } from './attach.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';

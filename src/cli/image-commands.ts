@@ -2,6 +2,9 @@
 // image prune and system df.
 import { createInterface } from 'node:readline';
 import { Command } from 'commander';
+import { inspectContainer } from '../engine/containers/inspect.js';
+import { reconcile } from '../engine/containers/lifecycle.js';
+import { getContainer } from '../engine/containers/records.js';
 import { type DeleteRecord, deleteImage } from '../engine/delete.js';
 import { parseFilterFlags } from '../engine/filters.js';
 import { imageHistory } from '../engine/history.js';
@@ -12,9 +15,6 @@ import { withLocalStore } from '../engine/store.js';
 import { goTimeString, humanDuration, humanSize, rfc3339, shortId } from '../engine/units.js';
 import { diskUsage, reclaimableImages } from '../engine/usage.js';
 import { familiarOfFullName, parseReference } from '../oci/reference.js';
-import { getContainer } from '../runtime/containers.js';
-import { inspectContainer } from '../runtime/inspect.js';
-import { reconcile } from '../runtime/lifecycle.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
 import { formatRows, parseOutputFormat, type TemplateObject, type TemplateValue } from './format.js';
 

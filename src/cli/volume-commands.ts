@@ -3,9 +3,16 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
+import {
+  createVolume,
+  getVolume,
+  listVolumes,
+  removeVolume,
+  type Volume,
+  volumeUsers,
+} from '../engine/containers/volumes.js';
 import { withLocalStore } from '../engine/store.js';
 import { humanSize } from '../engine/units.js';
-import { createVolume, getVolume, listVolumes, removeVolume, type Volume, volumeUsers } from '../runtime/volumes.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
 import { formatTable } from './table.js';
 

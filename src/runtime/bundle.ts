@@ -1,19 +1,10 @@
-// Getting a container ready to run: its root filesystem mounted (overlay of the image's
-// snapshots + its own upper directory), the files Docker's init layer provides, and the runc
-// bundle's config.json.
+// The pieces of a runc bundle, on plain directories: the overlay root filesystem, Docker's init
+// layer and /etc files, the image's content copied into fresh volumes, and config.json.
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveInRoot } from '../archive/paths.js';
-import type { LocalStore } from '../engine/store.js';
-import type { Container } from './containers.js';
-import { containerLayout } from './layout.js';
 import { exec } from './runc.js';
-import { prepareSnapshots } from './snapshots.js';
-import { bindMount, type Mount, runtimeSpec } from './spec.js';
-import { resolveUser } from './user.js';
-import { isEmptyVolume } from './volumes.js';
-
-const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+import { bindMount, type Mount } from './spec.js';
 
 /** Whether `path` is a mount point now (from /proc/self/mountinfo; octal escapes decoded). */
 export async function isMounted(path: string): Promise<boolean> {
@@ -28,47 +19,48 @@ export async function isMounted(path: string): Promise<boolean> {
 }
 
 /**
- * Docker's init layer: the mount points of the container (/proc, /dev, /etc/hosts, volumes…) made
- * in a layer of their own between the image and the container's upper directory, so that
- * creating them never shows up in `diff`, `commit` or `export` as a change of the container.
+ * Mounts `lowers` (bottom first) + `upper` on `target`. redirect_dir and metacopy are off, so that
+ * the upper directory is always a plain tree of changes (what commit and diff read).
  */
-async function writeInitLayer(root: string, container: Container): Promise<string> {
-  const init = containerLayout.init(root, container.id);
-  const dirs = ['dev/pts', 'dev/shm', 'dev/mqueue', 'proc', 'sys', 'etc'];
-  for (const m of container.hostConfig.Mounts) dirs.push(m.Destination.replace(/^\/+/, ''));
+export async function mountOverlay(lowers: string[], upper: string, work: string, target: string): Promise<void> {
+  await Promise.all([target, upper, work].map((d) => mkdir(d, { recursive: true })));
+  const lowerdir = [...lowers].reverse().join(':');
+  const options = `lowerdir=${lowerdir},upperdir=${upper},workdir=${work},redirect_dir=off,metacopy=off`;
+  await exec('mount', ['-t', 'overlay', 'overlay', '-o', options, target]);
+}
+
+export async function unmountIfMounted(target: string): Promise<void> {
+  if (await isMounted(target)) await exec('umount', [target]);
+}
+
+const INIT_FILES = ['hosts', 'hostname', 'resolv.conf'];
+
+/**
+ * Docker's init layer: the container's mount points (/proc, /dev, /etc/hosts…, and `extraDirs`
+ * such as volume destinations) in a layer of their own between the image and the container's
+ * upper directory, so that creating them never counts as a change of the container.
+ */
+export async function writeInitLayer(init: string, extraDirs: readonly string[]): Promise<string> {
+  const dirs = [
+    'dev/pts',
+    'dev/shm',
+    'dev/mqueue',
+    'proc',
+    'sys',
+    'etc',
+    ...extraDirs.map((d) => d.replace(/^\/+/, '')),
+  ];
   for (const d of dirs) await mkdir(join(init, d), { recursive: true, mode: 0o755 });
   for (const f of INIT_FILES) await writeFile(join(init, 'etc', f), '', { flag: 'a' });
   return init;
 }
 
-const INIT_FILES = ['hosts', 'hostname', 'resolv.conf'];
-
-/** Mounts the container's root filesystem unless it is mounted already. */
-export async function mountRootfs(store: LocalStore, container: Container): Promise<string> {
-  const { root } = store;
-  const rootfs = containerLayout.rootfs(root, container.id);
-  if (await isMounted(rootfs)) return rootfs;
-  const upper = containerLayout.upper(root, container.id);
-  const work = containerLayout.work(root, container.id);
-  await Promise.all([rootfs, upper, work].map((d) => mkdir(d, { recursive: true })));
-  const lowers = [...(await prepareSnapshots(store, container.imageId)), await writeInitLayer(root, container)];
-  const options = `lowerdir=${[...lowers].reverse().join(':')},upperdir=${upper},workdir=${work}`;
-  await exec('mount', ['-t', 'overlay', 'overlay', '-o', options, rootfs]);
-  return rootfs;
-}
-
-export async function unmountRootfs(root: string, id: string): Promise<void> {
-  const rootfs = containerLayout.rootfs(root, id);
-  if (await isMounted(rootfs)) await exec('umount', [rootfs]);
-}
-
-/** The files of Docker's init layer, written beside the bundle and bind-mounted over /etc. */
-async function initFiles(dir: string, container: Container): Promise<Mount[]> {
-  const hostname = container.config.Hostname;
+/** Writes hosts, hostname and resolv.conf into `dir`; returns their bind mounts over /etc. */
+export async function writeEtcFiles(dir: string, hostname: string, network: 'none' | 'host'): Promise<Mount[]> {
   const hosts = join(dir, 'hosts');
   const hostnameFile = join(dir, 'hostname');
   const resolv = join(dir, 'resolv.conf');
-  if (container.hostConfig.NetworkMode === 'host') {
+  if (network === 'host') {
     await copyFile('/etc/hosts', hosts);
   } else {
     await writeFile(
@@ -94,58 +86,22 @@ async function initFiles(dir: string, container: Container): Promise<Mount[]> {
   ];
 }
 
+/** Whether a directory holds nothing (a volume never used yet). */
+export async function isEmptyDir(path: string): Promise<boolean> {
+  return (await readdir(path).catch(() => [])).length === 0;
+}
+
 /**
- * A volume mounted for the first time gets what the image has at its mount point, as Docker
- * copies it ("copy-up"), so that a VOLUME of the image starts with the image's files.
+ * Docker's volume copy-up: what the root filesystem has at `destination` (symlinks followed
+ * inside the root only) is copied into the empty volume directory `volume`.
  */
-async function copyUpVolumes(rootfs: string, container: Container): Promise<void> {
-  for (const m of container.hostConfig.Mounts) {
-    if (m.Type !== 'volume' || !(await isEmptyVolume(m.Source))) continue;
-    const inImage = resolveInRoot(rootfs, m.Destination.split('/'), m.Destination);
-    if ((await readdir(inImage).catch(() => [])).length === 0) continue;
-    await exec('cp', ['-a', '--', `${inImage}/.`, `${m.Source}/`]);
-  }
+export async function copyUp(rootfs: string, destination: string, volume: string): Promise<void> {
+  if (!(await isEmptyDir(volume))) return;
+  const inImage = resolveInRoot(rootfs, destination.split('/'), destination);
+  if (await isEmptyDir(inImage)) return;
+  await exec('cp', ['-a', '--', `${inImage}/.`, `${volume}/`]);
 }
 
-/** The process arguments: Entrypoint + Cmd, as Docker joins them. */
-export function commandOf(container: Container): string[] {
-  return [...(container.config.Entrypoint ?? []), ...(container.config.Cmd ?? [])];
-}
-
-/** Mounts the root filesystem and writes the bundle's config.json; returns the bundle directory. */
-export async function prepareBundle(store: LocalStore, container: Container): Promise<string> {
-  const dir = containerLayout.dir(store.root, container.id);
-  const rootfs = await mountRootfs(store, container);
-  const args = commandOf(container);
-  if (args.length === 0) throw new Error('no command specified');
-  const user = await resolveUser(rootfs, container.config.User);
-  const env = [...container.config.Env];
-  if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH);
-  env.push(`HOSTNAME=${container.config.Hostname}`);
-  if (container.config.Tty) env.push('TERM=xterm');
-  if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
-  await copyUpVolumes(rootfs, container);
-  const binds = [
-    ...(await initFiles(dir, container)),
-    ...container.hostConfig.Mounts.map((m) => bindMount(m.Source, m.Destination, !m.RW)),
-  ];
-  const spec = runtimeSpec({
-    rootfs,
-    hostname: container.config.Hostname,
-    process: {
-      args,
-      env,
-      cwd: container.config.WorkingDir || '/',
-      uid: user.uid,
-      gid: user.gid,
-      additionalGids: user.additionalGids,
-      // runc in the foreground makes the container's console and relays it to its own stdio,
-      // which the monitor makes a pseudo-terminal too (through `script`), sized like the client's.
-      terminal: container.config.Tty,
-    },
-    binds,
-    network: container.hostConfig.NetworkMode,
-  });
-  await writeFile(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
-  return dir;
+export async function writeSpec(bundle: string, spec: Record<string, unknown>): Promise<void> {
+  await writeFile(join(bundle, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
 }

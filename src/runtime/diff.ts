@@ -10,13 +10,9 @@
 // Only the upper directory can differ from the lowers, so only it is walked. Docker prints the
 // changes in Go map order (random); Wharf in a depth-first walk with names sorted bytewise.
 import type { BigIntStats } from 'node:fs';
-import { access, lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readOpaqueDirs, readOverlayMarks, unsupportedOverlayError } from '../archive/pack.js';
-import type { LocalStore } from '../engine/store.js';
-import type { Container } from './containers.js';
-import { containerLayout } from './layout.js';
-import { prepareSnapshots } from './snapshots.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
 
@@ -37,17 +33,6 @@ async function lstatOrUndefined(path: string): Promise<BigIntStats | 'notdir' | 
     if (code === 'ENOTDIR') return 'notdir';
     throw err;
   }
-}
-
-/** The lower directories of a container, top first: its init layer, then the image's layers. */
-export async function lowerDirs(store: LocalStore, container: Container): Promise<string[]> {
-  const snapshots = (await prepareSnapshots(store, container.imageId)).reverse();
-  const init = containerLayout.init(store.root, container.id);
-  const hasInit = await access(init).then(
-    () => true,
-    () => false,
-  );
-  return hasInit ? [init, ...snapshots] : snapshots;
 }
 
 /**
@@ -174,15 +159,4 @@ export async function upperChanges(upper: string, lowers: string[]): Promise<Cha
 
   await walkDir('', false);
   return changes;
-}
-
-/** `docker diff`: the container's changes; none for a container that never had a writable layer. */
-export async function containerChanges(store: LocalStore, container: Container): Promise<Change[]> {
-  const upper = containerLayout.upper(store.root, container.id);
-  const exists = await access(upper).then(
-    () => true,
-    () => false,
-  );
-  if (!exists) return [];
-  return upperChanges(upper, await lowerDirs(store, container));
 }

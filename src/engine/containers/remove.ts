@@ -1,10 +1,10 @@
 // Removing a container: its mounts, runc state, files, anonymous volumes (on request) and record.
 import { rm } from 'node:fs/promises';
-import type { LocalStore } from '../engine/store.js';
+import { runcDelete } from '../../runtime/runc.js';
+import type { LocalStore } from '../store.js';
 import { unmountRootfs } from './bundle.js';
-import { type Container, deleteContainerRecord } from './containers.js';
 import { containerLayout } from './layout.js';
-import { runcDelete } from './runc.js';
+import { type Container, deleteContainerRecord } from './records.js';
 import { removeVolume } from './volumes.js';
 
 /** Removes a stopped container. With `volumes`, its anonymous volumes go too (`rm -v`). */

@@ -1,8 +1,8 @@
 // `create`/`run` options turned into a container record, as Docker merges them with the image config.
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import { DaemonError } from '../engine/images.js';
-import type { LocalStore } from '../engine/store.js';
+import { DaemonError } from '../images.js';
+import type { LocalStore } from '../store.js';
 import {
   type Container,
   type ContainerConfig,
@@ -10,7 +10,7 @@ import {
   insertContainer,
   type MountPoint,
   type RestartPolicy,
-} from './containers.js';
+} from './records.js';
 import { createVolume } from './volumes.js';
 
 /** What `wharf create/run` takes, already parsed from flags. */

@@ -7,10 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decompress } from '../archive/compression.js';
-import { extractLayer } from '../archive/extract.js';
-import { chainIds } from '../engine/layers.js';
-import type { LocalStore } from '../engine/store.js';
+import { decompress } from '../../archive/compression.js';
+import { extractLayer } from '../../archive/extract.js';
+import { chainIds } from '../layers.js';
+import type { LocalStore } from '../store.js';
 
 export function snapshotsDir(root: string): string {
   return join(root, 'snapshots');

@@ -1,12 +1,12 @@
 // Named and anonymous volumes: directories under <root>/volumes that containers bind-mount.
 // Their contents never go into commits or exports (they are mounts, not part of the upper layer).
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { DaemonError } from '../engine/images.js';
-import type { LocalStore } from '../engine/store.js';
-import { listContainers } from './containers.js';
+import { DaemonError } from '../images.js';
+import type { LocalStore } from '../store.js';
 import { containerLayout } from './layout.js';
+import { listContainers } from './records.js';
 
 export interface Volume {
   name: string;
@@ -89,9 +89,4 @@ export async function removeVolume(store: LocalStore, name: string, options: { f
   if (users.length > 0) throw new DaemonError(`remove ${name}: volume is in use - [${users.join(', ')}]`);
   await rm(dirname(volume.mountpoint), { recursive: true, force: true });
   await store.db.deleteFrom('volumes').where('name', '=', name).execute();
-}
-
-/** Whether a volume holds nothing yet (then the image's content at the mount point is copied in). */
-export async function isEmptyVolume(path: string): Promise<boolean> {
-  return (await readdir(path).catch(() => [])).length === 0;
 }

@@ -4,16 +4,16 @@
 import { access } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
-import { packDirectory } from '../archive/pack.js';
-import { applyChanges, ChangeError, type ContainerConfig, type HealthConfig } from '../engine/changes.js';
-import { DaemonError } from '../engine/images.js';
-import { createImage } from '../engine/new-image.js';
-import type { LocalStore } from '../engine/store.js';
-import { fullName, parseReference } from '../oci/reference.js';
-import type { Container } from './containers.js';
+import { packDirectory } from '../../archive/pack.js';
+import { fullName, parseReference } from '../../oci/reference.js';
+import { runcPause, runcResume, runcState } from '../../runtime/runc.js';
+import { applyChanges, ChangeError, type ContainerConfig, type HealthConfig } from '../changes.js';
+import { DaemonError } from '../images.js';
+import { createImage } from '../new-image.js';
+import type { LocalStore } from '../store.js';
 import { containerLayout } from './layout.js';
 import { reconcile } from './lifecycle.js';
-import { runcPause, runcResume, runcState } from './runc.js';
+import type { Container } from './records.js';
 
 export interface CommitOptions {
   /** REPOSITORY[:TAG]; the tag defaults to latest. No repository: an untagged image. */

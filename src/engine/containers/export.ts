@@ -4,13 +4,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { packDirectory } from '../archive/pack.js';
-import { DaemonError } from '../engine/images.js';
-import type { LocalStore } from '../engine/store.js';
-import { isMounted, mountRootfs, unmountRootfs } from './bundle.js';
-import type { Container } from './containers.js';
+import { packDirectory } from '../../archive/pack.js';
+import { isMounted } from '../../runtime/bundle.js';
+import { DaemonError } from '../images.js';
+import type { LocalStore } from '../store.js';
+import { mountRootfs, unmountRootfs } from './bundle.js';
 import { containerLayout } from './layout.js';
 import { reconcile } from './lifecycle.js';
+import type { Container } from './records.js';
 
 /** Mount points strictly below `dir` (from /proc/self/mountinfo), relative to it. */
 async function mountsBelow(dir: string): Promise<string[]> {

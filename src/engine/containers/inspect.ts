@@ -1,9 +1,9 @@
 // `inspect` of a container: Docker's JSON shape (the fields Wharf has; see docs/containers.md).
 import { join } from 'node:path';
-import type { LocalStore } from '../engine/store.js';
+import type { LocalStore } from '../store.js';
 import { commandOf } from './bundle.js';
-import type { Container } from './containers.js';
 import { containerLayout } from './layout.js';
+import type { Container } from './records.js';
 import { snapshotsDir } from './snapshots.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -1,9 +1,9 @@
 // `wharf container restore`: what a Docker daemon does for its containers when it starts
 // (run it at boot). Containers whose monitor is gone are brought up to date (a container left
 // running without one is killed), then started again where their restart policy says so.
-import type { LocalStore } from '../engine/store.js';
-import { type Container, listContainers } from './containers.js';
+import type { LocalStore } from '../store.js';
 import { reconcile, startContainer } from './lifecycle.js';
+import { type Container, listContainers } from './records.js';
 
 /** Whether the policy brings a container back when the engine (re)starts. */
 export function restartsOnBoot(c: Container): boolean {

@@ -1,8 +1,8 @@
 // Container records in the engine database: creation, Docker's lookup by ID, name or ID prefix,
 // and state updates. Nothing here starts a process.
 import { randomBytes } from 'node:crypto';
-import type { ContainerStatus, EngineDb } from '../engine/db.js';
-import { DaemonError } from '../engine/images.js';
+import type { ContainerStatus, EngineDb } from '../db.js';
+import { DaemonError } from '../images.js';
 
 /** The container config, in Docker's shape (what `inspect` shows as Config). */
 export interface ContainerConfig {

@@ -5,13 +5,13 @@ import { openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DaemonError } from '../engine/images.js';
-import type { LocalStore } from '../engine/store.js';
-import { type Container, getContainer, updateContainer } from './containers.js';
+import { requireRoot, runcBinary, runcKill, runcState } from '../../runtime/runc.js';
+import { DaemonError } from '../images.js';
+import type { LocalStore } from '../store.js';
 import { containerLayout } from './layout.js';
-import { requireRoot, runcBinary, runcKill, runcState } from './runc.js';
+import { type Container, getContainer, updateContainer } from './records.js';
 
-const CLI_MAIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'cli', 'main.js');
+const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
 /**
  * Whether the monitor with this pid still runs: the process exists, is not a zombie waiting to

@@ -1,0 +1,29 @@
+// `docker diff` of a container: its upper directory against its init layer and image snapshots.
+import { access } from 'node:fs/promises';
+import { type Change, upperChanges } from '../../runtime/diff.js';
+import type { LocalStore } from '../store.js';
+import { containerLayout } from './layout.js';
+import type { Container } from './records.js';
+import { prepareSnapshots } from './snapshots.js';
+
+/** The lower directories of a container, top first: its init layer, then the image's layers. */
+export async function lowerDirs(store: LocalStore, container: Container): Promise<string[]> {
+  const snapshots = (await prepareSnapshots(store, container.imageId)).reverse();
+  const init = containerLayout.init(store.root, container.id);
+  const hasInit = await access(init).then(
+    () => true,
+    () => false,
+  );
+  return hasInit ? [init, ...snapshots] : snapshots;
+}
+
+/** `docker diff`: the container's changes; none for a container that never had a writable layer. */
+export async function containerChanges(store: LocalStore, container: Container): Promise<Change[]> {
+  const upper = containerLayout.upper(store.root, container.id);
+  const exists = await access(upper).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) return [];
+  return upperChanges(upper, await lowerDirs(store, container));
+}
