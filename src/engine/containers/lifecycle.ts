@@ -3,7 +3,6 @@
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireRoot, runcBinary, runcKill, runcState } from '../../runtime/runc.js';
 import { DaemonError } from '../images.js';
