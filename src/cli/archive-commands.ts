@@ -6,8 +6,9 @@ import type { Readable } from 'node:stream';
 import { Command } from 'commander';
 import { importImage, isUrlSource } from '../engine/import.js';
 import { loadImages } from '../engine/load.js';
-import { saveImages, saveTargetError } from '../engine/save.js';
+import { saveImages } from '../engine/save.js';
 import { withLocalStore } from '../engine/store.js';
+import { writeArchive } from './archive-output.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
 
 /** The docker CLI's own check before `load` reads a terminal. */
@@ -15,22 +16,6 @@ export const LOAD_FROM_TTY_ERROR = 'requested load from stdin, but stdin is empt
 
 interface SaveOptions extends RootOptions {
   output?: string;
-}
-
-/** Writes through a temp file next to `file`, renamed into place only when complete. */
-async function saveToFile(root: string | undefined, names: string[], file: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.wharf-${process.pid}-${Date.now()}`);
-  const handle = await open(temp, 'wx', 0o644);
-  const out = handle.createWriteStream();
-  try {
-    await withLocalStore(root, (store) => saveImages(store, names, out));
-    await rename(temp, file);
-  } catch (err) {
-    await unlink(temp).catch(() => {});
-    throw err;
-  } finally {
-    await handle.close().catch(() => {});
-  }
 }
 
 function saveCommand(): Command {
@@ -41,15 +26,8 @@ function saveCommand(): Command {
       .option('-o, --output <file>', 'write to a file, instead of STDOUT'),
   ).action((names: string[], opts: SaveOptions) =>
     run(async () => {
-      const refusal = saveTargetError(opts.output, process.stdout.isTTY === true);
-      if (refusal !== undefined) {
-        process.stderr.write(`${refusal}\n`);
-        process.exitCode = 1;
-        return;
-      }
-      if (opts.output !== undefined) await saveToFile(opts.root, names, opts.output);
-      else await withLocalStore(opts.root, (store) => saveImages(store, names, process.stdout));
-    }, true),
+      await writeArchive(opts.output, (out) => withLocalStore(opts.root, (store) => saveImages(store, names, out)));
+    }, false),
   );
 }
 

@@ -7,8 +7,8 @@ import { commitContainer, commitTarget } from '../engine/containers/commit.js';
 import { containerChanges } from '../engine/containers/diff.js';
 import { exportContainer } from '../engine/containers/export.js';
 import { getContainer } from '../engine/containers/records.js';
-import { saveTargetError } from '../engine/save.js';
 import { withLocalStore } from '../engine/store.js';
+import { writeArchive } from './archive-output.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -72,37 +72,15 @@ function commitCommand(): Command {
     );
 }
 
-/** Writes through a temp file next to `file`, renamed into place only when complete. */
-async function exportToFile(root: string | undefined, ref: string, file: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.wharf-${process.pid}-${Date.now()}`);
-  const handle = await open(temp, 'wx', 0o644);
-  try {
-    await withLocalStore(root, async (store) =>
-      exportContainer(store, await getContainer(store.db, ref), handle.createWriteStream()),
-    );
-    await rename(temp, file);
-  } catch (err) {
-    await unlink(temp).catch(() => {});
-    throw err;
-  } finally {
-    await handle.close().catch(() => {});
-  }
-}
-
 function exportCommand(): Command {
   return withRoot(new Command('export').description("export a container's filesystem as a tar archive"))
     .argument('<container>', 'CONTAINER')
     .option('-o, --output <file>', 'write to a file, instead of STDOUT')
     .action((ref: string, flags: RootOptions & { output?: string }) =>
       run(async () => {
-        const refusal = saveTargetError(flags.output, process.stdout.isTTY === true);
-        if (refusal !== undefined) throw new Error(refusal);
-        if (flags.output !== undefined) await exportToFile(flags.root, ref, flags.output);
-        else {
-          await withLocalStore(flags.root, async (store) =>
-            exportContainer(store, await getContainer(store.db, ref), process.stdout),
-          );
-        }
+        await writeArchive(flags.output, (out) =>
+          withLocalStore(flags.root, async (store) => exportContainer(store, await getContainer(store.db, ref), out)),
+        );
       }, false),
     );
 }

@@ -346,7 +346,7 @@ function psCommand(name = 'ps'): Command {
               Names: c.name,
               Mounts: c.hostConfig.Mounts.map((m) => m.Name ?? m.Source).join(','),
               Networks: c.hostConfig.NetworkMode,
-              Labels: Object.entries(c.config.Labels)
+              Labels: Object.entries(c.config.Labels ?? {})
                 .map(([k, v]) => `${k}=${v}`)
                 .join(','),
             }),

@@ -26,14 +26,6 @@ import type { EngineDb } from './db.js';
 import { DaemonError, NoSuchImageError, resolveImage } from './images.js';
 import type { LocalStore } from './store.js';
 
-/** Docker's refusal to write an archive to a terminal; undefined when the target is fine. */
-export function saveTargetError(outputFile: string | undefined, stdoutIsTTY: boolean): string | undefined {
-  if (outputFile === undefined && stdoutIsTTY) {
-    return 'cowardly refusing to save to a terminal. Use the -o flag or redirect';
-  }
-  return undefined;
-}
-
 /** One image to save and the tags it is saved with (full references, tagged). */
 interface Selected {
   id: string;

@@ -4,7 +4,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { saveTargetError } from '../../src/engine/save.js';
+import { saveTargetError } from '../../src/cli/archive-output.js';
 import {
   busyboxRootfs,
   imageConfig,

@@ -54,7 +54,7 @@ export async function prepareBundle(store: LocalStore, container: Container): Pr
   const args = commandOf(container);
   if (args.length === 0) throw new Error('no command specified');
   const user = await resolveUser(rootfs, container.config.User);
-  const env = [...container.config.Env];
+  const env = [...(container.config.Env ?? [])];
   if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH);
   env.push(`HOSTNAME=${container.config.Hostname}`);
   if (container.config.Tty) env.push('TERM=xterm');

@@ -66,7 +66,7 @@ function asImageConfig(c: Container, parent: ParentImage): ContainerConfig {
     OpenStdin: cfg.OpenStdin,
     StdinOnce: cfg.StdinOnce,
     // Docker's container config has a null Env when nothing set one.
-    Env: cfg.Env.length > 0 ? cfg.Env : null,
+    Env: cfg.Env && cfg.Env.length > 0 ? cfg.Env : null,
     Cmd: cfg.Cmd,
     ...(inherited.Healthcheck ? { Healthcheck: inherited.Healthcheck } : {}),
     ...(inherited.ArgsEscaped ? { ArgsEscaped: inherited.ArgsEscaped } : {}),

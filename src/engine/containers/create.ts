@@ -34,16 +34,7 @@ export interface CreateOptions {
 }
 
 /** The parts of an image config that a container inherits. */
-interface ImageRuntimeConfig {
-  Env?: string[] | null;
-  Cmd?: string[] | null;
-  Entrypoint?: string[] | null;
-  WorkingDir?: string;
-  User?: string;
-  Volumes?: Record<string, unknown> | null;
-  Labels?: Record<string, string> | null;
-  StopSignal?: string;
-}
+type ImageRuntimeConfig = Partial<ContainerConfig>;
 
 export async function imageRuntimeConfig(store: LocalStore, imageId: string): Promise<ImageRuntimeConfig> {
   const config = JSON.parse((await store.content.get(imageId)).toString('utf8')) as { config?: ImageRuntimeConfig };
@@ -195,6 +186,7 @@ export async function createContainer(
       Anonymous: true,
     });
   }
+  // In Go's field order, as Docker prints it.
   const config: ContainerConfig = {
     Hostname: options.hostname ?? '',
     Domainname: '',
@@ -202,18 +194,23 @@ export async function createContainer(
     AttachStdin: options.interactive,
     AttachStdout: true,
     AttachStderr: true,
+    ...(image.ExposedPorts ? { ExposedPorts: image.ExposedPorts } : {}),
     Tty: options.tty,
     OpenStdin: options.interactive,
     StdinOnce: options.interactive,
     Env: env,
     Cmd: cmd,
+    ...(image.Healthcheck ? { Healthcheck: image.Healthcheck } : {}),
     Image: imageRef,
     Volumes: image.Volumes ? Object.fromEntries(Object.keys(image.Volumes).map((k) => [k, {}])) : null,
     WorkingDir: options.workdir ?? image.WorkingDir ?? '',
     Entrypoint: entrypoint,
+    OnBuild: image.OnBuild ?? null,
     Labels: image.Labels ?? {},
     ...(image.StopSignal ? { StopSignal: image.StopSignal } : {}),
+    ...(image.Shell ? { Shell: image.Shell } : {}),
   };
+
   const hostConfig: HostConfig = {
     NetworkMode: options.network,
     RestartPolicy: restart,

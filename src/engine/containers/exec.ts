@@ -25,7 +25,7 @@ export async function execInContainer(store: LocalStore, container: Container, o
   const user = await resolveUser(rootfs, options.user ?? container.config.User);
   return runcExec(containerLayout.runcRoot(store.root), container.id, {
     args: options.args,
-    env: [...container.config.Env, ...options.env],
+    env: [...(container.config.Env ?? []), ...options.env],
     uid: user.uid,
     gid: user.gid,
     additionalGids: user.additionalGids,

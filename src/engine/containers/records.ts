@@ -1,29 +1,12 @@
 // Container records in the engine database: creation, Docker's lookup by ID, name or ID prefix,
 // and state updates. Nothing here starts a process.
 import { randomBytes } from 'node:crypto';
+import type { ContainerConfig } from '../changes.js';
 import type { ContainerStatus, EngineDb } from '../db.js';
 import { DaemonError } from '../images.js';
 
-/** The container config, in Docker's shape (what `inspect` shows as Config). */
-export interface ContainerConfig {
-  Hostname: string;
-  Domainname: string;
-  User: string;
-  AttachStdin: boolean;
-  AttachStdout: boolean;
-  AttachStderr: boolean;
-  Tty: boolean;
-  OpenStdin: boolean;
-  StdinOnce: boolean;
-  Env: string[];
-  Cmd: string[] | null;
-  Image: string;
-  Volumes: Record<string, Record<string, never>> | null;
-  WorkingDir: string;
-  Entrypoint: string[] | null;
-  Labels: Record<string, string>;
-  StopSignal?: string;
-}
+/** The container config: Docker's container.Config, the same shape as an image's `config`. */
+export type { ContainerConfig };
 
 export interface RestartPolicy {
   Name: '' | 'no' | 'always' | 'on-failure' | 'unless-stopped';
