@@ -1,7 +1,6 @@
 // The docker-compatible archive commands: save, load, import (also as `wharf image save|load|import`).
 import { createReadStream } from 'node:fs';
-import { access, open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { access } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Command } from 'commander';
 import { importImage, isUrlSource } from '../engine/import.js';

@@ -1,7 +1,3 @@
-// The commands that turn a container's files into something else: diff (a list of changes),
-// commit (an image) and export (a tar). Also under `wharf container …`.
-import { open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { commitContainer, commitTarget } from '../engine/containers/commit.js';
 import { containerChanges } from '../engine/containers/diff.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { PassThrough, type Readable, Writable } from 'node:stream';
-import tar from 'tar-stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { decompress } from '../archive/compression.js';
+import { type LayerDiff, scanLayer } from '../archive/scan.js';
 import { type Digest, newHash, parseDigest } from '../oci/digest.js';
 import { PathNotFoundError, type StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/drivers/filesystem.js';
@@ -13,11 +13,8 @@ function checked(digest: string): Digest {
   return parsed;
 }
 
-/** What a layer blob unpacks to: the diff ID and the content size (sum of the tar entries' sizes). */
-export interface DiffInfo {
-  diffId: string;
-  diffSize: number;
-}
+/** What a layer blob unpacks to: the diff ID and the content size. */
+export type DiffInfo = LayerDiff;
 
 /** A blob once written: its digest (computed when not given up front), length and, for layers, diff info. */
 export interface StoredBlob {
@@ -92,47 +89,12 @@ export class ContentStore {
       ownHash?.update(chunk);
     });
     if (unpack !== undefined) {
-      const hash = newHash('sha256');
-      // Docker's DiffSize (overlay2): the sizes of the unpacked files and symlinks, not the tar length.
-      let diffSize = 0;
-      const entries = tar.extract();
-      entries.on('entry', (header, body, next) => {
-        diffSize += header.size ?? 0;
-        // overlay2 measures the unpacked layer: a symlink counts the length of its target.
-        if (header.type === 'symlink') diffSize += Buffer.byteLength(header.linkname ?? '');
-        body.on('end', next);
-        body.resume();
-      });
-      const entriesDone = new Promise<void>((resolve, reject) => {
-        entries.on('error', reject);
-        entries.on('finish', resolve);
-      });
-      entriesDone.catch(() => {});
-      // Hashes the tar (the diff ID) and feeds it to the tar parser, with backpressure.
-      const feeder = new Writable({
-        write(chunk: Buffer, _enc, done) {
-          hash.update(chunk);
-          if (entries.write(chunk)) done();
-          else entries.once('drain', () => done());
-        },
-        final(done) {
-          entries.end(null);
-          entriesDone.then(() => done(), done);
-        },
-      });
-      diff = new Promise<DiffInfo>((resolve, reject) => {
-        feeder.on('error', reject);
-        feeder.on('finish', () => resolve({ diffId: `sha256:${hash.digest('hex')}`, diffSize }));
-        // The codec (gzip, zstd…) is known from the first bytes, which arrive after create() returns.
-        // A branch of its own: decompress() reads the first bytes itself, which a shared stream would lose.
-        const branch = new PassThrough();
-        tee.pipe(branch);
-        const source = unpack === 'compressed' ? decompress(branch) : Promise.resolve<Readable>(branch);
-        source.then((s) => {
-          s.on('error', reject);
-          s.pipe(feeder);
-        }, reject);
-      });
+      // The codec (gzip, zstd…) is known from the first bytes, which arrive after create() returns.
+      // A branch of its own: decompress() reads the first bytes itself, which a shared stream would lose.
+      const branch = new PassThrough();
+      tee.pipe(branch);
+      const source = unpack === 'compressed' ? decompress(branch) : Promise.resolve<Readable>(branch);
+      diff = source.then((s) => scanLayer(s));
       diff.catch(() => {});
     }
     const cleanup = async () => {

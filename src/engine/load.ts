@@ -8,11 +8,13 @@
 // map, never used as file paths. Nothing is recorded until every image of the archive checked out;
 // on failure, and for entries that turn out unused, the blobs this load wrote are removed.
 import { once } from 'node:events';
-import { PassThrough, type Readable, Writable } from 'node:stream';
-import tar from 'tar-stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import tar, { type Header } from 'tar-stream';
 import { z } from 'zod';
 import { type Compression, decompress, detectAndDecompress } from '../archive/compression.js';
+import { TarFormatError } from '../archive/errors.js';
 import { classifyWhiteout, entryComponents } from '../archive/paths.js';
+import { scanLayer } from '../archive/scan.js';
 import { newHash, parseDigest } from '../oci/digest.js';
 import { type Descriptor, descriptorSchema } from '../oci/manifest.js';
 import { isIndexMediaType } from '../oci/mediatypes.js';
@@ -116,59 +118,42 @@ function layerScanner(): { input: PassThrough; failed: () => boolean; result: Pr
   };
   detectAndDecompress(input).then(
     ({ format, stream }) => {
-      const hash = newHash('sha256');
-      let diffSize = 0;
       let unsafe: string | undefined;
       // Symlinks this layer creates: an entry written below one would land wherever it points.
       const links = new Set<string>();
-      const entries = tar.extract();
-      entries.on('entry', (header, body, next) => {
-        diffSize += header.size ?? 0;
-        if (unsafe === undefined) {
-          try {
-            const parts = entryComponents(header.name, header.name);
-            const path = parts.join('/');
-            for (let i = 1; i < parts.length; i++) {
-              const prefix = parts.slice(0, i).join('/');
-              if (links.has(prefix)) {
-                throw new Error(
-                  `entry ${JSON.stringify(header.name)} is written through the symbolic link ${JSON.stringify(prefix)} of the same layer`,
-                );
-              }
+      const check = (header: Header) => {
+        if (unsafe !== undefined) return;
+        try {
+          const parts = entryComponents(header.name, header.name);
+          const path = parts.join('/');
+          for (let i = 1; i < parts.length; i++) {
+            const prefix = parts.slice(0, i).join('/');
+            if (links.has(prefix)) {
+              throw new Error(
+                `entry ${JSON.stringify(header.name)} is written through the symbolic link ${JSON.stringify(prefix)} of the same layer`,
+              );
             }
-            if (header.type === 'link') entryComponents(header.name, header.linkname ?? '', 'hardlink target');
-            if (header.type === 'symlink') links.add(path);
-            classifyWhiteout(header.name, parts);
-          } catch (err) {
-            unsafe = err instanceof Error ? err.message : String(err);
           }
+          if (header.type === 'link') entryComponents(header.name, header.linkname ?? '', 'hardlink target');
+          if (header.type === 'symlink') links.add(path);
+          classifyWhiteout(header.name, parts);
+        } catch (err) {
+          unsafe = err instanceof Error ? err.message : String(err);
         }
-        body.on('end', next);
-        body.resume();
-      });
-      const feeder = new Writable({
-        write(chunk: Buffer, _enc, done) {
-          hash.update(chunk);
-          if (entries.write(chunk)) done();
-          else entries.once('drain', () => done());
+      };
+      scanLayer(stream, check).then(
+        (diff) => {
+          if (failed) return;
+          finish({ compression: format, ...diff, ...(unsafe !== undefined ? { unsafe } : {}) });
         },
-        final(done) {
-          entries.end(null);
-          done();
-        },
-      });
-      entries.on('error', (err) => fail(`not a valid layer tar: ${err.message}`, stream));
-      stream.on('error', (err) => fail(err.message, stream));
-      entries.on('finish', () => {
-        if (failed) return;
-        finish({
-          compression: format,
-          diffId: `sha256:${hash.digest('hex')}`,
-          diffSize,
-          ...(unsafe !== undefined ? { unsafe } : {}),
-        });
-      });
-      stream.pipe(feeder);
+        (err: Error) =>
+          fail(
+            err instanceof TarFormatError
+              ? `not a valid layer tar: ${err.cause instanceof Error ? err.cause.message : err.message}`
+              : err.message,
+            stream,
+          ),
+      );
     },
     (err: unknown) => fail(err instanceof Error ? err.message : String(err)),
   );
