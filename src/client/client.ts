@@ -55,6 +55,10 @@ export interface PullBlobOptions {
   end?: boolean;
   /** Attempts to resume after a broken connection (default 3). */
   retries?: number;
+  /** Wait before attempt `failures + 1`, ms (default 100 ms doubling, at most 2 s). */
+  retryDelayMs?: (failures: number) => number;
+  /** Told before each wait for another attempt. */
+  onRetry?: (failures: number, delayMs: number) => void;
   /** Called with the number of bytes received so far. */
   onProgress?: (received: number) => void;
   signal?: AbortSignal;
@@ -362,7 +366,9 @@ export class RegistryClient {
             { cause: broken },
           );
         }
-        await sleep(Math.min(100 * 2 ** (failures - 1), 2_000));
+        const delay = options.retryDelayMs?.(failures) ?? Math.min(100 * 2 ** (failures - 1), 2_000);
+        options.onRetry?.(failures, delay);
+        await sleep(delay);
       }
       const actual = `${parsed.algorithm}:${hash.digest('hex')}`;
       if (actual !== digest) throw new DigestMismatchError(digest, actual, 'blob');

@@ -81,6 +81,9 @@ interface LayerPlan {
   diffSize: number;
 }
 
+/** Download attempts of a layer after the first (Docker: 5 attempts in all). */
+const LAYER_RETRIES = 4;
+
 /** Runs `tasks` with at most `limit` at a time; rejects with the first failure after all settle. */
 async function pool<T>(items: readonly T[], limit: number, run: (item: T, index: number) => Promise<void>) {
   let next = 0;
@@ -277,6 +280,11 @@ async function pullTag(
     try {
       await client.pullBlob(ref.path, digest, size, pending.stream, {
         signal,
+        // Docker's patience with a registry that went away: 5 attempts, waiting longer each time.
+        retries: LAYER_RETRIES,
+        retryDelayMs: (failures) => failures * 1000,
+        onRetry: (_failures, delayMs) =>
+          emit({ id: shortId(digest), status: `Retrying in ${delayMs / 1000} second${delayMs === 1000 ? '' : 's'}` }),
         onProgress: (received) =>
           emit({ id: shortId(digest), status: 'Downloading', progress: { current: received, total: size } }),
       });

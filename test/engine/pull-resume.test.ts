@@ -1,6 +1,7 @@
 // A `wharf pull` whose connection is cut in the middle of a big layer resumes with a Range
 // request and ends with the right image: a TCP relay in front of a real `wharf serve` drops
-// both sides once a few MB of the layer have gone through.
+// both sides once a few MB of the layer have gone through; in the second case the server itself
+// is killed (-9) at that moment and started again on its data.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -42,9 +43,13 @@ async function bigLayer(file: string): Promise<{ digest: string; diffId: string;
   };
 }
 
-/** A relay that cuts every connection once, after CUT_AFTER answer bytes; it notes the requests' Range headers. */
+/**
+ * A relay that cuts every connection once, after CUT_AFTER answer bytes; it notes the requests'
+ * Range headers. `onCut` runs at that moment (to kill the server, say).
+ */
 function cuttingRelay(
   target: number,
+  onCut?: () => void,
 ): Promise<{ server: Server; port: number; stats: { relayed: number; cut: boolean; ranges: string[] } }> {
   const stats = { relayed: 0, cut: false, ranges: [] as string[] };
   const sockets = new Set<Socket>();
@@ -65,6 +70,7 @@ function cuttingRelay(
       if (!stats.cut && stats.relayed > CUT_AFTER) {
         stats.cut = true;
         drop();
+        onCut?.();
         return;
       }
       client.write(chunk);
@@ -122,6 +128,7 @@ describe('a pull cut off in the middle of a layer', () => {
 
   afterAll(async () => {
     await wharfServer?.cleanup();
+    if (wharfServer) await removeTmpDir(wharfServer.dataDir);
     if (dir) await removeTmpDir(dir);
   });
 
@@ -140,6 +147,32 @@ describe('a pull cut off in the middle of a layer', () => {
       expect(resumedAt).toBeGreaterThan(CUT_AFTER / 4);
       expect(r.stdout).toContain(`${layer.digest.slice(7, 19)}: Pull complete\n`);
       expect(r.stdout).toContain(`Status: Downloaded newer image for ${ref}\n`);
+      const ids = await run(process.execPath, [WHARF_BIN, 'images', '-q', '--no-trunc', ref], { env });
+      expect(ids.stdout).toBe(`${imageId}\n`);
+    } finally {
+      relay.server.close();
+    }
+  }, 120_000);
+
+  it('resumes after the server is killed mid-layer and started again, saying it retries', async () => {
+    const { port, dataDir } = wharfServer;
+    let restarted: Promise<void> | undefined;
+    const relay = await cuttingRelay(port, () => {
+      restarted = (async () => {
+        await wharfServer.kill();
+        wharfServer = await startWharf({ dataDir, port });
+      })();
+    });
+    try {
+      const ref = `127.0.0.1:${relay.port}/ns/big:1`;
+      const env = { ...process.env, WHARF_ROOT: join(dir, 'root-killed'), HOME: dir };
+      const r = await run(process.execPath, [WHARF_BIN, 'pull', ref], { env, timeoutMs: 120_000 });
+      await restarted;
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`${layer.digest.slice(7, 19)}: Retrying in \\d+ seconds?\n`));
+      const resumedAt = Math.max(0, ...relay.stats.ranges.map((v) => Number(/^bytes=(\d+)-$/.exec(v)?.[1] ?? 0)));
+      expect(resumedAt).toBeGreaterThan(CUT_AFTER / 4);
       const ids = await run(process.execPath, [WHARF_BIN, 'images', '-q', '--no-trunc', ref], { env });
       expect(ids.stdout).toBe(`${imageId}\n`);
     } finally {
