@@ -4,8 +4,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { busyboxRootfs, wharf, wharfOk } from '../support/archives.js';
+import { wharf, wharfOk } from '../support/archives.js';
 import { commitLayer, type Dockerd, makeBusyboxImage, startDockerd } from '../support/dockerd.js';
+import { busyboxRootfsTar } from '../support/rootfs.js';
 import { interopDescribe, removeTmpDir, tmpDir } from '../support/tools.js';
 
 const TIMEOUT = 240_000;
@@ -74,7 +75,7 @@ interopDescribe('save/load between wharf and the docker engine', ['dockerd', 'do
     async () => {
       const root = join(dir, 'to-docker');
       await wharfOk(root, ['load', '-i', join(dir, 'docker-save.tar')]);
-      const rootfs = await busyboxRootfs(dir);
+      const rootfs = await busyboxRootfsTar(dir);
       const importedId = (
         await wharfOk(root, ['import', '-c', 'CMD ["/bin/sh"]', rootfs, 'interop/imported:1'])
       ).stdout.trim();

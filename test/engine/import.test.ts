@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyChanges, emptyContainerConfig } from '../../src/engine/changes.js';
-import { busyboxRootfs, sha256, storedConfig, storeSnapshot, wharf, wharfOk } from '../support/archives.js';
+import { sha256, storedConfig, storeSnapshot, wharf, wharfOk } from '../support/archives.js';
+import { busyboxRootfsTar } from '../support/rootfs.js';
 import { removeTmpDir, tmpDir } from '../support/tools.js';
 
 let dir: string;
@@ -32,7 +33,7 @@ describe('wharf import', () => {
 
   beforeAll(async () => {
     dir = await tmpDir('wharf-import-');
-    rootfs = await busyboxRootfs(dir);
+    rootfs = await busyboxRootfsTar(dir);
     rootfsDiffId = sha256(await readFile(rootfs));
     server = createServer((req, res) => {
       if (req.url === '/rootfs.tar.gz') {

@@ -4,16 +4,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  busyboxRootfs,
-  imageConfig,
-  makeTar,
-  sha256,
-  storeSnapshot,
-  type TarEntry,
-  wharf,
-  wharfOk,
-} from '../support/archives.js';
+import { imageConfig, makeTar, sha256, storeSnapshot, type TarEntry, wharf, wharfOk } from '../support/archives.js';
+import { busyboxRootfsTar } from '../support/rootfs.js';
 import { removeTmpDir, tmpDir } from '../support/tools.js';
 
 let dir: string;
@@ -60,7 +52,7 @@ describe('wharf load refuses bad archives and changes nothing', () => {
     dir = await tmpDir('wharf-load-hostile-');
     root = join(dir, 'root');
     // A store with one image in it, so "nothing changed" is checked against real content.
-    const rootfs = await busyboxRootfs(dir);
+    const rootfs = await busyboxRootfsTar(dir);
     await wharfOk(root, ['import', rootfs, 'present:1']);
     good = await makeTar([
       { name: 'etc/', type: 'directory' },

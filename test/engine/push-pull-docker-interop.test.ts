@@ -3,7 +3,6 @@
 // and for an image pulled (compressed layers pushed as stored): the same image IDs on both sides,
 // and for the pulled image the very manifest Docker pushed (same digest, same size).
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -12,37 +11,12 @@ import { withLocalStore } from '../../src/engine/store.js';
 import { commitLayer, type Dockerd, makeBusyboxImage, startDockerd } from '../support/dockerd.js';
 import { makeLayer } from '../support/oci-layout.js';
 import { type ReferenceRegistry, startReferenceRegistry } from '../support/reference-registry.js';
+import { busyboxRootfsTar } from '../support/rootfs.js';
 import { WHARF_BIN } from '../support/server.js';
-import { interopDescribe, type RunResult, removeTmpDir, run, runOk, tmpDir, whichTool } from '../support/tools.js';
+import { interopDescribe, type RunResult, removeTmpDir, run, tmpDir } from '../support/tools.js';
 
 const TIMEOUT = 240_000;
 const ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64';
-
-/** A busybox root filesystem tar (as test/support/dockerd.ts builds it for docker import). */
-async function busyboxTar(dir: string): Promise<string> {
-  const root = join(dir, 'rootfs');
-  await mkdir(join(root, 'bin'), { recursive: true });
-  await mkdir(join(root, 'tmp'));
-  await chmod(root, 0o755);
-  await chmod(join(root, 'tmp'), 0o1777);
-  await copyFile(whichTool('busybox') as string, join(root, 'bin', 'busybox'));
-  await chmod(join(root, 'bin', 'busybox'), 0o755);
-  for (const applet of ['sh', 'cat', 'ls']) await symlink('busybox', join(root, 'bin', applet));
-  const file = join(dir, 'rootfs.tar');
-  await runOk('tar', [
-    '--sort=name',
-    '--mtime=@0',
-    '--owner=0',
-    '--group=0',
-    '--numeric-owner',
-    '-C',
-    root,
-    '-cf',
-    file,
-    '.',
-  ]);
-  return file;
-}
 
 interopDescribe(
   'wharf push and pull with docker through the reference registry',
@@ -76,7 +50,7 @@ interopDescribe(
     it(
       'an image made by wharf (uncompressed layers) pushed by wharf is pulled by docker with the same ID',
       async () => {
-        const tarFile = await busyboxTar(dir);
+        const tarFile = await busyboxRootfsTar(dir);
         const app = await makeLayer({ 'etc/wharf/app.txt': 'made by wharf\n' });
         const ref = `${registry.host}/local/app:1`;
         const id = await withLocalStore(join(dir, 'root'), async (store) => {

@@ -5,16 +5,8 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveTargetError } from '../../src/cli/archive-output.js';
-import {
-  busyboxRootfs,
-  imageConfig,
-  makeTar,
-  readTar,
-  sha256,
-  storeSnapshot,
-  wharf,
-  wharfOk,
-} from '../support/archives.js';
+import { imageConfig, makeTar, readTar, sha256, storeSnapshot, wharf, wharfOk } from '../support/archives.js';
+import { busyboxRootfsTar } from '../support/rootfs.js';
 import { interopDescribe, removeTmpDir, runOk, tmpDir } from '../support/tools.js';
 
 let dir: string;
@@ -36,7 +28,7 @@ async function tagsOf(r: string): Promise<Record<string, string>> {
 beforeAll(async () => {
   dir = await tmpDir('wharf-save-load-');
   root = join(dir, 'root');
-  const rootfs = await busyboxRootfs(dir);
+  const rootfs = await busyboxRootfsTar(dir);
   rootfsDiffId = sha256(await readFile(rootfs));
   // Two images on the same layer (same tar, different configs), a second tag, and a third image.
   ids.a = (await wharfOk(root, ['import', '-c', 'CMD ["a"]', rootfs, 'shared/a:1'])).stdout.trim();

@@ -6,20 +6,12 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  busyboxRootfsTar,
-  importBusybox,
-  readSavedImage,
-  type TarEntryInfo,
-  tarEntries,
-  wharfIn,
-} from '../support/busybox.js';
-import { canRunContainers, type Dockerd, startDockerd } from '../support/dockerd.js';
-import { interopDescribe, removeTmpDir, run, tmpDir, whichTool } from '../support/tools.js';
+import { describe, expect, it } from 'vitest';
+import { readSavedImage, type TarEntryInfo, tarEntries } from '../support/busybox.js';
+import { CHANGES_SCRIPT, useBusyboxStore, useDockerWithBusybox } from '../support/containers.js';
+import { interopDescribe, run, sleep, whichTool } from '../support/tools.js';
 
 const TIMEOUT = 240_000;
-const isRoot = process.getuid?.() === 0;
 
 const names = (entries: TarEntryInfo[]) => entries.map((e) => e.name);
 /** What each side's init layer puts in a container (Docker's has more): not part of the comparison. */
@@ -27,12 +19,10 @@ const INIT = /^(\.dockerenv|dev\/.*|proc\/|sys\/|etc\/(mtab|hosts|hostname|resol
 const withoutInit = (list: string[]) => list.filter((n) => !INIT.test(n.replace(/^\.\//, ''))).sort();
 
 interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () => {
-  let root: string;
-  let work: string;
-  let wharf: ReturnType<typeof wharfIn>;
-  let busyboxId: string;
+  const store = useBusyboxStore('wharf-commit', TIMEOUT);
+  const { wharf } = store;
   let n = 0;
-  const scratch = () => join(work, `s${++n}`);
+  const scratch = () => join(store.work, `s${++n}`);
 
   /** The image as `wharf save` writes it. */
   async function saved(ref: string) {
@@ -47,20 +37,15 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
     return image.layers[image.layers.length - 1] ?? [];
   }
 
-  beforeAll(async () => {
-    if (!isRoot) throw new Error('containers need root: run these tests as root');
-    [root, work] = await Promise.all([tmpDir('wharf-commit-root'), tmpDir('wharf-commit-work')]);
-    wharf = wharfIn(root);
-    busyboxId = await importBusybox(root, 'busybox:latest');
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    if (wharf) {
-      const ids = (await wharf.ok(['ps', '-aq'])).split('\n').filter((l) => l !== '');
-      if (ids.length > 0) await wharf.run(['rm', '-f', ...ids]);
-    }
-    await Promise.all([root && removeTmpDir(root), work && removeTmpDir(work)]);
-  }, TIMEOUT);
+  /**
+   * `wharf run -d --name NAME OPTIONS busybox sh -c SCRIPT`, then waits (at most `tries` times
+   * 100 ms) until `wharf diff` shows `line`; returns the container's ID.
+   */
+  async function runDetached(name: string, options: string[], script: string, line: string, tries: number) {
+    const id = (await wharf.ok(['run', '-d', '--name', name, ...options, 'busybox', 'sh', '-c', script])).trim();
+    for (let i = 0; i < tries && !(await wharf.ok(['diff', name])).includes(line); i++) await sleep(100);
+    return id;
+  }
 
   it(
     'SCENARIOS §2: commit -a -m makes a one-layer child with its history; a second commit on top',
@@ -89,7 +74,7 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
       const base = JSON.parse(await wharf.ok(['inspect', 'busybox'])) as { RootFS: { Layers: string[] } }[];
       expect(inspect[0]).toMatchObject({
         Id: firstId,
-        Parent: busyboxId,
+        Parent: store.busyboxId,
         Author: 'chansoo',
         Comment: 'my first commit',
       });
@@ -102,7 +87,7 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
       expect(history[1]).toMatch(
         new RegExp(`^${firstId.slice(7, 19)}\\s+.+ ago\\s+sh -c echo test_first! >> first\\s+12B\\s+my first commit$`),
       );
-      expect(history[2]).toMatch(new RegExp(`^${busyboxId.slice(7, 19)}\\s+`));
+      expect(history[2]).toMatch(new RegExp(`^${store.busyboxId.slice(7, 19)}\\s+`));
       expect(history).toHaveLength(3);
       expect(await topLayer('commit_test:first')).toMatchObject([{ name: 'first', type: 'file', size: 12 }]);
 
@@ -166,23 +151,8 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
   it(
     'commits a running container (paused meanwhile), applies -c changes, never includes volumes',
     async () => {
-      const id = (
-        await wharf.ok([
-          'run',
-          '-d',
-          '--name',
-          'live',
-          '-v',
-          'commitvol:/data',
-          'busybox',
-          'sh',
-          '-c',
-          'echo secret > /data/s; echo y > /y; sleep 60',
-        ])
-      ).trim();
-      for (let i = 0; i < 50 && !(await wharf.ok(['diff', 'live'])).includes('A /y'); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const script = 'echo secret > /data/s; echo y > /y; sleep 60';
+      const id = await runDetached('live', ['-v', 'commitvol:/data'], script, 'A /y', 50);
       await wharf.ok(['commit', '-c', 'ENV FOO=bar', '-c', 'CMD ["/bin/sh", "-c", "echo $FOO"]', 'live', 'live:1']);
       // Still running (resumed) after the commit.
       expect(await wharf.ok(['ps', '-q', '--no-trunc'])).toContain(id);
@@ -205,21 +175,8 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
   it(
     'freezes the container while its layer is read, and thaws it after (not with --no-pause)',
     async () => {
-      const id = (
-        await wharf.ok([
-          'run',
-          '-d',
-          '--name',
-          'frozen',
-          'busybox',
-          'sh',
-          '-c',
-          'dd if=/dev/zero of=/big bs=1M count=150 2>/dev/null; echo done > /done; sleep 60',
-        ])
-      ).trim();
-      for (let i = 0; i < 300 && !(await wharf.ok(['diff', 'frozen'])).includes('A /done'); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const script = 'dd if=/dev/zero of=/big bs=1M count=150 2>/dev/null; echo done > /done; sleep 60';
+      const id = await runDetached('frozen', [], script, 'A /done', 300);
       /** The runc states seen while `commit` runs. */
       const statesDuring = async (args: string[]) => {
         const seen = new Set<string>();
@@ -228,14 +185,14 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
           done = true;
         });
         while (!done) {
-          const r = await run('runc', ['--root', join(root, 'runc'), 'state', id]);
+          const r = await run('runc', ['--root', join(store.root, 'runc'), 'state', id]);
           if (r.code === 0) seen.add((JSON.parse(r.stdout) as { status: string }).status);
         }
         await commit;
         return seen;
       };
       expect(await statesDuring([])).toContain('paused');
-      expect(JSON.parse((await run('runc', ['--root', join(root, 'runc'), 'state', id])).stdout).status).toBe(
+      expect(JSON.parse((await run('runc', ['--root', join(store.root, 'runc'), 'state', id])).stdout).status).toBe(
         'running',
       );
       expect(await statesDuring(['--no-pause'])).not.toContain('paused');
@@ -295,7 +252,7 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
       const exportMissing = await wharf.run(['export', '-o', target, 'nope']);
       expect(exportMissing.stderr).toBe('Error response from daemon: No such container: nope\n');
       expect(existsSync(target)).toBe(false);
-      expect((await readdir(work)).filter((f) => f.includes('.wharf-'))).toEqual([]);
+      expect((await readdir(store.work)).filter((f) => f.includes('.wharf-'))).toEqual([]);
       // Nothing was recorded by the failed commits.
       expect(await wharf.ok(['images', '--format', '{{.Repository}}'])).not.toMatch(/^x$/m);
     });
@@ -303,7 +260,7 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
     it('refuses a dead container', async () => {
       const id = (await wharf.ok(['create', '--name', 'dead', 'busybox'])).trim();
       // Wharf has no command that leaves a container dead: mark it so in the database.
-      const db = new Database(join(root, 'engine.db'));
+      const db = new Database(join(store.root, 'engine.db'));
       try {
         db.prepare("UPDATE containers SET status = 'dead' WHERE id = ?").run(id);
       } finally {
@@ -321,7 +278,7 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
     it.skipIf(whichTool('script') === undefined)('export refuses to write to a terminal', async () => {
       const r = await run('script', [
         '-qec',
-        `${process.execPath} ${join(process.cwd(), 'dist/cli/main.js')} export --root ${root} errs`,
+        `${process.execPath} ${join(process.cwd(), 'dist/cli/main.js')} export --root ${store.root} errs`,
         '/dev/null',
       ]);
       expect(r.code).toBe(1);
@@ -330,28 +287,7 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
   });
 
   interopDescribe('with the Docker engine', ['dockerd', 'docker'], () => {
-    let d: Dockerd;
-    let canRun = false;
-
-    beforeAll(async () => {
-      d = await startDockerd();
-      const tar = await busyboxRootfsTar(scratch());
-      await d.dockerOk(['import', '--change', 'CMD ["/bin/sh"]', tar, 'busybox:latest']);
-      canRun = await canRunContainers(d, 'busybox:latest');
-    }, TIMEOUT);
-
-    afterAll(async () => {
-      await d?.stop();
-    }, TIMEOUT);
-
-    /** Containers are needed on the Docker side; say why not, and fail in CI. */
-    function requireRun(): boolean {
-      if (canRun) return true;
-      const why = 'the test Docker engine cannot run containers (docker run --network none failed)';
-      if (process.env.WHARF_REQUIRE_INTEROP === '1') throw new Error(why);
-      console.warn(`[interop] skipping: ${why}`);
-      return false;
-    }
+    const d = useDockerWithBusybox(TIMEOUT);
 
     it('refuses an invalid change with Docker’s message', async () => {
       await d.dockerOk(['create', '--name', 'errs', 'busybox']);
@@ -385,22 +321,10 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
     it(
       'the same commit by Docker and by Wharf gives layers with the same entries and whiteouts',
       async () => {
-        if (!requireRun()) return;
-        const script = [
-          'echo test_first! >> first',
-          'rm /bin/ls',
-          'mkdir -p /a/b',
-          'touch /a/b/c',
-          'echo x >> /etc/passwd',
-          'rm -rf /tmp',
-          'mkdir /tmp',
-          'touch /tmp/new',
-          'ln -s /etc/passwd /link',
-          'ln /etc/group /hl',
-        ].join('; ');
-        await d.dockerOk(['run', '--name', 'same', '--network', 'none', 'busybox', 'sh', '-c', script]);
+        if (!d.requireRun('the same commit by Docker and by Wharf')) return;
+        await d.dockerOk(['run', '--name', 'same', '--network', 'none', 'busybox', 'sh', '-c', CHANGES_SCRIPT]);
         await d.dockerOk(['commit', 'same', 'same:1']);
-        await wharf.ok(['run', '--name', 'same', 'busybox', 'sh', '-c', script]);
+        await wharf.ok(['run', '--name', 'same', 'busybox', 'sh', '-c', CHANGES_SCRIPT]);
         await wharf.ok(['commit', 'same', 'same:1']);
         const dockerArchive = `${scratch()}.tar`;
         await d.dockerOk(['save', '-o', dockerArchive, 'same:1']);

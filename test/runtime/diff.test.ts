@@ -1,26 +1,10 @@
 // `wharf diff`: the A/C/D lines of a container's changes, and the same changes as `docker diff`
 // for the same command on the same base (one busybox rootfs imported into both).
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { busyboxRootfsTar, importBusybox, wharfIn } from '../support/busybox.js';
-import { canRunContainers, type Dockerd, startDockerd } from '../support/dockerd.js';
-import { interopDescribe, removeTmpDir, tmpDir } from '../support/tools.js';
+import { expect, it } from 'vitest';
+import { CHANGES_SCRIPT, useBusyboxStore, useDockerWithBusybox } from '../support/containers.js';
+import { interopDescribe } from '../support/tools.js';
 
 const TIMEOUT = 180_000;
-const isRoot = process.getuid?.() === 0;
-
-/** Adds, changes, deletes, a copy-up without change (a hardlink), an opaque directory. */
-const SCRIPT = [
-  'echo test_first! >> first',
-  'rm /bin/ls',
-  'mkdir -p /a/b',
-  'touch /a/b/c',
-  'echo x >> /etc/passwd',
-  'rm -rf /tmp',
-  'mkdir /tmp',
-  'touch /tmp/new',
-  'ln -s /etc/passwd /link',
-  'ln /etc/group /hl',
-].join('; ');
 
 const sorted = (out: string) =>
   out
@@ -29,29 +13,12 @@ const sorted = (out: string) =>
     .sort();
 
 interopDescribe('wharf diff', ['runc', 'busybox', 'getfattr'], () => {
-  let root: string;
-  let work: string;
-  let wharf: ReturnType<typeof wharfIn>;
-
-  beforeAll(async () => {
-    if (!isRoot) throw new Error('containers need root: run these tests as root');
-    [root, work] = await Promise.all([tmpDir('wharf-diff-root'), tmpDir('wharf-diff-work')]);
-    wharf = wharfIn(root);
-    await importBusybox(root, 'busybox:latest');
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    if (wharf) {
-      const ids = (await wharf.ok(['ps', '-aq'])).split('\n').filter((l) => l !== '');
-      if (ids.length > 0) await wharf.run(['rm', '-f', ...ids]);
-    }
-    await Promise.all([root && removeTmpDir(root), work && removeTmpDir(work)]);
-  }, TIMEOUT);
+  const { wharf } = useBusyboxStore('wharf-diff', TIMEOUT);
 
   it(
     'lists added, changed and deleted paths, parents before their contents',
     async () => {
-      await wharf.ok(['run', '--name', 'changes', 'busybox', 'sh', '-c', SCRIPT]);
+      await wharf.ok(['run', '--name', 'changes', 'busybox', 'sh', '-c', CHANGES_SCRIPT]);
       const out = await wharf.ok(['diff', 'changes']);
       expect(out).toBe(
         [
@@ -96,31 +63,14 @@ interopDescribe('wharf diff', ['runc', 'busybox', 'getfattr'], () => {
   });
 
   interopDescribe('against docker diff', ['dockerd', 'docker'], () => {
-    let d: Dockerd;
-    let canRun = false;
-
-    beforeAll(async () => {
-      d = await startDockerd();
-      const tar = await busyboxRootfsTar(work);
-      await d.dockerOk(['import', '--change', 'CMD ["/bin/sh"]', tar, 'busybox:latest']);
-      canRun = await canRunContainers(d, 'busybox:latest');
-    }, TIMEOUT);
-
-    afterAll(async () => {
-      await d?.stop();
-    }, TIMEOUT);
+    const d = useDockerWithBusybox(TIMEOUT);
 
     it(
       'gives the same changes for the same command on the same base',
       async () => {
-        if (!canRun) {
-          const why = 'the test Docker engine cannot run containers (docker run --network none failed)';
-          if (process.env.WHARF_REQUIRE_INTEROP === '1') throw new Error(why);
-          console.warn(`[interop] skipping docker diff comparison: ${why}`);
-          return;
-        }
-        await d.dockerOk(['run', '--name', 'same', '--network', 'none', 'busybox', 'sh', '-c', SCRIPT]);
-        await wharf.ok(['run', '--name', 'same', 'busybox', 'sh', '-c', SCRIPT]);
+        if (!d.requireRun('docker diff comparison')) return;
+        await d.dockerOk(['run', '--name', 'same', '--network', 'none', 'busybox', 'sh', '-c', CHANGES_SCRIPT]);
+        await wharf.ok(['run', '--name', 'same', 'busybox', 'sh', '-c', CHANGES_SCRIPT]);
         const docker = await d.dockerOk(['diff', 'same']);
         const ours = await wharf.ok(['diff', 'same']);
         // Docker prints in Go map order (random): compare the sets.

@@ -3,10 +3,10 @@
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { importBusybox } from '../support/busybox.js';
+import { expect, it } from 'vitest';
+import { useBusyboxStore } from '../support/containers.js';
 import { WHARF_BIN } from '../support/server.js';
-import { interopDescribe, type RunResult, removeTmpDir, run, tmpDir } from '../support/tools.js';
+import { interopDescribe, type RunResult, run } from '../support/tools.js';
 
 const TIMEOUT = 60_000;
 
@@ -37,32 +37,8 @@ function typeAtPrompt(command: string, prompt: string, keys: string): Promise<Ru
 }
 
 interopDescribe('containers through runc', ['runc', 'busybox', 'script'], () => {
-  let root: string;
-  // --root goes right after the command (`run`, `container inspect`): later options belong to the container.
-  const wharf = (args: string[], input?: string): Promise<RunResult> => {
-    const words = args[0] === 'container' || args[0] === 'volume' ? 2 : 1;
-    return run(process.execPath, [WHARF_BIN, ...args.slice(0, words), '--root', root, ...args.slice(words)], {
-      timeoutMs: TIMEOUT,
-      ...(input !== undefined ? { input } : {}),
-    });
-  };
-  const wharfOk = async (args: string[]): Promise<string> => {
-    const r = await wharf(args);
-    if (r.code !== 0) throw new Error(`wharf ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-    return r.stdout;
-  };
-
-  beforeAll(async () => {
-    root = await tmpDir('wharf-runtime-');
-    await importBusybox(root, 'busybox:latest');
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    // Stop whatever a failed test left running, then unmount, so the directory can go.
-    const ids = (await wharf(['ps', '-a', '-q'])).stdout.split('\n').filter((l) => l !== '');
-    if (ids.length > 0) await wharf(['rm', '-f', ...ids]);
-    if (root) await removeTmpDir(root);
-  }, TIMEOUT);
+  const store = useBusyboxStore('wharf-runtime', TIMEOUT);
+  const { run: wharf, ok: wharfOk } = store.wharf;
 
   it('runs attached: output on stdout and stderr, the exit code passed on', async () => {
     const r = await wharf(['run', '--name', 'attached', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
@@ -78,7 +54,9 @@ interopDescribe('containers through runc', ['runc', 'busybox', 'script'], () => 
   });
 
   it('passes stdin with -i', async () => {
-    const r = await wharf(['run', '-i', '--rm', 'busybox', 'sh', '-c', 'read line; echo got:$line'], 'hello\n');
+    const r = await wharf(['run', '-i', '--rm', 'busybox', 'sh', '-c', 'read line; echo got:$line'], {
+      input: 'hello\n',
+    });
     expect(r.stdout).toBe('got:hello\n');
     expect(r.code).toBe(0);
   });
@@ -113,17 +91,17 @@ interopDescribe('containers through runc', ['runc', 'busybox', 'script'], () => 
   });
 
   it('--rm removes the container and its anonymous volumes after it exits', async () => {
-    const before = await readdir(join(root, 'containers')).catch(() => []);
+    const before = await readdir(join(store.root, 'containers')).catch(() => []);
     const r = await wharf(['run', '--rm', '-v', '/scratch', 'busybox', 'sh', '-c', 'echo bye > /scratch/f; exit 7']);
     expect(r.code).toBe(7);
-    const after = await readdir(join(root, 'containers')).catch(() => []);
+    const after = await readdir(join(store.root, 'containers')).catch(() => []);
     expect(after.sort()).toEqual(before.sort());
     expect(await wharfOk(['volume', 'ls', '-q'])).toBe('');
   });
 
   it('-it gives the container a real terminal, sized like the client', async () => {
     // `script` is the pseudo-terminal driver: wharf runs inside a pty 33x101; keys are typed into it.
-    const command = `stty rows 33 cols 101; exec ${process.execPath} ${WHARF_BIN} run -it --root ${root} --rm busybox sh`;
+    const command = `stty rows 33 cols 101; exec ${process.execPath} ${WHARF_BIN} run -it --root ${store.root} --rm busybox sh`;
     const r = await typeAtPrompt(command, '/ # ', 'tty; stty size; exit 5\r');
     expect(r.stdout).toMatch(/\/dev\/pts\/\d+\r?\r\n/);
     expect(r.stdout).toContain('33 101');
@@ -165,7 +143,7 @@ interopDescribe('containers through runc', ['runc', 'busybox', 'script'], () => 
   });
 
   it('says clearly when runc is missing or wharf is not root, before touching anything', async () => {
-    const noRunc = await run(process.execPath, [WHARF_BIN, 'run', '--root', root, 'busybox', 'true'], {
+    const noRunc = await wharf(['run', 'busybox', 'true'], {
       env: { ...process.env, WHARF_RUNC: '/nonexistent/runc' },
     });
     expect(noRunc.code).toBe(1);
@@ -178,7 +156,7 @@ interopDescribe('containers through runc', ['runc', 'busybox', 'script'], () => 
       WHARF_BIN,
       'run',
       '--root',
-      root,
+      store.root,
       'busybox',
       'true',
     ]);

@@ -1,10 +1,9 @@
 // Restart policies applied by the monitor and by `container restore` (after the monitor was
 // killed, as after a reboot), and volumes: named ones outlive containers, rm -v takes anonymous ones.
 import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { importBusybox } from '../support/busybox.js';
-import { WHARF_BIN } from '../support/server.js';
-import { interopDescribe, type RunResult, removeTmpDir, run, sleep, tmpDir } from '../support/tools.js';
+import { expect, it } from 'vitest';
+import { useBusyboxStore } from '../support/containers.js';
+import { interopDescribe, sleep } from '../support/tools.js';
 
 const TIMEOUT = 90_000;
 
@@ -15,18 +14,8 @@ interface State {
 }
 
 interopDescribe('restart policies and volumes', ['runc', 'busybox'], () => {
-  let root: string;
-  const wharf = (args: string[]): Promise<RunResult> => {
-    const words = args[0] === 'container' || args[0] === 'volume' ? 2 : 1;
-    return run(process.execPath, [WHARF_BIN, ...args.slice(0, words), '--root', root, ...args.slice(words)], {
-      timeoutMs: TIMEOUT,
-    });
-  };
-  const wharfOk = async (args: string[]): Promise<string> => {
-    const r = await wharf(args);
-    if (r.code !== 0) throw new Error(`wharf ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-    return r.stdout;
-  };
+  const store = useBusyboxStore('wharf-restart', TIMEOUT);
+  const { run: wharf, ok: wharfOk } = store.wharf;
   const inspect = async (name: string) =>
     (JSON.parse(await wharfOk(['container', 'inspect', name])) as { State: State; RestartCount: number }[])[0] as {
       State: State;
@@ -44,22 +33,11 @@ interopDescribe('restart policies and volumes', ['runc', 'busybox'], () => {
   const monitorPid = async (name: string): Promise<number> => {
     const ps = await wharfOk(['ps', '-a', '--filter', `name=${name}`, '-q']);
     const id = ps.trim();
-    const out = execFileSync('pgrep', ['-f', `container-monitor --root ${root} ${id}`])
+    const out = execFileSync('pgrep', ['-f', `container-monitor --root ${store.root} ${id}`])
       .toString()
       .trim();
     return Number(out.split('\n')[0]);
   };
-
-  beforeAll(async () => {
-    root = await tmpDir('wharf-restart-');
-    await importBusybox(root, 'busybox:latest');
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    const ids = (await wharf(['ps', '-a', '-q'])).stdout.split('\n').filter((l) => l !== '');
-    if (ids.length > 0) await wharf(['rm', '-f', ...ids]);
-    if (root) await removeTmpDir(root);
-  }, TIMEOUT);
 
   it(
     'on-failure:3 restarts a failing container 3 times, then it stays exited',

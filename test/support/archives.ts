@@ -1,53 +1,22 @@
-// Fixtures for the save/load/import tests: a busybox root filesystem tar, tars built entry by entry,
-// the wharf CLI on a store root, and a snapshot of a store (database rows and content files).
+// Fixtures for the save/load/import tests: tars built entry by entry, the wharf CLI on a store root,
+// and a snapshot of a store (database rows and content files).
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, mkdir, readdir, readFile, symlink } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import tar from 'tar-stream';
-import { WHARF_BIN } from './server.js';
-import { type RunOptions, type RunResult, run, runOk, whichTool } from './tools.js';
+import { wharfIn } from './busybox.js';
+import type { RunOptions, RunResult } from './tools.js';
 
-/** Runs `wharf ARGS --root ROOT` (root appended after the command words). */
+/** Runs `wharf ARGS` on the store at `root` (wharfIn's), within 2 minutes unless `opts` says. */
 export function wharf(root: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return run(process.execPath, [WHARF_BIN, ...args, '--root', root], { timeoutMs: 120_000, ...opts });
+  return wharfIn(root, { timeoutMs: 120_000 }).run(args, opts);
 }
 
 export async function wharfOk(root: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const r = await wharf(root, args, opts);
   if (r.code !== 0) throw new Error(`wharf ${args.join(' ')} exited with ${r.code}: ${r.stderr}`);
   return r;
-}
-
-/**
- * The busybox-static root filesystem makeBusyboxImage gives docker (sorted, mtime 0, root-owned),
- * written to `dir/rootfs.tar`; returns its path.
- */
-export async function busyboxRootfs(dir: string): Promise<string> {
-  const busybox = whichTool('busybox');
-  if (busybox === undefined) throw new Error('busybox not found (apt-get install -y busybox-static)');
-  const root = join(dir, 'rootfs');
-  await mkdir(join(root, 'bin'), { recursive: true });
-  await mkdir(join(root, 'tmp'));
-  await chmod(root, 0o755);
-  await chmod(join(root, 'tmp'), 0o1777);
-  await copyFile(busybox, join(root, 'bin', 'busybox'));
-  await chmod(join(root, 'bin', 'busybox'), 0o755);
-  for (const applet of ['sh', 'ls', 'cat', 'echo', 'true']) await symlink('busybox', join(root, 'bin', applet));
-  const file = join(dir, 'rootfs.tar');
-  await runOk('tar', [
-    '--sort=name',
-    '--mtime=@0',
-    '--owner=0',
-    '--group=0',
-    '--numeric-owner',
-    '-C',
-    root,
-    '-cf',
-    file,
-    '.',
-  ]);
-  return file;
 }
 
 export interface TarEntry {

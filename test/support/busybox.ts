@@ -1,72 +1,13 @@
-// A busybox root filesystem built from Debian's busybox-static, for container tests: the same tar
-// can be imported into Wharf and into the test Docker engine, so both start from one base.
+// For container tests: the busybox rootfs (rootfs.ts) imported into a Wharf store, the wharf CLI on
+// that store, and the entries of tars and saved images.
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
+import { busyboxRootfsTar } from './rootfs.js';
 import { WHARF_BIN } from './server.js';
-import { type RunOptions, removeTmpDir, run, runOk, tmpDir, whichTool } from './tools.js';
-
-/** Busybox applets linked into the rootfs's /bin. */
-export const BUSYBOX_APPLETS = [
-  'cat',
-  'chmod',
-  'cp',
-  'dd',
-  'echo',
-  'env',
-  'false',
-  'find',
-  'ln',
-  'ls',
-  'mkdir',
-  'mv',
-  'rm',
-  'sh',
-  'sleep',
-  'touch',
-  'true',
-  'wc',
-];
-
-/**
- * Writes `<dir>/rootfs.tar`: bin/busybox (static) + applet symlinks, etc/passwd, etc/group, tmp.
- * Deterministic (sorted, mtime 0, owned by root), so the layer is the same every time.
- */
-export async function busyboxRootfsTar(dir: string): Promise<string> {
-  const busybox = whichTool('busybox');
-  if (busybox === undefined) throw new Error('busybox not found (apt-get install -y busybox-static)');
-  const root = join(dir, 'busybox-rootfs');
-  await mkdir(join(root, 'bin'), { recursive: true });
-  await mkdir(join(root, 'etc'));
-  await mkdir(join(root, 'tmp'));
-  await chmod(root, 0o755);
-  await chmod(join(root, 'bin'), 0o755);
-  await chmod(join(root, 'etc'), 0o755);
-  await chmod(join(root, 'tmp'), 0o1777);
-  await copyFile(busybox, join(root, 'bin', 'busybox'));
-  await chmod(join(root, 'bin', 'busybox'), 0o755);
-  for (const applet of BUSYBOX_APPLETS) await symlink('busybox', join(root, 'bin', applet));
-  await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n');
-  await writeFile(join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
-  await chmod(join(root, 'etc', 'passwd'), 0o644);
-  await chmod(join(root, 'etc', 'group'), 0o644);
-  const tarFile = join(dir, 'rootfs.tar');
-  await runOk('tar', [
-    '--sort=name',
-    '--mtime=@0',
-    '--owner=0',
-    '--group=0',
-    '--numeric-owner',
-    '-C',
-    root,
-    '-cf',
-    tarFile,
-    '.',
-  ]);
-  return tarFile;
-}
+import { type RunOptions, type RunResult, removeTmpDir, run, runOk, tmpDir } from './tools.js';
 
 /**
  * `wharf import` of the busybox rootfs (with CMD ["/bin/sh"], as the real busybox image has) into
@@ -76,19 +17,37 @@ export async function importBusybox(root: string, ref: string): Promise<string> 
   const dir = await tmpDir('wharf-busybox');
   try {
     const tar = await busyboxRootfsTar(dir);
-    const args = [WHARF_BIN, 'import', '--root', root, '--change', 'CMD ["/bin/sh"]', tar, ref];
-    return (await runOk(process.execPath, args)).stdout.trim();
+    return (await wharfIn(root).ok(['import', '--change', 'CMD ["/bin/sh"]', tar, ref])).trim();
   } finally {
     await removeTmpDir(dir);
   }
 }
 
-/** Runs the wharf CLI on the store at `root` (`--root` goes right after the command name). */
-export function wharfIn(root: string) {
-  const argv = (args: string[]) => [WHARF_BIN, args[0] as string, '--root', root, ...args.slice(1)];
+/** The wharf CLI on one store. */
+export interface Wharf {
+  /** Runs `wharf ARGS` (whatever its exit code). */
+  run(args: string[], opts?: RunOptions): Promise<RunResult>;
+  /** Like run(), but throws (with stderr) when the exit code is not 0; returns stdout. */
+  ok(args: string[], opts?: RunOptions): Promise<string>;
+}
+
+/** Command groups whose subcommand is the command that takes `--root` (`wharf container inspect`). */
+const GROUPS = new Set(['container', 'image', 'system', 'volume']);
+
+/**
+ * The wharf CLI on the store at `root`, or at `root()` when called (for a store made in beforeAll).
+ * `--root` goes right after the command words (`run`, `container inspect`): later options may
+ * belong to the container's command. `defaults` apply to every call (a timeout, say).
+ */
+export function wharfIn(root: string | (() => string), defaults: RunOptions = {}): Wharf {
+  const argv = (args: string[]) => {
+    const words = GROUPS.has(args[0] ?? '') ? 2 : 1;
+    const store = typeof root === 'string' ? root : root();
+    return [WHARF_BIN, ...args.slice(0, words), '--root', store, ...args.slice(words)];
+  };
   return {
-    run: (args: string[], opts: RunOptions = {}) => run(process.execPath, argv(args), opts),
-    ok: async (args: string[], opts: RunOptions = {}) => (await runOk(process.execPath, argv(args), opts)).stdout,
+    run: (args, opts = {}) => run(process.execPath, argv(args), { ...defaults, ...opts }),
+    ok: async (args, opts = {}) => (await runOk(process.execPath, argv(args), { ...defaults, ...opts })).stdout,
   };
 }
 

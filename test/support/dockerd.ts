@@ -4,8 +4,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize } from 'node:path';
+import { busyboxRootfsTar } from './rootfs.js';
 import {
   pathWithSbin,
   type RunOptions,
@@ -242,41 +243,15 @@ export async function startDockerd(): Promise<Dockerd> {
   throw new Error(`could not start dockerd:\n${failures.join('\n\n')}`);
 }
 
-/** Busybox applets linked into the test image's /bin. */
-const APPLETS = ['sh', 'ls', 'cat', 'echo', 'true', 'false', 'sleep', 'env', 'mkdir', 'rm', 'touch', 'wc'];
-
 /**
- * Build a one-layer busybox image with `docker import` from Debian's
- * busybox-static (/bin/busybox must be statically linked: the image has no
- * libc). The tar is deterministic (sorted, mtime 0, owned by root), so the
- * layer is the same every time. Returns the image ID (sha256:…).
+ * Build a one-layer busybox image with `docker import` (CMD ["/bin/sh"]) of busyboxRootfsTar's
+ * rootfs (deterministic, so the layer is the same every time, and the same as the one Wharf's
+ * tests import). Returns the image ID (sha256:…).
  */
 export async function makeBusyboxImage(d: Dockerd, ref: string): Promise<string> {
-  const busybox = whichTool('busybox');
-  if (busybox === undefined) throw new Error('busybox not found (apt-get install -y busybox-static)');
   const stage = await tmpDir('wharf-rootfs');
   try {
-    const root = join(stage, 'root');
-    await mkdir(join(root, 'bin'), { recursive: true });
-    await mkdir(join(root, 'tmp'));
-    await chmod(root, 0o755);
-    await chmod(join(root, 'tmp'), 0o1777);
-    await copyFile(busybox, join(root, 'bin', 'busybox'));
-    await chmod(join(root, 'bin', 'busybox'), 0o755);
-    for (const applet of APPLETS) await symlink('busybox', join(root, 'bin', applet));
-    const tarFile = join(stage, 'rootfs.tar');
-    await runOk('tar', [
-      '--sort=name',
-      '--mtime=@0',
-      '--owner=0',
-      '--group=0',
-      '--numeric-owner',
-      '-C',
-      root,
-      '-cf',
-      tarFile,
-      '.',
-    ]);
+    const tarFile = await busyboxRootfsTar(stage);
     const out = await d.dockerOk(['import', '--change', 'CMD ["/bin/sh"]', tarFile, ref]);
     return out.trim();
   } finally {

@@ -1,41 +1,12 @@
 // Local test images made through the engine (createImage), as import and commit make them:
 // a busybox-static base and children with one small file each.
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, mkdir, symlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { createImage } from '../../src/engine/new-image.js';
 import type { LocalStore } from '../../src/engine/store.js';
-import { removeTmpDir, runOk, tmpDir, whichTool } from './tools.js';
-
-const APPLETS = ['sh', 'ls', 'cat', 'echo', 'true'];
-
-/** A deterministic busybox-static rootfs tar (sorted, mtime 0, root-owned), like makeBusyboxImage's. */
-export async function busyboxRootfsTar(dir: string): Promise<string> {
-  const busybox = whichTool('busybox');
-  if (busybox === undefined) throw new Error('busybox not found (apt-get install -y busybox-static)');
-  const root = join(dir, 'root');
-  await mkdir(join(root, 'bin'), { recursive: true });
-  await chmod(root, 0o755);
-  await copyFile(busybox, join(root, 'bin', 'busybox'));
-  await chmod(join(root, 'bin', 'busybox'), 0o755);
-  for (const applet of APPLETS) await symlink('busybox', join(root, 'bin', applet));
-  const file = join(dir, 'rootfs.tar');
-  await runOk('tar', [
-    '--sort=name',
-    '--mtime=@0',
-    '--owner=0',
-    '--group=0',
-    '--numeric-owner',
-    '-C',
-    root,
-    '-cf',
-    file,
-    '.',
-  ]);
-  return file;
-}
+import { busyboxRootfsTar } from './rootfs.js';
+import { removeTmpDir, tmpDir } from './tools.js';
 
 /** A tar holding one regular file. */
 export function oneFileTar(name: string, content: string): Readable {

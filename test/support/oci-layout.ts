@@ -5,7 +5,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { z } from 'zod';
-import { removeTmpDir, runOk, tmpDir } from './tools.js';
+import { deterministicTar } from './rootfs.js';
+import { removeTmpDir, tmpDir } from './tools.js';
 
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -129,19 +130,7 @@ export async function makeLayer(files: Record<string, string>): Promise<{ gzip: 
       await writeFile(file, content, { mode: 0o644 });
     }
     const tarFile = join(stage, 'layer.tar');
-    await runOk('tar', [
-      '--sort=name',
-      '--mtime=@0',
-      '--owner=0',
-      '--group=0',
-      '--numeric-owner',
-      '--mode=go-w',
-      '-C',
-      root,
-      '-cf',
-      tarFile,
-      '.',
-    ]);
+    await deterministicTar(root, tarFile, ['--mode=go-w']);
     const tar = await readFile(tarFile);
     return { gzip: gzipSync(tar), diffId: sha256(tar) };
   } finally {
