@@ -11,6 +11,8 @@ export interface LayerDiff {
   diffId: string;
   /** The unpacked size: file contents plus, for each symlink, the length of its target. */
   diffSize: number;
+  /** Bytes of the uncompressed tar. */
+  tarSize: number;
 }
 
 /**
@@ -21,6 +23,7 @@ export interface LayerDiff {
 export function scanLayer(tar: Readable, onEntry?: (header: Header) => void): Promise<LayerDiff> {
   const hash = createHash('sha256');
   let diffSize = 0;
+  let tarSize = 0;
   const entries = tarExtract();
   entries.on('entry', (header, body, next) => {
     diffSize += header.size ?? 0;
@@ -45,6 +48,7 @@ export function scanLayer(tar: Readable, onEntry?: (header: Header) => void): Pr
   const feeder = new Writable({
     write(chunk: Buffer, _enc, done) {
       hash.update(chunk);
+      tarSize += chunk.length;
       if (entries.write(chunk)) done();
       else entries.once('drain', () => done());
     },
@@ -56,7 +60,7 @@ export function scanLayer(tar: Readable, onEntry?: (header: Header) => void): Pr
   return new Promise<LayerDiff>((resolve, reject) => {
     tar.on('error', reject);
     feeder.on('error', reject);
-    feeder.on('finish', () => resolve({ diffId: `sha256:${hash.digest('hex')}`, diffSize }));
+    feeder.on('finish', () => resolve({ diffId: `sha256:${hash.digest('hex')}`, diffSize, tarSize }));
     tar.pipe(feeder);
   });
 }

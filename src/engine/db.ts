@@ -45,8 +45,10 @@ export interface LayersTable {
   media_type: string;
   size: number;
   diff_id: string;
-  /** Uncompressed size (bytes of the tar). */
+  /** Docker's DiffSize: the unpacked content (file sizes and symlink targets). */
   diff_size: number;
+  /** Bytes of the uncompressed tar (what save writes); null for layers recorded before it was kept. */
+  tar_size: number | null;
   created_at: string;
 }
 
@@ -225,6 +227,11 @@ const migrations: Record<string, Migration> = {
         .addColumn('anonymous', 'integer', (c) => c.notNull())
         .addColumn('labels', 'text', (c) => c.notNull())
         .execute();
+    },
+  },
+  '0004_layer_tar_size': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('layers').addColumn('tar_size', 'bigint').execute();
     },
   },
 };

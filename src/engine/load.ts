@@ -28,7 +28,7 @@ import {
 import { paths } from '../storage/paths.js';
 import { LOCAL_LAYER_MEDIA_TYPE } from './new-image.js';
 import { hostPlatform, selectManifest } from './platform.js';
-import { type ImageLayer, recordImage, setTag } from './record.js';
+import { type ImageLayer, recordImage, recordLayer, setTag } from './record.js';
 import type { LocalStore } from './store.js';
 
 /** A load refused: the archive is malformed, incomplete or hostile (printed as is, like docker's). */
@@ -47,6 +47,7 @@ interface LayerScan {
   diffId: string;
   /** Docker's DiffSize: the sum of the entries' sizes. */
   diffSize: number;
+  tarSize: number;
   /** Why the layer is refused for safety (`..`, a write through a symlink, a bad whiteout). */
   unsafe?: string;
 }
@@ -592,18 +593,18 @@ async function record(store: LocalStore, planned: PlannedImage[]): Promise<LoadR
         for (const [i, l] of image.layers.entries()) {
           const diffId = image.diffIds[i] as string;
           const scan = scanOf(l.blob);
-          await tx
-            .insertInto('layers')
-            .values({
-              blob_digest: l.blob.digest,
-              media_type: l.mediaType,
+          await recordLayer(
+            tx,
+            {
+              blobDigest: l.blob.digest,
+              mediaType: l.mediaType,
               size: l.blob.size,
-              diff_id: diffId,
-              diff_size: scan.diffSize,
-              created_at: now,
-            })
-            .onConflict((oc) => oc.column('blob_digest').doNothing())
-            .execute();
+              diffId,
+              diffSize: scan.diffSize,
+              tarSize: scan.tarSize,
+            },
+            now,
+          );
           layers.push({ diffId, blobDigest: l.blob.digest });
           size += scan.diffSize;
         }

@@ -4,9 +4,10 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decompress } from '../archive/compression.js';
+import type { LayerDiff } from '../archive/scan.js';
 import { digestOf } from '../oci/digest.js';
 import { DaemonError } from './images.js';
-import { type ImageLayer, recordImage, serializeConfig, setTag } from './record.js';
+import { type ImageLayer, recordImage, recordLayer, serializeConfig, setTag } from './record.js';
 import type { LocalStore } from './store.js';
 
 /** The diff ID of an empty tar (1024 zero bytes): commit adds no layer for it (`empty_layer`). */
@@ -82,7 +83,7 @@ export async function createImage(store: LocalStore, spec: NewImageSpec): Promis
 
   let emptyLayer = spec.layer === undefined;
   // The new layer's row is written with the image, in one transaction: a failure records nothing.
-  let newLayer: { digest: string; size: number; diffId: string; diffSize: number } | undefined;
+  let newLayer: { digest: string; size: number; diff: LayerDiff } | undefined;
   if (spec.layer !== undefined) {
     const pending = await content.create(undefined, 'none');
     try {
@@ -92,10 +93,10 @@ export async function createImage(store: LocalStore, spec: NewImageSpec): Promis
       throw err;
     }
     const blob = await pending.commit();
-    const diff = blob.diff ?? { diffId: blob.digest, diffSize: 0 };
+    const diff = blob.diff ?? { diffId: blob.digest, diffSize: 0, tarSize: blob.size };
     if (spec.skipEmptyLayer && diff.diffId === EMPTY_LAYER_DIFF_ID) emptyLayer = true;
     else {
-      newLayer = { digest: blob.digest, size: blob.size, ...diff };
+      newLayer = { digest: blob.digest, size: blob.size, diff };
       layers.push({ diffId: diff.diffId, blobDigest: blob.digest });
       size += diff.diffSize;
     }
@@ -127,18 +128,11 @@ export async function createImage(store: LocalStore, spec: NewImageSpec): Promis
     }
     await db.transaction().execute(async (tx) => {
       if (newLayer) {
-        await tx
-          .insertInto('layers')
-          .values({
-            blob_digest: newLayer.digest,
-            media_type: LOCAL_LAYER_MEDIA_TYPE,
-            size: newLayer.size,
-            diff_id: newLayer.diffId,
-            diff_size: newLayer.diffSize,
-            created_at: created,
-          })
-          .onConflict((oc) => oc.column('blob_digest').doNothing())
-          .execute();
+        await recordLayer(
+          tx,
+          { blobDigest: newLayer.digest, mediaType: LOCAL_LAYER_MEDIA_TYPE, size: newLayer.size, ...newLayer.diff },
+          created,
+        );
       }
       await recordImage(tx, {
         id,

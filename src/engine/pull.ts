@@ -14,7 +14,7 @@ import {
 } from '../oci/reference.js';
 import { clientCredentials, findCredentials } from './credentials.js';
 import { hostPlatform, type Platform, selectManifest } from './platform.js';
-import { addLayerSource, addRepoDigest, recordImage, setTag } from './record.js';
+import { addLayerSource, addRepoDigest, recordImage, recordLayer, setTag } from './record.js';
 import { defaultRegistrySettings, pullEndpoints, type RegistrySettings } from './registry-config.js';
 import type { LocalStore } from './store.js';
 import { shortId } from './units.js';
@@ -276,7 +276,9 @@ async function pullTag(
     const { digest, size, mediaType } = p.descriptor;
     const kind = unpackKind(mediaType);
     const pending = await content.create(digest, kind);
+    // A layer of a kind Wharf does not unpack (foreign, unknown) counts as its blob.
     let diffSize = size;
+    let tarSize = size;
     try {
       await client.pullBlob(ref.path, digest, size, pending.stream, {
         signal,
@@ -294,25 +296,20 @@ async function pullTag(
           throw new Error(`layer ${digest}: content has diff ID ${diff.diffId}, the config says ${p.diffId}`);
         }
       });
-      if (blob.diff) diffSize = blob.diff.diffSize;
+      if (blob.diff) ({ diffSize, tarSize } = blob.diff);
     } catch (err) {
       await pending.cancel();
       throw err;
     }
     emit({ id: shortId(digest), status: 'Download complete' });
-    const now = new Date().toISOString();
-    await db
-      .insertInto('layers')
-      .values({
-        blob_digest: digest,
-        media_type: mediaType,
-        size,
-        diff_id: p.diffId,
-        diff_size: diffSize,
-        created_at: now,
-      })
-      .onConflict((oc) => oc.column('blob_digest').doUpdateSet({ diff_id: p.diffId, diff_size: diffSize }))
-      .execute();
+    await recordLayer(db, {
+      blobDigest: digest,
+      mediaType,
+      size,
+      diffId: p.diffId,
+      diffSize,
+      tarSize,
+    });
     done.set(digest, { diffSize });
     reportInOrder();
   };

@@ -1,5 +1,6 @@
 // How images enter the engine database: the one writer used by pull, load, import and commit.
-import type { EngineTx } from './db.js';
+import type { Kysely } from 'kysely';
+import type { EngineDatabase, EngineTx } from './db.js';
 
 /** One layer of an image, bottom first: its diff ID and the blob that holds it in the content store. */
 export interface ImageLayer {
@@ -95,6 +96,31 @@ export async function addRepoDigest(
     .insertInto('repo_digests')
     .values({ name, digest, image_id: imageId, created_at: now })
     .onConflict((oc) => oc.columns(['name', 'digest']).doUpdateSet({ image_id: imageId }))
+    .execute();
+}
+
+/** A layer blob in the content store and what it unpacks to. */
+export interface StoredLayer {
+  blobDigest: string;
+  mediaType: string;
+  /** Bytes of the blob as stored. */
+  size: number;
+  diffId: string;
+  diffSize: number;
+  tarSize: number;
+}
+
+/** Records (or refreshes) what a stored layer blob unpacks to. */
+export async function recordLayer(
+  db: Kysely<EngineDatabase>,
+  layer: StoredLayer,
+  now = new Date().toISOString(),
+): Promise<void> {
+  const facts = { diff_id: layer.diffId, diff_size: layer.diffSize, tar_size: layer.tarSize };
+  await db
+    .insertInto('layers')
+    .values({ blob_digest: layer.blobDigest, media_type: layer.mediaType, size: layer.size, ...facts, created_at: now })
+    .onConflict((oc) => oc.column('blob_digest').doUpdateSet(facts))
     .execute();
 }
 

@@ -91,6 +91,8 @@ interface SavedLayer {
   blobDigest: string;
   /** Bytes of the blob as stored (the uncompressed tar when blobDigest = diffId). */
   size: number;
+  /** Bytes of the uncompressed tar, when recorded. */
+  tarSize: number | null;
 }
 
 /** A hashing pass-through that counts too. */
@@ -112,9 +114,13 @@ async function uncompressedReader(store: LocalStore, layer: SavedLayer) {
   return layer.blobDigest === layer.diffId ? raw : decompress(raw);
 }
 
-/** The uncompressed tar's length of a layer stored compressed: one decompressing pass. */
+/**
+ * The uncompressed tar's length (a tar entry's header needs it before the data): recorded when
+ * the layer was stored, else measured with one decompressing pass.
+ */
 async function uncompressedLength(store: LocalStore, layer: SavedLayer): Promise<number> {
   if (layer.blobDigest === layer.diffId) return layer.size;
+  if (layer.tarSize !== null) return layer.tarSize;
   const m = measuring();
   const sink = new Writable({
     write(_chunk, _enc, done) {
@@ -187,7 +193,12 @@ export async function saveImages(store: LocalStore, names: readonly string[], ou
       const rows = await db
         .selectFrom('image_layers')
         .innerJoin('layers', 'layers.blob_digest', 'image_layers.blob_digest')
-        .select(['image_layers.diff_id as diffId', 'image_layers.blob_digest as blobDigest', 'layers.size as size'])
+        .select([
+          'image_layers.diff_id as diffId',
+          'image_layers.blob_digest as blobDigest',
+          'layers.size as size',
+          'layers.tar_size as tarSize',
+        ])
         .where('image_layers.image_id', '=', image.id)
         .orderBy('image_layers.position')
         .execute();
@@ -196,6 +207,7 @@ export async function saveImages(store: LocalStore, names: readonly string[], ou
         diffId: r.diffId,
         blobDigest: r.blobDigest,
         size: Number(r.size),
+        tarSize: r.tarSize === null ? null : Number(r.tarSize),
       }));
       const descriptors: { mediaType: string; digest: string; size: number }[] = [];
       for (const layer of layers) {

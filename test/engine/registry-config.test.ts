@@ -206,14 +206,12 @@ describe('a docker.io pull served by a registry mirror', () => {
     }
     const r = await wharf('pull', '-a', '--daemon-config', daemonJson, 'busybox');
     expect(r.code, r.stderr).toBe(0);
-    const layer = r.stdout.split('\n')[1]?.split(':')[0] ?? '';
+    // The image is local already (the test before pulled it): no layer lines, as in Docker.
     expect(r.stdout).toBe(
       [
         '1.36: Pulling from library/busybox',
-        `${layer}: Already exists`,
         `Digest: ${manifestDigest}`,
         'latest: Pulling from library/busybox',
-        `${layer}: Already exists`,
         `Digest: ${manifestDigest}`,
         'Status: Downloaded newer image for busybox',
         'docker.io/library/busybox',
