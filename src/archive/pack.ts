@@ -241,3 +241,34 @@ export function packDirectory(root: string, options: PackOptions = {}): Readable
   // A Node stream (tar-stream's are streamx streams) that ends in the walk's error, if any.
   return Readable.from(tar, { objectMode: false });
 }
+
+/** One change of a root filesystem, as `docker diff` lists it (path absolute in the container). */
+export interface PathChange {
+  kind: 'A' | 'C' | 'D';
+  path: string;
+}
+
+/**
+ * The layer tar of a list of changes under `root` (moby's ExportChanges): added and changed
+ * paths as they are now, deleted ones as `.wh.<name>` entries. Directories are written as
+ * entries only when listed; their contents come as their own changes.
+ */
+export function packChanges(root: string, changes: readonly PathChange[]): Readable {
+  const tar = tarPack();
+  (async () => {
+    const w: Walk = { root, options: {}, opaque: new Set(), links: new Map(), tar };
+    const sorted = [...changes].sort((a, b) => byteOrder(a.path, b.path));
+    for (const change of sorted) {
+      const rel = change.path.replace(/^\/+/, '');
+      if (change.kind === 'D') {
+        const slash = rel.lastIndexOf('/');
+        const name = `${rel.slice(0, slash + 1)}${WHITEOUT_PREFIX}${rel.slice(slash + 1)}`;
+        await addEntry(tar, { mode: 0o100600, uid: 0, gid: 0, mtime: new Date(0), name, type: 'file', size: 0 });
+      } else {
+        await writeEntry(w, rel, await lstat(join(root, rel)));
+      }
+    }
+    tar.finalize();
+  })().catch((err: unknown) => tar.destroy(err instanceof Error ? err : new Error(String(err))));
+  return Readable.from(tar, { objectMode: false });
+}

@@ -5,6 +5,7 @@
 import { parseDigest } from '../oci/digest.js';
 import { familiarOfFullName, isImageIdPrefix, parseReference, withDefaultTag } from '../oci/reference.js';
 import { paths } from '../storage/paths.js';
+import { removeSnapshots } from './containers/snapshots.js';
 import type { EngineDb, EngineTx } from './db.js';
 import { DaemonError, resolveImage } from './images.js';
 import { chainIds } from './layers.js';
@@ -311,6 +312,8 @@ export async function collectBlobs(store: LocalStore, released: Released): Promi
     kept.add(r.digest);
     if (list.some((c) => !kept.has(c))) for (const child of await indexChildren(store, r.digest)) kept.add(child);
   }
+  // The unpacked layers (for containers) of the chains released go too.
+  await removeSnapshots(store.root, released.layerSizes.keys());
   const gone = list.filter((d) => !kept.has(d));
   if (gone.length === 0) return;
   await db.deleteFrom('layers').where('blob_digest', 'in', gone).execute();

@@ -160,3 +160,45 @@ export async function upperChanges(upper: string, lowers: string[]): Promise<Cha
   await walkDir('', false);
   return changes;
 }
+
+/**
+ * Changes of a whole root filesystem (a copied root, where there is no upper directory) against
+ * the lowers: moby's naive diff of two trees. Everything is walked; deletions are the lower
+ * names missing in a directory present on both sides.
+ */
+export async function treeChanges(root: string, lowers: string[]): Promise<Change[]> {
+  const view = new LowerView(lowers);
+  const changes: Change[] = [];
+
+  const walkDir = async (rel: string, added: boolean): Promise<void> => {
+    const names = (await readdir(rel === '' ? root : join(root, rel))).sort(byteOrder);
+    const gone = added ? [] : await view.children(rel, new Set(names));
+    const all = [...names.map((n) => ({ name: n, gone: false })), ...gone.map((n) => ({ name: n, gone: true }))];
+    all.sort((a, b) => byteOrder(a.name, b.name));
+    for (const { name, gone: deleted } of all) {
+      const child = rel === '' ? name : `${rel}/${name}`;
+      if (deleted) changes.push({ kind: 'D', path: `/${child}` });
+      else await visit(child, added);
+    }
+  };
+
+  const visit = async (rel: string, parentAdded: boolean): Promise<void> => {
+    const st = await lstat(join(root, rel), { bigint: true });
+    const before = parentAdded ? undefined : await view.find(rel);
+    const at = changes.length;
+    let listed = false;
+    if (before === undefined) {
+      changes.push({ kind: 'A', path: `/${rel}` });
+      listed = true;
+    } else if (statDifferent(before, st)) {
+      changes.push({ kind: 'C', path: `/${rel}` });
+      listed = true;
+    }
+    if (!st.isDirectory()) return;
+    await walkDir(rel, before === undefined || !before.isDirectory());
+    if (!listed && changes.length > at) changes.splice(at, 0, { kind: 'C', path: `/${rel}` });
+  };
+
+  await walkDir('', false);
+  return changes;
+}

@@ -1,6 +1,8 @@
 // Getting a container ready to run: its root filesystem mounted (overlay of the image's
 // snapshots, the init layer and its own upper directory), the /etc files Docker provides, fresh
 // volumes filled from the image, and the runc bundle's config.json.
+import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   copyUp,
   isMounted,
@@ -10,24 +12,49 @@ import {
   writeInitLayer,
   writeSpec,
 } from '../../runtime/bundle.js';
+import { exec } from '../../runtime/runc.js';
 import { bindMount, runtimeSpec } from '../../runtime/spec.js';
 import { resolveUser } from '../../runtime/user.js';
 import type { LocalStore } from '../store.js';
 import { containerLayout } from './layout.js';
 import type { Container } from './records.js';
-import { prepareSnapshots } from './snapshots.js';
+import { prepareFlatSnapshot, prepareSnapshots } from './snapshots.js';
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** Mounts the container's root filesystem unless it is mounted already. */
-export async function mountRootfs(store: LocalStore, container: Container): Promise<string> {
-  const { root } = store;
-  const rootfs = containerLayout.rootfs(root, container.id);
-  if (await isMounted(rootfs)) return rootfs;
-  const init = await writeInitLayer(
+export function isCopiedRoot(container: Container): boolean {
+  return container.hostConfig.RootfsMode === 'copy';
+}
+
+function writeContainerInit(root: string, container: Container): Promise<string> {
+  return writeInitLayer(
     containerLayout.init(root, container.id),
     container.hostConfig.Mounts.map((m) => m.Destination),
   );
+}
+
+/**
+ * Makes the container's root filesystem ready: an overlay of its lowers and upper directory,
+ * mounted unless it is already; or, for a copied root, the image's tree copied once into the
+ * directory, with the init layer over it.
+ */
+export async function mountRootfs(store: LocalStore, container: Container): Promise<string> {
+  const { root } = store;
+  const rootfs = containerLayout.rootfs(root, container.id);
+  if (isCopiedRoot(container)) {
+    const ready = join(containerLayout.dir(root, container.id), 'rootfs.ready');
+    if (await exists(ready)) return rootfs;
+    await rm(rootfs, { recursive: true, force: true });
+    const flat = await prepareFlatSnapshot(store, container.imageId);
+    if (flat) await exec('cp', ['-a', '--', flat, rootfs]);
+    else await mkdir(rootfs, { recursive: true });
+    const init = await writeContainerInit(root, container);
+    await exec('cp', ['-a', '--', `${init}/.`, `${rootfs}/`]);
+    await writeFile(ready, '');
+    return rootfs;
+  }
+  if (await isMounted(rootfs)) return rootfs;
+  const init = await writeContainerInit(root, container);
   const lowers = [...(await prepareSnapshots(store, container.imageId)), init];
   await mountOverlay(
     lowers,
@@ -36,6 +63,18 @@ export async function mountRootfs(store: LocalStore, container: Container): Prom
     rootfs,
   );
   return rootfs;
+}
+
+/** Whether a copied root has been made (a container never started has none yet). */
+export function copiedRootReady(root: string, id: string): Promise<boolean> {
+  return exists(join(containerLayout.dir(root, id), 'rootfs.ready'));
+}
+
+function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 export function unmountRootfs(root: string, id: string): Promise<void> {

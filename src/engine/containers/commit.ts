@@ -4,13 +4,15 @@
 import { access } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
-import { packDirectory } from '../../archive/pack.js';
+import { packChanges, packDirectory } from '../../archive/pack.js';
 import { fullName, parseReference } from '../../oci/reference.js';
 import { runcPause, runcResume, runcState } from '../../runtime/runc.js';
 import { applyChanges, ChangeError, type ContainerConfig, type HealthConfig } from '../changes.js';
 import { DaemonError } from '../images.js';
 import { createImage } from '../new-image.js';
 import type { LocalStore } from '../store.js';
+import { isCopiedRoot } from './bundle.js';
+import { containerChanges } from './diff.js';
 import { containerLayout } from './layout.js';
 import { reconcile } from './lifecycle.js';
 import type { Container } from './records.js';
@@ -125,6 +127,19 @@ function emptyTar(): Readable {
   return Readable.from(tar, { objectMode: false });
 }
 
+/** The container's changes as a layer tar: its overlay upper directory, or the changes of a copied root. */
+async function changesLayer(store: LocalStore, container: Container): Promise<Readable> {
+  if (isCopiedRoot(container)) {
+    return packChanges(containerLayout.rootfs(store.root, container.id), await containerChanges(store, container));
+  }
+  const upper = containerLayout.upper(store.root, container.id);
+  const hasUpper = await access(upper).then(
+    () => true,
+    () => false,
+  );
+  return hasUpper ? packDirectory(upper, { whiteouts: 'overlay' }) : emptyTar();
+}
+
 /** Commits the container; returns the new image ID (`sha256:…`). */
 export async function commitContainer(
   store: LocalStore,
@@ -160,14 +175,9 @@ export async function commitContainer(
     }
   }
   try {
-    const upper = containerLayout.upper(store.root, current.id);
-    const hasUpper = await access(upper).then(
-      () => true,
-      () => false,
-    );
     return await createImage(store, {
       parent: current.imageId,
-      layer: hasUpper ? packDirectory(upper, { whiteouts: 'overlay' }) : emptyTar(),
+      layer: await changesLayer(store, current),
       skipEmptyLayer: true,
       config: config as unknown as Record<string, unknown>,
       // Docker records the container's Cmd alone (not the entrypoint) as created_by.

@@ -11,6 +11,7 @@ import {
   type MountPoint,
   type RestartPolicy,
 } from './records.js';
+import { rootfsMode } from './rootfs-mode.js';
 import { createVolume } from './volumes.js';
 
 /** What `wharf create/run` takes, already parsed from flags. */
@@ -212,6 +213,7 @@ export async function createContainer(
   };
 
   const hostConfig: HostConfig = {
+    RootfsMode: await rootfsMode(store.root),
     NetworkMode: options.network,
     RestartPolicy: restart,
     AutoRemove: options.autoRemove,

@@ -1,7 +1,7 @@
 // `inspect` of a container: Docker's JSON shape (the fields Wharf has; see docs/containers.md).
 import { join } from 'node:path';
 import type { LocalStore } from '../store.js';
-import { commandOf } from './bundle.js';
+import { commandOf, isCopiedRoot } from './bundle.js';
 import { containerLayout } from './layout.js';
 import type { Container } from './records.js';
 import { snapshotsDir } from './snapshots.js';
@@ -38,7 +38,7 @@ export function inspectContainer(store: LocalStore, c: Container): Record<string
     LogPath: containerLayout.log(root, c.id),
     Name: `/${c.name}`,
     RestartCount: c.restartCount,
-    Driver: 'overlay',
+    Driver: isCopiedRoot(c) ? 'vfs' : 'overlay',
     Platform: 'linux',
     HostConfig: {
       Binds: c.hostConfig.Mounts.filter((m) => m.Type === 'bind').map(
@@ -48,15 +48,17 @@ export function inspectContainer(store: LocalStore, c: Container): Record<string
       RestartPolicy: c.hostConfig.RestartPolicy,
       AutoRemove: c.hostConfig.AutoRemove,
     },
-    GraphDriver: {
-      Name: 'overlay',
-      Data: {
-        LowerDir: snapshotsDir(root),
-        MergedDir: containerLayout.rootfs(root, c.id),
-        UpperDir: containerLayout.upper(root, c.id),
-        WorkDir: containerLayout.work(root, c.id),
-      },
-    },
+    GraphDriver: isCopiedRoot(c)
+      ? { Name: 'vfs', Data: { Dir: containerLayout.rootfs(root, c.id) } }
+      : {
+          Name: 'overlay',
+          Data: {
+            LowerDir: snapshotsDir(root),
+            MergedDir: containerLayout.rootfs(root, c.id),
+            UpperDir: containerLayout.upper(root, c.id),
+            WorkDir: containerLayout.work(root, c.id),
+          },
+        },
     Mounts: c.hostConfig.Mounts.map((m) => ({
       Type: m.Type,
       ...(m.Name !== undefined ? { Name: m.Name } : {}),

@@ -103,7 +103,8 @@ export async function runMonitor(store: LocalStore, id: string, options: Monitor
   let autoRemove = false;
   try {
     if (options.waitAttach) {
-      await Promise.race([attach.firstClient, new Promise((r) => setTimeout(r, ATTACH_WAIT_MS))]);
+      // (unref: a client that came must not keep the monitor alive for the rest of the wait)
+      await Promise.race([attach.firstClient, new Promise((r) => setTimeout(r, ATTACH_WAIT_MS).unref())]);
     }
     let backoff = BACKOFF_START_MS;
     for (;;) {

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { ContainerConfig } from '../changes.js';
 import type { ContainerStatus, EngineDb } from '../db.js';
 import { DaemonError } from '../images.js';
+import type { RootfsMode } from './rootfs-mode.js';
 
 /** The container config: Docker's container.Config, the same shape as an image's `config`. */
 export type { ContainerConfig };
@@ -27,6 +28,8 @@ export interface MountPoint {
 }
 
 export interface HostConfig {
+  /** Overlay mount, or a copied root where overlay does not work (see rootfs-mode.ts); absent means overlay. */
+  RootfsMode?: RootfsMode;
   NetworkMode: 'none' | 'host';
   RestartPolicy: RestartPolicy;
   AutoRemove: boolean;
