@@ -66,7 +66,8 @@ const zstdFactory = nativeZstd();
 
 /** The codec for each format: swap an entry here to change how a format is decoded. */
 export const CODECS: Record<CompressionFormat, Decompressor> = {
-  gzip: (input) => transformDecompress('gzip', input, zlib.createGunzip()),
+  // Large output chunks: fewer, bigger writes downstream (the default is 16 KiB).
+  gzip: (input) => transformDecompress('gzip', input, zlib.createGunzip({ chunkSize: 1024 * 1024 })),
   bzip2: (input) => spawnDecompress('bzip2', input),
   xz: (input) => spawnDecompress('xz', input),
   zstd: zstdFactory

@@ -23,7 +23,7 @@ export async function writeArchive(file: string | undefined, write: (out: Writab
   const temp = join(dirname(file), `.${basename(file)}.wharf-${process.pid}-${Date.now()}`);
   const handle = await open(temp, 'wx', 0o644);
   try {
-    await write(handle.createWriteStream());
+    await write(handle.createWriteStream({ highWaterMark: 1024 * 1024 }));
     await rename(temp, file);
   } catch (err) {
     await unlink(temp).catch(() => {});
