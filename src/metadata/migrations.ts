@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely';
+import { hubMigrations } from './hub-migrations.js';
 
 /**
  * Hand-written migrations, kept inside the subset of SQL that SQLite and PostgreSQL share.
@@ -121,4 +122,5 @@ export const registryMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  ...hubMigrations,
 };

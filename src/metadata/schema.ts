@@ -1,7 +1,8 @@
 import type { Generated } from 'kysely';
+import type { HubRepositoryColumns, HubTables, HubTagColumns } from './hub-schema.js';
 
 /** Tables of the metadata database. Timestamps are ISO-8601 strings (same on SQLite and PostgreSQL). */
-export interface Database {
+export interface Database extends HubTables {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;
@@ -14,7 +15,7 @@ export interface Database {
   refresh_tokens: RefreshTokensTable;
 }
 
-export interface RepositoriesTable {
+export interface RepositoriesTable extends HubRepositoryColumns {
   id: Generated<number>;
   name: string;
   created_at: string;
@@ -59,7 +60,7 @@ export interface ManifestReferencesTable {
   kind: 'blob' | 'manifest';
 }
 
-export interface TagsTable {
+export interface TagsTable extends HubTagColumns {
   repository_id: number;
   name: string;
   manifest_digest: string;
