@@ -18,4 +18,42 @@ export interface RegistryContext {
   readonly db: MetadataDb;
   readonly storage: StorageDriver;
   readonly options: RegistryOptions;
+  /** Told of manifest pushes, pulls and deletes once they are committed. */
+  events?: RegistryEvents;
+}
+
+/** Who caused a registry event and through which request (Distribution's `request` and `actor`). */
+export interface EventRequest {
+  /** Account name, '' when anonymous. */
+  actor: string;
+  /** Client address. */
+  addr: string;
+  /** The Host the client used. */
+  host: string;
+  method: string;
+  userAgent: string;
+  /** The request id, as logged. */
+  id: string;
+}
+
+/** One manifest event: which manifest, in which repository, by what reference. */
+export interface ManifestEvent {
+  repository: string;
+  /** Set when the manifest was pushed, pulled or deleted by tag. */
+  tag?: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  request?: EventRequest;
+}
+
+/**
+ * What the registry tells the layers above it (the hub: webhooks, notifications, pull counts)
+ * after a metadata change is committed. Implementations must be quick (a queue insert, a
+ * counter) and must not throw: the registry does not wait for any delivery.
+ */
+export interface RegistryEvents {
+  onManifestPushed(event: ManifestEvent): Promise<void>;
+  onManifestPulled(event: ManifestEvent): Promise<void>;
+  onManifestDeleted(event: ManifestEvent): Promise<void>;
 }

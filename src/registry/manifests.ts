@@ -12,7 +12,7 @@ import { deleteTag } from '../metadata/tags.js';
 import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.js';
 import { type Descriptor, ManifestFormatError, type ParsedManifest, parseManifest } from '../oci/manifest.js';
 import { isValidTag } from '../oci/name.js';
-import type { RegistryContext } from './context.js';
+import type { EventRequest, ManifestEvent, RegistryContext, RegistryEvents } from './context.js';
 import { fail, RegistryError } from './errors.js';
 
 /** A manifest reference from a URL: a tag or a digest. */
@@ -31,13 +31,42 @@ export function parseReference(value: string): Reference {
   return { kind: 'tag', tag: value };
 }
 
-export async function getManifest(ctx: RegistryContext, repository: string, ref: Reference): Promise<ManifestRecord> {
+/**
+ * Tells ctx.events after a committed change. Never fails the request: a listener's failure is
+ * its own to log, and deliveries happen later from the hub's queue.
+ */
+async function emit(ctx: RegistryContext, kind: keyof RegistryEvents, event: ManifestEvent): Promise<void> {
+  if (!ctx.events) return;
+  try {
+    await ctx.events[kind](event);
+  } catch {
+    // Listeners log their own failures; the registry operation already succeeded.
+  }
+}
+
+/** A manifest by tag or digest; with `pull` (a GET, not a HEAD) the read counts as a pull event. */
+export async function getManifest(
+  ctx: RegistryContext,
+  repository: string,
+  ref: Reference,
+  pull?: EventRequest,
+): Promise<ManifestRecord> {
   const found =
     ref.kind === 'tag'
       ? await getManifestByTag(ctx.db, repository, ref.tag)
       : await getManifestByDigest(ctx.db, repository, ref.digest);
   if (!found) {
     fail('MANIFEST_UNKNOWN', { detail: ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest } });
+  }
+  if (pull) {
+    await emit(ctx, 'onManifestPulled', {
+      repository,
+      ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+      digest: found.digest,
+      mediaType: found.mediaType,
+      size: found.size,
+      request: pull,
+    });
   }
   return found;
 }
@@ -64,6 +93,7 @@ export async function putManifestChecked(
   content: Uint8Array,
   contentType: string,
   extraTags: string[],
+  request?: EventRequest,
 ): Promise<PutResult> {
   if (content.byteLength > ctx.options.maxManifestSize) {
     fail('SIZE_INVALID', { status: 413, message: `manifest is larger than ${ctx.options.maxManifestSize} bytes` });
@@ -131,15 +161,40 @@ export async function putManifestChecked(
     },
     tags,
   );
+  const pushed = { repository, digest, mediaType: parsed.mediaType, size: content.byteLength, request };
+  if (tags.length === 0) await emit(ctx, 'onManifestPushed', pushed);
+  for (const tag of tags) await emit(ctx, 'onManifestPushed', { ...pushed, tag });
   return { digest, tags, ...(parsed.subject ? { subject: parsed.subject.digest } : {}) };
 }
 
 /** By digest: deletes the manifest and its tags. By tag: removes the tag only. */
-export async function deleteManifest(ctx: RegistryContext, repository: string, ref: Reference): Promise<void> {
+export async function deleteManifest(
+  ctx: RegistryContext,
+  repository: string,
+  ref: Reference,
+  request?: EventRequest,
+): Promise<void> {
   if (!ctx.options.deleteEnabled) fail('UNSUPPORTED', { message: 'deletes are disabled on this registry' });
   const repoId = await findRepositoryId(ctx.db, repository);
+  // What the tag pointed to, for the event: read before it goes.
+  const before =
+    ctx.events && repoId !== undefined
+      ? ref.kind === 'tag'
+        ? await getManifestByTag(ctx.db, repository, ref.tag)
+        : await getManifestByDigest(ctx.db, repository, ref.digest)
+      : undefined;
   const deleted =
     repoId !== undefined &&
     (ref.kind === 'tag' ? await deleteTag(ctx.db, repoId, ref.tag) : await removeManifest(ctx.db, repoId, ref.digest));
   if (!deleted) fail('MANIFEST_UNKNOWN', { detail: ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest } });
+  if (before) {
+    await emit(ctx, 'onManifestDeleted', {
+      repository,
+      ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+      digest: before.digest,
+      mediaType: before.mediaType,
+      size: before.size,
+      ...(request ? { request } : {}),
+    });
+  }
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MediaType } from '../oci/mediatypes.js';
 import { isValidRepositoryName } from '../oci/name.js';
 import { deleteBlob, parseRange, prepareBlob, statBlob } from '../registry/blobs.js';
-import type { RegistryContext } from '../registry/context.js';
+import type { EventRequest, RegistryContext } from '../registry/context.js';
 import { fail } from '../registry/errors.js';
 import { catalog, type Page, parsePageSize, referrers, tags } from '../registry/listing.js';
 import { deleteManifest, getManifest, parseReference, putManifestChecked } from '../registry/manifests.js';
@@ -51,6 +51,18 @@ function needOf(label: string, method: Method, name: string): Need {
   if (method === 'GET' || method === 'HEAD') return { kind: 'repository', name, actions: ['pull'] };
   if (method === 'DELETE' && label !== 'upload') return { kind: 'repository', name, actions: ['delete'] };
   return { kind: 'repository', name, actions: ['pull', 'push'] };
+}
+
+/** Who made a request, for registry events (webhooks, notifications). */
+function eventRequest(r: V2Request): EventRequest {
+  return {
+    actor: r.principal.subject,
+    addr: r.req.ip,
+    host: r.req.headers.host ?? '',
+    method: r.req.method,
+    userAgent: r.req.headers['user-agent'] ?? '',
+    id: String(r.req.id),
+  };
 }
 
 export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void> {
@@ -203,7 +215,8 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
     (withBody: boolean): Handler =>
     async (r) => {
       const ref = parseReference(r.param);
-      const m = await getManifest(ctx, r.name, ref);
+      // A GET is a pull (events, pull counts); a HEAD only looks.
+      const m = await getManifest(ctx, r.name, ref, withBody ? eventRequest(r) : undefined);
       if (ref.kind === 'tag') checkAccept(r.req.headers.accept, m.mediaType);
       r.reply
         .header('Content-Type', m.mediaType)
@@ -224,6 +237,7 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
       content,
       r.req.headers['content-type'] ?? '',
       r.query.getAll('tag'),
+      eventRequest(r),
     );
     r.reply
       .status(201)
@@ -236,7 +250,7 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
   };
 
   const manifestDelete: Handler = async (r) => {
-    await deleteManifest(ctx, r.name, parseReference(r.param));
+    await deleteManifest(ctx, r.name, parseReference(r.param), eventRequest(r));
     r.reply.status(202).header('Content-Length', '0').send();
   };
 
