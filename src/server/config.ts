@@ -40,6 +40,31 @@ const size = z.union([z.number().int().positive(), z.string()]).transform((v, ct
 
 const addr = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be HOST:PORT');
 
+/** A JSON or YAML list from an environment variable (WHARF_NOTIFICATIONS_ENDPOINTS='[{…}]'), as is otherwise. */
+const listFromText = (v: unknown): unknown => {
+  if (typeof v !== 'string') return v;
+  try {
+    return parseYaml(v) as unknown;
+  } catch {
+    return v;
+  }
+};
+
+/** A registry-wide notification endpoint (Distribution's `notifications.endpoints`). */
+const endpoint = z
+  .object({
+    name: z.string().min(1),
+    url: z.string().regex(/^https?:\/\/[^/]/, 'must be an http:// or https:// URL'),
+    /** Extra request headers, e.g. Authorization. */
+    headers: z.record(z.string(), z.string()).default({}),
+    timeout: duration.default(10_000),
+    /** First retry delay; doubled on each failure up to webhooks.max_backoff. */
+    backoff: duration.default(1_000),
+    /** Actions not sent to this endpoint (push, pull, delete). */
+    ignored_actions: z.array(z.enum(['push', 'pull', 'delete'])).default([]),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     http: z
@@ -88,6 +113,31 @@ export const configSchema = z
       .object({
         cert: z.string().default(''),
         key: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
+    notifications: z
+      .object({
+        endpoints: z
+          .preprocess(listFromText, z.array(endpoint))
+          .default([])
+          .refine((eps) => new Set(eps.map((e) => e.name)).size === eps.length, 'endpoint names must be unique'),
+      })
+      .strict()
+      .prefault({}),
+    /** Repository webhooks and the delivery queue they share with the notification endpoints. */
+    webhooks: z
+      .object({
+        /** Whether webhook targets may be loopback, link-local or private addresses. */
+        allow_private_targets: z.boolean().default(false),
+        timeout: duration.default(10_000),
+        /** First retry delay; each failure doubles it, up to max_backoff. */
+        backoff: duration.default(1_000),
+        max_backoff: duration.default(3_600_000),
+        /** Attempts before a delivery is marked failed. */
+        max_attempts: z.number().int().positive().default(10),
+        /** How often the queue is checked for due deliveries. */
+        poll_interval: duration.default(1_000),
       })
       .strict()
       .prefault({}),
