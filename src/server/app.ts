@@ -5,6 +5,8 @@ import { DATABASE_FILE, openSqlite } from '../metadata/db.js';
 import type { RegistryContext } from '../registry/context.js';
 import { Uploads } from '../registry/uploads.js';
 import { createDriver } from '../storage/factory.js';
+import { registerApi } from './api/index.js';
+import { DEFAULT_API_OPTIONS } from './api/plumbing.js';
 import { openAuthorizer } from './authorizer.js';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
@@ -98,6 +100,15 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
   await app.register(async (v1) =>
     searchRoutes(v1, { db, authorizer: authorizer.authorizer, ...(tokenDeps ? { tokenDeps } : {}) }),
   );
+
+  // The hub API (/api): anonymous read-only in auth.mode none and htpasswd, accounts in token mode.
+  await registerApi(app, {
+    db,
+    registry: ctx,
+    config,
+    ...(tokenDeps ? { tokenDeps } : {}),
+    options: DEFAULT_API_OPTIONS,
+  });
 
   // Abandoned upload sessions: purged at start, then periodically.
   const purge = () =>

@@ -1,0 +1,18 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiContext, ApiRoutes } from './plumbing.js';
+import { mountApi } from './plumbing.js';
+
+// The hub API's route modules, one import and one list entry each (paths relative to /api).
+// Keep one line per module so that parallel edits do not collide.
+
+export const apiModules: ApiRoutes[] = [];
+
+/** Mounts the hub API at /api. */
+export async function registerApi(
+  app: FastifyInstance,
+  ctx: Omit<ApiContext, 'openapi'> & Partial<Pick<ApiContext, 'openapi'>>,
+): Promise<void> {
+  const { OpenApi } = await import('./plumbing.js');
+  const full: ApiContext = { ...ctx, openapi: ctx.openapi ?? new OpenApi() };
+  await app.register(async (api) => mountApi(api, full, apiModules), { prefix: '/api' });
+}
