@@ -1,6 +1,16 @@
 import type { Account } from '../metadata/accounts.js';
 import type { MetadataDb } from '../metadata/db.js';
+import {
+  findNamespace,
+  heldPermission,
+  isOrgOwner,
+  type Namespace,
+  namespaceOf,
+  permissionActions,
+  privateQuota,
+} from '../metadata/namespaces.js';
 import { type CatalogReader, findRepository, grantedActions } from '../metadata/repositories.js';
+import type { Visibility } from '../metadata/schema.js';
 import { isValidRepositoryName } from '../oci/name.js';
 import { RepositoryActions, type ResourceAccess } from './scope.js';
 
@@ -8,32 +18,69 @@ import { RepositoryActions, type ResourceAccess } from './scope.js';
  * Who may do what on a repository:
  * - admins: everything, everywhere;
  * - an account: everything in its own namespace (`alice/…`), and top-level repositories
- *   when `allowTopLevel` is set;
- * - an account granted access: the granted actions;
+ *   when `allowTopLevel` is set; an organization's owners: everything in the organization;
+ * - team members and collaborators: their permission's actions (read: pull; write: pull, push;
+ *   admin: pull, push, delete), and accounts in repository_grants: the granted actions;
  * - anyone, also anonymous: pull on public repositories.
  * A repository that does not exist grants nothing to someone who could not create it, so
- * unknown and forbidden repositories look the same from outside.
+ * unknown and forbidden repositories look the same from outside. Creating one by a push gets
+ * the namespace's default visibility; when that is private and the namespace's plan is full,
+ * push is not granted (and `onDenied` says why).
  */
 export class AccessPolicy {
   constructor(
     private readonly db: MetadataDb,
-    private readonly options: { allowTopLevel: boolean },
+    private readonly options: {
+      allowTopLevel: boolean;
+      /** The server's default for new repositories (auth.default_visibility). */
+      defaultVisibility?: Visibility;
+      onDenied?: (denial: { account: Account; repository: string; namespaceId: number; reason: string }) => void;
+    },
   ) {}
 
   async allowedActions(account: Account | undefined, name: string): Promise<Set<string>> {
     const all = new Set<string>(RepositoryActions);
     if (!isValidRepositoryName(name)) return new Set();
     if (account?.isAdmin) return all;
-    const slash = name.indexOf('/');
-    const namespace = slash < 0 ? undefined : name.slice(0, slash);
-    if (account && namespace === account.username) return all;
-    if (account && namespace === undefined && this.options.allowTopLevel) return all;
+    const nsName = namespaceOf(name);
+    if (account && nsName === undefined && this.options.allowTopLevel) return all;
     const repo = await findRepository(this.db, name);
+    const ns = nsName === undefined ? undefined : await findNamespace(this.db, nsName);
+    if (account && nsName !== undefined && (await this.administers(account, nsName, ns))) {
+      if (repo || !ns) return all;
+      return this.creatable(account, name, ns);
+    }
     const allowed = new Set<string>();
     if (!repo) return allowed;
     if (repo.visibility === 'public') allowed.add('pull');
-    if (account) for (const a of await grantedActions(this.db, repo.id, account.id)) allowed.add(a);
+    if (account) {
+      for (const a of await grantedActions(this.db, repo.id, account.id)) allowed.add(a);
+      const held = await heldPermission(this.db, repo.id, account.id);
+      if (held) for (const a of permissionActions(held)) allowed.add(a);
+    }
     return allowed;
+  }
+
+  /** Own namespace, or an owner of the organization. */
+  private async administers(account: Account, nsName: string, ns: Namespace | undefined): Promise<boolean> {
+    if (nsName === account.username) return true;
+    return ns?.kind === 'org' && (await isOrgOwner(this.db, ns.id, account.id));
+  }
+
+  /** What a push that creates `name` may do: everything, unless it would go over the plan. */
+  private async creatable(account: Account, name: string, ns: Namespace): Promise<Set<string>> {
+    const all = new Set<string>(RepositoryActions);
+    const visibility = ns.defaultVisibility === 'private' || this.options.defaultVisibility === 'private';
+    if (!visibility) return all;
+    const quota = await privateQuota(this.db, ns);
+    if (quota.used < quota.allowed) return all;
+    this.options.onDenied?.({
+      account,
+      repository: name,
+      namespaceId: ns.id,
+      reason: `the plan of ${ns.name} allows ${quota.allowed} private ${quota.allowed === 1 ? 'repository' : 'repositories'}`,
+    });
+    return new Set(['pull']);
   }
 
   /** The intersection of what was asked and what is allowed; never an error. */

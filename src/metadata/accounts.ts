@@ -50,15 +50,38 @@ export async function createAccount(
   db: MetadataDb,
   account: { username: string; passwordHash: string; isAdmin?: boolean },
 ): Promise<Account> {
-  await db
-    .insertInto('accounts')
-    .values({
-      username: account.username,
-      password_hash: account.passwordHash,
-      is_admin: account.isAdmin ? 1 : 0,
-      created_at: now(),
-    })
-    .execute();
+  // Users and organizations share one name space: the account and its namespace come together.
+  await db.transaction().execute(async (tx) => {
+    const taken = await tx
+      .selectFrom('namespaces')
+      .select('id')
+      .where('name', '=', account.username)
+      .executeTakeFirst();
+    if (taken) throw new Error(`the name ${JSON.stringify(account.username)} is already taken`);
+    const at = now();
+    const result = await tx
+      .insertInto('accounts')
+      .values({
+        username: account.username,
+        password_hash: account.passwordHash,
+        is_admin: account.isAdmin ? 1 : 0,
+        created_at: at,
+      })
+      .executeTakeFirstOrThrow();
+    const plan = await tx.selectFrom('plans').select('id').where('name', '=', 'free').executeTakeFirstOrThrow();
+    await tx
+      .insertInto('namespaces')
+      .values({
+        name: account.username,
+        kind: 'user',
+        account_id: Number(result.insertId),
+        plan_id: plan.id,
+        default_visibility: 'public',
+        full_name: '',
+        created_at: at,
+      })
+      .execute();
+  });
   const created = await findAccount(db, account.username);
   if (!created) throw new Error(`account ${account.username} vanished while being created`);
   return created;
@@ -79,7 +102,7 @@ export async function updateAccount(
 
 export async function storeRefreshToken(
   db: MetadataDb,
-  token: { id: string; accountId: number; clientId: string; expiresAt: string },
+  token: { id: string; accountId: number; clientId: string; expiresAt: string; accessTokenId?: number },
 ): Promise<void> {
   await db
     .insertInto('refresh_tokens')
@@ -89,17 +112,24 @@ export async function storeRefreshToken(
       client_id: token.clientId,
       created_at: now(),
       expires_at: token.expiresAt,
+      access_token_id: token.accessTokenId ?? null,
     })
     .execute();
 }
 
-/** The account a refresh token (by its hash) belongs to, if it has not expired. */
-export async function findRefreshToken(db: MetadataDb, id: string): Promise<number | undefined> {
+/**
+ * The account a refresh token (by its hash) belongs to, if it has not expired, and the access
+ * token its login used (the refresh token then carries that token's scope and revocation).
+ */
+export async function findRefreshToken(
+  db: MetadataDb,
+  id: string,
+): Promise<{ accountId: number; accessTokenId: number | null } | undefined> {
   const row = await db
     .selectFrom('refresh_tokens')
-    .select('account_id')
+    .select(['account_id', 'access_token_id'])
     .where('id', '=', id)
     .where('expires_at', '>', now())
     .executeTakeFirst();
-  return row?.account_id;
+  return row ? { accountId: row.account_id, accessTokenId: row.access_token_id ?? null } : undefined;
 }

@@ -166,4 +166,13 @@ export const hubMigrations: Record<string, Migration> = {
       await db.schema.alterTable('tags').addColumn('pulled_at', 'text').execute();
     },
   },
+  '0004_h1_refresh_token_access_token': {
+    // A refresh token issued on a login with an access token lives and is scoped as that token.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('refresh_tokens')
+        .addColumn('access_token_id', 'integer', (c) => c.references('access_tokens.id').onDelete('cascade'))
+        .execute();
+    },
+  },
 };

@@ -190,3 +190,8 @@ export interface HubTagColumns {
   pushed_at: string | null;
   pulled_at: string | null;
 }
+
+/** Columns the hub adds to `refresh_tokens` (0004_h1): the access token a login used, if any. */
+export interface HubRefreshTokenColumns {
+  access_token_id: number | null;
+}

@@ -15,9 +15,21 @@ export async function ensureRepository(
 ): Promise<number> {
   const found = await findRepositoryId(db, name);
   if (found !== undefined) return found;
+  // A namespace whose default is private makes its new repositories private (the access policy
+  // refused the push already when the namespace's plan has no room left).
+  const slash = name.indexOf('/');
+  const ns =
+    slash < 0
+      ? undefined
+      : await db
+          .selectFrom('namespaces')
+          .select(['id', 'default_visibility'])
+          .where('name', '=', name.slice(0, slash))
+          .executeTakeFirst();
+  const effective: Visibility = ns?.default_visibility === 'private' ? 'private' : visibility;
   await db
     .insertInto('repositories')
-    .values({ name, created_at: now(), visibility })
+    .values({ name, created_at: now(), visibility: effective, namespace_id: ns?.id ?? null })
     .onConflict((oc) => oc.column('name').doNothing())
     .execute();
   const id = await findRepositoryId(db, name);
@@ -114,6 +126,32 @@ export function readableBy(eb: ExpressionBuilder<WithR, 'r'>, reader: CatalogRea
   if (namespace !== undefined)
     ors.push(eb(sql<string>`substr(r.name, 1, ${namespace.length + 1})`, '=', `${namespace}/`));
   if (accountId !== undefined) {
+    // Organization owners, team members and collaborators (any permission includes pull).
+    ors.push(
+      eb.exists(
+        eb
+          .selectFrom('org_members as om')
+          .select('om.namespace_id')
+          .whereRef('om.namespace_id', '=', 'r.namespace_id')
+          .where('om.account_id', '=', accountId)
+          .where('om.role', '=', 'owner'),
+      ),
+      eb.exists(
+        eb
+          .selectFrom('collaborators as c')
+          .select('c.repository_id')
+          .whereRef('c.repository_id', '=', 'r.id')
+          .where('c.account_id', '=', accountId),
+      ),
+      eb.exists(
+        eb
+          .selectFrom('team_permissions as tp')
+          .innerJoin('team_members as tm', 'tm.team_id', 'tp.team_id')
+          .select('tp.repository_id')
+          .whereRef('tp.repository_id', '=', 'r.id')
+          .where('tm.account_id', '=', accountId),
+      ),
+    );
     ors.push(
       eb.exists(
         eb

@@ -1,5 +1,5 @@
 import type { Generated } from 'kysely';
-import type { HubRepositoryColumns, HubTables, HubTagColumns } from './hub-schema.js';
+import type { HubRefreshTokenColumns, HubRepositoryColumns, HubTables, HubTagColumns } from './hub-schema.js';
 
 /** Tables of the metadata database. Timestamps are ISO-8601 strings (same on SQLite and PostgreSQL). */
 export interface Database extends HubTables {
@@ -94,7 +94,7 @@ export interface RepositoryGrantsTable {
 }
 
 /** Refresh tokens (docker login's identity tokens), kept by their sha256 only. */
-export interface RefreshTokensTable {
+export interface RefreshTokensTable extends Partial<HubRefreshTokenColumns> {
   id: string;
   account_id: number;
   client_id: string;

@@ -7,6 +7,7 @@ import { Htpasswd } from '../auth/htpasswd.js';
 import { formatScope, hasAccess, type ResourceAccess } from '../auth/scope.js';
 import { LoginThrottle } from '../auth/throttle.js';
 import { TokenService } from '../auth/tokens.js';
+import { audit } from '../hub/audit.js';
 import { type Account, findAccount } from '../metadata/accounts.js';
 import type { MetadataDb } from '../metadata/db.js';
 import { fail } from '../registry/errors.js';
@@ -146,7 +147,21 @@ export async function createAuthorizer(
       const tokenDeps: TokenAuthDeps = {
         db,
         tokens,
-        policy: new AccessPolicy(db, { allowTopLevel: auth.allow_top_level }),
+        policy: new AccessPolicy(db, {
+          allowTopLevel: auth.allow_top_level,
+          defaultVisibility: auth.default_visibility,
+          // Docker only shows "denied"; the reason goes to the server log and the audit log.
+          onDenied: ({ account, repository, namespaceId, reason }) => {
+            logger.warn({ account: account.username, repository, reason }, 'push refused');
+            void audit(db, {
+              action: 'push.refused',
+              accountId: account.id,
+              namespaceId,
+              target: repository,
+              detail: { reason },
+            });
+          },
+        }),
         throttle,
         service: auth.service,
         realm: auth.realm,
