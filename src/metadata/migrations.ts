@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, sql } from 'kysely';
 import { hubMigrations } from './hub-migrations.js';
+import { searchMigrations } from './search-migrations.js';
 
 /**
  * Hand-written migrations, kept inside the subset of SQL that SQLite and PostgreSQL share.
@@ -123,4 +124,5 @@ export const registryMigrations: Record<string, Migration> = {
     },
   },
   ...hubMigrations,
+  ...searchMigrations,
 };

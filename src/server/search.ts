@@ -103,8 +103,10 @@ export async function searchRoutes(app: FastifyInstance, deps: SearchDeps): Prom
       num_pages: Math.ceil(found.total / n),
       page,
       page_size: n,
+      // An official `library/x` is listed as `x` (pulled as `x` too); stars, descriptions and the
+      // official mark are the hub's.
       results: found.hits.map((h) => ({
-        name: h.name,
+        name: h.displayName,
         description: h.description,
         star_count: h.starCount,
         is_official: h.isOfficial,

@@ -48,7 +48,7 @@ describe('/v1/search without access control (auth.mode none)', () => {
   });
   afterAll(() => server.close());
 
-  it("answers Docker's JSON: exact name, then prefix, then the others, each alphabetical", async () => {
+  it("answers Docker's JSON ranked: exact name, then the name's last component, then by match quality", async () => {
     const { status, body } = await search(server.app, 'q=busybox&n=25');
     expect(status).toBe(200);
     expect(body).toEqual({
@@ -57,7 +57,8 @@ describe('/v1/search without access control (auth.mode none)', () => {
       num_pages: 1,
       page: 1,
       page_size: 25,
-      results: ['busybox', 'library/busybox', 'mybusybox', 'tools/busybox-extra'].map((name) => ({
+      // A name component starting with the word (busybox-extra) beats a mere substring (mybusybox).
+      results: ['busybox', 'library/busybox', 'tools/busybox-extra', 'mybusybox'].map((name) => ({
         name,
         description: '',
         star_count: 0,
@@ -67,15 +68,16 @@ describe('/v1/search without access control (auth.mode none)', () => {
     });
   });
 
-  it('matches case-insensitively, substrings anywhere, and takes LIKE wildcards literally', async () => {
+  it('matches case-insensitively, substrings of names and words as prefixes, LIKE wildcards literally', async () => {
     expect((await search(server.app, 'q=BusyBox')).names).toEqual([
       'busybox',
       'library/busybox',
-      'mybusybox',
       'tools/busybox-extra',
+      'mybusybox',
     ]);
     expect((await search(server.app, 'q=extra')).names).toEqual(['tools/busybox-extra']);
-    expect((await search(server.app, 'q=busy_')).names).toEqual(['busy_box/x']);
+    // `busy_` is the substring of one name, and the word `busy` (a prefix of busybox) in others.
+    expect((await search(server.app, 'q=busy_')).names[0]).toBe('busy_box/x');
     expect((await search(server.app, 'q=%25')).names).toEqual([]);
     expect((await search(server.app, 'q=nothing-like-this')).body.num_results).toBe(0);
   });
@@ -89,10 +91,10 @@ describe('/v1/search without access control (auth.mode none)', () => {
 
   it('n and page cut the ranked list into pages', async () => {
     const first = await search(server.app, 'q=busybox&n=3');
-    expect(first.names).toEqual(['busybox', 'library/busybox', 'mybusybox']);
+    expect(first.names).toEqual(['busybox', 'library/busybox', 'tools/busybox-extra']);
     expect(first.body).toMatchObject({ num_results: 4, num_pages: 2, page: 1, page_size: 3 });
     const second = await search(server.app, 'q=busybox&n=3&page=2');
-    expect(second.names).toEqual(['tools/busybox-extra']);
+    expect(second.names).toEqual(['mybusybox']);
     expect(second.body).toMatchObject({ num_results: 4, num_pages: 2, page: 2 });
   });
 
