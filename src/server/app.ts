@@ -9,6 +9,7 @@ import { registerApi } from './api/index.js';
 import { DEFAULT_API_OPTIONS } from './api/plumbing.js';
 import { openAuthorizer } from './authorizer.js';
 import type { Config } from './config.js';
+import { startHubEvents } from './hub-events.js';
 import { createLogger } from './logger.js';
 import { Metrics, routeLabel } from './metrics.js';
 import { searchRoutes } from './search.js';
@@ -45,6 +46,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       defaultVisibility: config.auth.default_visibility,
     },
   };
+  const hubEvents = startHubEvents(config, ctx, logger);
   // Access control (jose, argon2…) is loaded only when it is used.
   const authorizer =
     config.auth.mode === 'none'
@@ -128,6 +130,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     async close() {
       clearInterval(timer);
       await app.close();
+      await hubEvents.stop();
       await db.destroy();
     },
   };
