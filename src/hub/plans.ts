@@ -1,0 +1,76 @@
+import { type MetadataDb, now } from '../metadata/db.js';
+import { findNamespace, findNamespaceById, privateQuota } from '../metadata/namespaces.js';
+import { HubError } from './errors.js';
+
+export interface Plan {
+  id: number;
+  name: string;
+  privateRepos: number;
+  createdAt: string;
+}
+
+const columns = ['id', 'name', 'private_repos as privateRepos', 'created_at as createdAt'] as const;
+
+const PLAN_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+export async function listPlans(db: MetadataDb): Promise<Plan[]> {
+  return db.selectFrom('plans').select(columns).orderBy('id').execute();
+}
+
+export async function findPlan(db: MetadataDb, name: string): Promise<Plan | undefined> {
+  return db.selectFrom('plans').select(columns).where('name', '=', name).executeTakeFirst();
+}
+
+function checkPlan(name: string, privateRepos: number): void {
+  if (!PLAN_RE.test(name)) throw new HubError('invalid', `invalid plan name ${JSON.stringify(name)}`);
+  if (!Number.isInteger(privateRepos) || privateRepos < 0)
+    throw new HubError('invalid', 'private_repos must be a non-negative integer');
+}
+
+/** Creates a plan, or changes the private repository count of an existing one. */
+export async function savePlan(db: MetadataDb, name: string, privateRepos: number): Promise<Plan> {
+  checkPlan(name, privateRepos);
+  await db
+    .insertInto('plans')
+    .values({ name, private_repos: privateRepos, created_at: now() })
+    .onConflict((oc) => oc.column('name').doUpdateSet({ private_repos: privateRepos }))
+    .execute();
+  return (await findPlan(db, name)) as Plan;
+}
+
+/**
+ * Puts a namespace on a plan. A smaller plan loses nothing: repositories beyond it stay
+ * private; only new private ones are refused until the namespace is under the limit again.
+ */
+export async function assignPlan(db: MetadataDb, namespace: string, planName: string): Promise<void> {
+  const plan = await findPlan(db, planName);
+  if (!plan) throw new HubError('not_found', `no plan named ${JSON.stringify(planName)}`);
+  const ns = await findNamespace(db, namespace);
+  if (!ns) throw new HubError('not_found', `no namespace named ${JSON.stringify(namespace)}`);
+  await db.updateTable('namespaces').set({ plan_id: plan.id }).where('id', '=', ns.id).execute();
+}
+
+/** A namespace's plan and how much of it is used. */
+export async function planUsage(
+  db: MetadataDb,
+  namespaceId: number,
+): Promise<{ plan: string; privateRepos: number; privateReposUsed: number }> {
+  const ns = await findNamespaceById(db, namespaceId);
+  if (!ns) throw new HubError('not_found', 'namespace not found');
+  const q = await privateQuota(db, ns);
+  return { plan: q.plan, privateRepos: q.allowed, privateReposUsed: q.used };
+}
+
+/**
+ * Throws when one more private repository does not fit the namespace's plan: called before a
+ * repository is created private or switched to private.
+ */
+export async function checkPrivateQuota(db: MetadataDb, namespaceId: number): Promise<void> {
+  const ns = await findNamespaceById(db, namespaceId);
+  if (!ns) return;
+  const q = await privateQuota(db, ns);
+  if (q.used >= q.allowed) {
+    const what = q.allowed === 1 ? 'repository' : 'repositories';
+    throw new HubError('denied', `the plan of ${ns.name} allows ${q.allowed} private ${what}`);
+  }
+}
