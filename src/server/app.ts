@@ -102,6 +102,11 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
   await app.register(async (v1) =>
     searchRoutes(v1, { db, authorizer: authorizer.authorizer, ...(tokenDeps ? { tokenDeps } : {}) }),
   );
+  // The web UI needs accounts: it exists in token mode.
+  if (tokenDeps) {
+    const { uiRoutes } = await import('./ui/plugin.js');
+    await app.register(async (ui) => uiRoutes(ui, { db, storage, auth: tokenDeps, secure: config.tls.cert !== '' }));
+  }
 
   // The hub API (/api): anonymous read-only in auth.mode none and htpasswd, accounts in token mode.
   await registerApi(app, {

@@ -1,0 +1,85 @@
+// Sign up, sign in, sign out. Passwords go through the token endpoint's check and throttle.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hashPassword } from '../../../auth/passwords.js';
+import { audit } from '../../../hub/audit.js';
+import { createAccount, findAccount } from '../../../metadata/accounts.js';
+import { RegistryError } from '../../../registry/errors.js';
+import { authenticate } from '../../token.js';
+import { form, page, type UiDeps } from '../context.js';
+import { createSession, deleteSession, SESSION_COOKIE, SESSION_TTL_MS } from '../sessions.js';
+
+const USERNAME_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+const MIN_PASSWORD = 8;
+
+/** Only same-site paths: `next` must not send a fresh session to another site. */
+function safeNext(next: string | null): string {
+  return next && /^\/(?![/\\])/.test(next) ? next : '/';
+}
+
+async function startSession(deps: UiDeps, reply: FastifyReply, accountId: number, next: string): Promise<FastifyReply> {
+  const session = await createSession(deps.db, accountId);
+  reply.setCookie(SESSION_COOKIE, session.id, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: deps.secure,
+    maxAge: SESSION_TTL_MS / 1000,
+  });
+  return reply.redirect(next, 303);
+}
+
+export async function accountPages(app: FastifyInstance, deps: UiDeps): Promise<void> {
+  app.get('/signup', async (req, reply) => page(req, reply, 'signup', { title: 'Sign up', username: '' }));
+  app.post('/signup', async (req, reply) => {
+    const f = form(req);
+    const username = (f.get('username') ?? '').trim();
+    const password = f.get('password') ?? '';
+    const fail = (error: string) => page(req, reply, 'signup', { title: 'Sign up', username, error }, 400);
+    if (username.length > 64 || !USERNAME_RE.test(username)) {
+      return fail('Use lowercase letters and digits, optionally separated by single ".", "_" or "-" (at most 64).');
+    }
+    if ([...password].length < MIN_PASSWORD) return fail(`The password needs at least ${MIN_PASSWORD} characters.`);
+    // Organizations share the namespace of names: a user may not take an organization's name.
+    const taken =
+      (await findAccount(deps.db, username)) ??
+      (await deps.db.selectFrom('namespaces').select('id').where('name', '=', username).executeTakeFirst());
+    if (taken) return fail('That name is taken.');
+    const account = await createAccount(deps.db, { username, passwordHash: await hashPassword(password) });
+    await audit(deps.db, { accountId: account.id, action: 'account.signup', target: username, ip: req.ip });
+    return startSession(deps, reply, account.id, '/');
+  });
+
+  app.get('/signin', async (req, reply) => {
+    const next = safeNext(new URLSearchParams(req.url.split('?')[1] ?? '').get('next'));
+    return page(req, reply, 'signin', { title: 'Sign in', username: '', next });
+  });
+  app.post('/signin', async (req: FastifyRequest, reply) => {
+    const f = form(req);
+    const username = (f.get('username') ?? '').trim();
+    const next = safeNext(f.get('next'));
+    try {
+      const account = await authenticate(deps.auth, req, username, f.get('password') ?? '');
+      await audit(deps.db, {
+        accountId: account.id,
+        action: 'login',
+        target: username,
+        detail: { via: 'web' },
+        ip: req.ip,
+      });
+      return startSession(deps, reply, account.id, next);
+    } catch (err) {
+      if (!(err instanceof RegistryError)) throw err;
+      const status = err.status === 429 ? 429 : 401;
+      await audit(deps.db, { action: 'login.failed', target: username, detail: { via: 'web' }, ip: req.ip });
+      const error = status === 429 ? 'Too many failed sign-ins: try again later.' : 'Incorrect username or password.';
+      return page(req, reply, 'signin', { title: 'Sign in', username, next, error }, status);
+    }
+  });
+
+  app.post('/signout', async (req, reply) => {
+    const { session } = req.viewer;
+    if (session) await deleteSession(deps.db, session.id);
+    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    return reply.redirect('/', 303);
+  });
+}

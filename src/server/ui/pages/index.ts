@@ -1,0 +1,12 @@
+import type { FastifyInstance } from 'fastify';
+import type { UiDeps } from '../context.js';
+import { accountPages } from './account.js';
+import { explorePages } from './explore.js';
+import { repositoryPages } from './repository.js';
+
+/** The UI's page modules, registered in this order. */
+export const UI_PAGES: ((app: FastifyInstance, deps: UiDeps) => Promise<void>)[] = [
+  accountPages,
+  explorePages,
+  repositoryPages,
+];
