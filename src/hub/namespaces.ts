@@ -1,0 +1,73 @@
+import { type Account, findAccount } from '../metadata/accounts.js';
+import { type MetadataDb, now } from '../metadata/db.js';
+import { findNamespace, type Namespace } from '../metadata/namespaces.js';
+import { HubError } from './errors.js';
+
+export type { Namespace } from '../metadata/namespaces.js';
+
+/** Namespace names follow the repository path-component grammar (as usernames). */
+const NAME_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+
+export function checkNamespaceName(name: string): void {
+  if (name.length > 64 || !NAME_RE.test(name))
+    throw new HubError(
+      'invalid',
+      `invalid name ${JSON.stringify(name)}: lowercase letters and digits, optionally separated by '.', '_' or '-'`,
+    );
+}
+
+/**
+ * Creates an organization owned by `owner`. Users and organizations share one name space
+ * (both are the first component of repository names).
+ */
+export async function createOrganization(
+  db: MetadataDb,
+  owner: Account,
+  org: { name: string; fullName?: string },
+): Promise<Namespace> {
+  checkNamespaceName(org.name);
+  const at = now();
+  await db.transaction().execute(async (tx) => {
+    const taken =
+      (await tx.selectFrom('namespaces').select('id').where('name', '=', org.name).executeTakeFirst()) ??
+      (await tx.selectFrom('accounts').select('id').where('username', '=', org.name).executeTakeFirst());
+    if (taken) throw new HubError('conflict', `the name ${JSON.stringify(org.name)} is already taken`);
+    const plan = await tx.selectFrom('plans').select('id').where('name', '=', 'free').executeTakeFirstOrThrow();
+    const result = await tx
+      .insertInto('namespaces')
+      .values({
+        name: org.name,
+        kind: 'org',
+        account_id: null,
+        plan_id: plan.id,
+        default_visibility: 'public',
+        full_name: org.fullName ?? '',
+        created_at: at,
+      })
+      .executeTakeFirstOrThrow();
+    await tx
+      .insertInto('org_members')
+      .values({ namespace_id: Number(result.insertId), account_id: owner.id, role: 'owner', created_at: at })
+      .execute();
+  });
+  return (await findNamespace(db, org.name)) as Namespace;
+}
+
+/** Changes what an owner may change on a namespace: its full name and the default visibility of pushes. */
+export async function updateNamespace(
+  db: MetadataDb,
+  id: number,
+  changes: { fullName?: string; defaultVisibility?: 'public' | 'private' },
+): Promise<void> {
+  const set: { full_name?: string; default_visibility?: 'public' | 'private' } = {};
+  if (changes.fullName !== undefined) set.full_name = changes.fullName.slice(0, 255);
+  if (changes.defaultVisibility !== undefined) set.default_visibility = changes.defaultVisibility;
+  if (Object.keys(set).length > 0) await db.updateTable('namespaces').set(set).where('id', '=', id).execute();
+}
+
+/** An account that exists and is not disabled, or a HubError naming it. */
+export async function requireUser(db: MetadataDb, username: string): Promise<Account> {
+  const account = await findAccount(db, username);
+  if (!account || account.disabled) throw new HubError('not_found', `no user named ${JSON.stringify(username)}`);
+  return account;
+}
