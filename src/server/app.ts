@@ -105,7 +105,15 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
   // The web UI needs accounts: it exists in token mode.
   if (tokenDeps) {
     const { uiRoutes } = await import('./ui/plugin.js');
-    await app.register(async (ui) => uiRoutes(ui, { db, storage, auth: tokenDeps, secure: config.tls.cert !== '' }));
+    await app.register(async (ui) =>
+      uiRoutes(ui, {
+        db,
+        storage,
+        auth: tokenDeps,
+        secure: config.tls.cert !== '',
+        allowPrivateWebhooks: config.webhooks.allow_private_targets,
+      }),
+    );
   }
 
   // The hub API (/api): anonymous read-only in auth.mode none and htpasswd, accounts in token mode.

@@ -13,6 +13,29 @@ export interface UiDeps {
   auth: TokenAuthDeps;
   /** Sessions cookies get `Secure` when the server speaks HTTPS. */
   secure: boolean;
+  /** Webhook targets on loopback or private addresses (config webhooks.allow_private_targets). */
+  allowPrivateWebhooks: boolean;
+}
+
+/** The registry actions an account has on a repository name (the hub's permission callback). */
+export const actionsOf = (deps: UiDeps) => (account: Account | undefined, name: string) =>
+  deps.auth.policy.allowedActions(account, name);
+
+/** A form the UI itself refuses (400, shown with its message). */
+export class Refusal extends Error {}
+
+/** Refusals of hub operations that a user can act on, shown with their message and status. */
+export function userError(err: unknown): { status: number; message: string } | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const e = err as Error & { status?: unknown; kind?: unknown };
+  if (err instanceof Refusal || err.name === 'WebhookError') return { status: 400, message: err.message };
+  if (typeof e.status === 'number' && e.constructor.name === 'HubError')
+    return { status: e.status, message: err.message };
+  if (typeof e.kind === 'string' && e.constructor.name === 'HubError') {
+    const status = { invalid: 400, not_found: 404, conflict: 409, denied: 403 }[e.kind] ?? 400;
+    return { status, message: err.message };
+  }
+  return undefined;
 }
 
 /** Who is looking, resolved once per request by the UI's onRequest hook. */

@@ -9,7 +9,7 @@ import { Eta } from 'eta';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { findAccountById } from '../../metadata/accounts.js';
 import { STATIC_DIR, VIEWS_DIR } from './assets.js';
-import { NotFound, page, type UiDeps, type Viewer } from './context.js';
+import { NotFound, page, type UiDeps, userError, type Viewer } from './context.js';
 import { UI_PAGES } from './pages/index.js';
 import { CSRF_COOKIE, csrfMatches, findSession, randomToken, SESSION_COOKIE } from './sessions.js';
 
@@ -85,6 +85,15 @@ export async function uiRoutes(app: FastifyInstance, deps: UiDeps): Promise<void
         404,
       );
     }
+    const known = userError(err);
+    if (known)
+      return page(
+        req,
+        reply,
+        'error',
+        { title: 'Refused', message: known.message },
+        known.status === 404 ? 404 : known.status,
+      );
     const status =
       typeof (err as { statusCode?: unknown }).statusCode === 'number'
         ? (err as { statusCode: number }).statusCode

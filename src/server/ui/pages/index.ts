@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { UiDeps } from '../context.js';
 import { accountPages } from './account.js';
 import { explorePages } from './explore.js';
+import { managePages } from './manage.js';
+import { orgPages } from './orgs.js';
 import { repositoryPages } from './repository.js';
 
 /** The UI's page modules, registered in this order. */
@@ -9,4 +11,6 @@ export const UI_PAGES: ((app: FastifyInstance, deps: UiDeps) => Promise<void>)[]
   accountPages,
   explorePages,
   repositoryPages,
+  managePages,
+  orgPages,
 ];

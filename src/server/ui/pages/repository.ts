@@ -1,9 +1,10 @@
 // The repository page (description, tags, docker pull command, star) and a tag's layers and history.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { getRepository } from '../../../hub/repositories.js';
+import { hasStarred } from '../../../hub/stars.js';
 import { listTags } from '../../../metadata/tags.js';
-import { permissionOn, requirePermission } from '../access.js';
-import { NotFound, page, type UiDeps } from '../context.js';
-import { formatSize, pullName, repositoryView } from '../data.js';
+import { actionsOf, NotFound, page, type UiDeps } from '../context.js';
+import { formatSize, pullName } from '../data.js';
 import { tagImage } from '../images.js';
 import { renderMarkdown } from '../markdown.js';
 
@@ -22,12 +23,10 @@ export async function repositoryPages(app: FastifyInstance, deps: UiDeps): Promi
   app.get('/r/:ns/:name', async (req, reply) => {
     const name = repoName(req);
     const { account } = req.viewer;
-    const permission = await permissionOn(deps, account, name);
-    const repo = permission ? await repositoryView(deps.db, name) : undefined;
-    if (!repo) throw new NotFound();
+    const repo = await getRepository(deps.db, actionsOf(deps), account, name);
     const tags = [];
     for (const tag of await listTags(deps.db, repo.id, 100)) {
-      const image = await tagImage(deps.db, deps.storage, name, tag);
+      const image = await tagImage(deps.db, deps.storage, repo.fullName, tag);
       if (!image) continue;
       const row = await deps.db
         .selectFrom('tags')
@@ -46,33 +45,24 @@ export async function repositoryPages(app: FastifyInstance, deps: UiDeps): Promi
         pushed: row?.pushed_at ?? row?.updated_at ?? '',
       });
     }
-    const starred = account
-      ? Boolean(
-          await deps.db
-            .selectFrom('stars')
-            .select('repository_id')
-            .where('repository_id', '=', repo.id)
-            .where('account_id', '=', account.id)
-            .executeTakeFirst(),
-        )
-      : false;
+    const starred = account ? await hasStarred(deps.db, repo.id, account.id) : false;
     const host = req.headers.host ?? req.hostname;
     return page(req, reply, 'repository', {
-      title: pullName(repo.name),
+      title: repo.displayName,
       repo,
-      path: repoPath(repo.name),
-      pull: `docker pull ${host}/${pullName(repo.name)}`,
+      path: repoPath(repo.fullName),
+      pull: `docker pull ${host}/${repo.displayName}`,
       descriptionHtml: renderMarkdown(repo.fullDescription),
       tags,
       starred,
       canStar: Boolean(account),
-      canAdmin: permission === 'admin',
+      canAdmin: repo.permissions.admin,
     });
   });
 
   app.get('/r/:ns/:name/tags/:tag', async (req, reply) => {
     const name = repoName(req);
-    await requirePermission(deps, req.viewer.account, name, 'read');
+    await getRepository(deps.db, actionsOf(deps), req.viewer.account, name);
     const { tag } = req.params as { tag: string };
     const digest = new URLSearchParams(req.url.split('?')[1] ?? '').get('digest');
     // A platform of a multi-platform tag is shown by its digest, within the same repository.

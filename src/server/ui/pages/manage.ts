@@ -1,0 +1,205 @@
+// Creating a repository, starring it, and its settings (descriptions, visibility, collaborators,
+// webhooks with their delivery log, delete). Settings need admin on the repository, else 404.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { audit } from '../../../hub/audit.js';
+import { listCollaborators, removeCollaborator, setCollaborator } from '../../../hub/collaborators.js';
+import { listDeliveries } from '../../../hub/deliveries.js';
+import { organizationsOf } from '../../../hub/orgs.js';
+import { isPermission } from '../../../hub/permissions.js';
+import { createRepository, deleteRepository, getRepository, updateRepository } from '../../../hub/repositories.js';
+import { star, unstar } from '../../../hub/stars.js';
+import { createWebhook, deleteWebhook, listWebhooks } from '../../../hub/webhooks.js';
+import { findAccount } from '../../../metadata/accounts.js';
+import { actionsOf, form, NotFound, page, Refusal, signedIn, type UiDeps, userError } from '../context.js';
+import { repoName, repoPath } from './repository.js';
+
+export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<void> {
+  const actions = actionsOf(deps);
+
+  const newForm = async (req: FastifyRequest, reply: FastifyReply, values: Record<string, unknown>, status = 200) => {
+    const account = req.viewer.account;
+    if (!account) return reply.redirect('/signin?next=/new', 303);
+    const orgs = await organizationsOf(deps.db, account.id);
+    const namespaces = [account.username, ...orgs.map((o) => o.name)];
+    return page(req, reply, 'new', { title: 'New repository', namespaces, values }, status);
+  };
+
+  app.get('/new', async (req, reply) => {
+    const ns = new URLSearchParams(req.url.split('?')[1] ?? '').get('namespace') ?? '';
+    return newForm(req, reply, { namespace: ns, name: '', description: '', isPrivate: false });
+  });
+  app.post('/new', async (req, reply) => {
+    const account = signedIn(req, reply);
+    if (!account) return reply;
+    const f = form(req);
+    const values = {
+      namespace: f.get('namespace') ?? '',
+      name: (f.get('name') ?? '').trim(),
+      description: f.get('description') ?? '',
+      fullDescription: f.get('full_description') ?? '',
+      isPrivate: f.get('visibility') === 'private',
+    };
+    try {
+      const repo = await createRepository(deps.db, actions, account, values);
+      await audit(deps.db, {
+        accountId: account.id,
+        action: 'repository.create',
+        target: repo.fullName,
+        detail: { private: repo.isPrivate, via: 'web' },
+        ip: req.ip,
+      });
+      return reply.redirect(repoPath(repo.fullName), 303);
+    } catch (err) {
+      const known = userError(err);
+      if (!known) throw err;
+      return newForm(req, reply, { ...values, error: known.message }, known.status);
+    }
+  });
+
+  app.post('/r/:ns/:name/star', async (req, reply) => {
+    const account = signedIn(req, reply);
+    if (!account) return reply;
+    const repo = await getRepository(deps.db, actions, account, repoName(req));
+    if (form(req).get('star') === 'off') await unstar(deps.db, repo.id, account.id);
+    else await star(deps.db, repo.id, account.id);
+    return reply.redirect(repoPath(repo.fullName), 303);
+  });
+
+  /** The repository when the viewer administers it; 404 otherwise, as for an unknown one. */
+  const administered = async (req: FastifyRequest) => {
+    const account = req.viewer.account;
+    if (!account) throw new NotFound();
+    const repo = await getRepository(deps.db, actions, account, repoName(req)).catch(() => undefined);
+    if (!repo?.permissions.admin) throw new NotFound();
+    return { account, repo };
+  };
+
+  const settings = async (req: FastifyRequest, reply: FastifyReply, message: { error?: string } = {}, status = 200) => {
+    const { repo } = await administered(req);
+    const hooks = [];
+    for (const hook of await listWebhooks(deps.db, repo.id)) {
+      const deliveries = await listDeliveries(deps.db, hook.id, { offset: 0, limit: 10 });
+      hooks.push({ ...hook, deliveries: deliveries.results });
+    }
+    return page(
+      req,
+      reply,
+      'repo-settings',
+      {
+        title: `Settings · ${repo.displayName}`,
+        repo,
+        path: repoPath(repo.fullName),
+        hooks,
+        collaborators: await listCollaborators(deps.db, repo.id),
+        ...message,
+      },
+      status,
+    );
+  };
+  /** Runs a settings change; a refusal shows the settings again with its message. */
+  const change = async (req: FastifyRequest, reply: FastifyReply, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      const known = userError(err);
+      if (!known) throw err;
+      return settings(req, reply, { error: known.message }, known.status);
+    }
+    return reply.redirect(`${repoPath(repoName(req))}/settings`, 303);
+  };
+
+  app.get('/r/:ns/:name/settings', async (req, reply) => settings(req, reply));
+
+  app.post('/r/:ns/:name/settings/general', async (req, reply) => {
+    const { account, repo } = await administered(req);
+    const f = form(req);
+    return change(req, reply, async () => {
+      const { visibilityChanged } = await updateRepository(deps.db, actions, account, repo.fullName, {
+        description: f.get('description') ?? '',
+        fullDescription: f.get('full_description') ?? '',
+        isPrivate: f.get('visibility') === 'private',
+      });
+      if (visibilityChanged) {
+        await audit(deps.db, {
+          accountId: account.id,
+          action: 'repository.visibility',
+          target: repo.fullName,
+          detail: { private: f.get('visibility') === 'private', via: 'web' },
+          ip: req.ip,
+        });
+      }
+    });
+  });
+
+  app.post('/r/:ns/:name/settings/collaborators', async (req, reply) => {
+    const { account, repo } = await administered(req);
+    const f = form(req);
+    return change(req, reply, async () => {
+      const who = await findAccount(deps.db, (f.get('username') ?? '').trim());
+      if (!who) throw new Refusal(`there is no account ${f.get('username') ?? ''}`);
+      const permission = f.get('permission') ?? '';
+      if (permission === 'remove') await removeCollaborator(deps.db, repo.id, who.id);
+      else if (isPermission(permission)) await setCollaborator(deps.db, repo.id, who.id, permission);
+      else throw new Refusal('choose read, write or admin');
+      await audit(deps.db, {
+        accountId: account.id,
+        action: 'collaborator.set',
+        target: repo.fullName,
+        detail: { account: who.username, permission },
+        ip: req.ip,
+      });
+    });
+  });
+
+  app.post('/r/:ns/:name/settings/webhooks', async (req, reply) => {
+    const { account, repo } = await administered(req);
+    const f = form(req);
+    return change(req, reply, async () => {
+      const events = f.getAll('events');
+      const hook = await createWebhook(
+        deps.db,
+        repo.id,
+        {
+          name: (f.get('name') ?? '').trim() || undefined,
+          url: (f.get('url') ?? '').trim(),
+          secret: f.get('secret') ?? '',
+          events: events.length > 0 ? events : ['push'],
+        },
+        { allowPrivate: deps.allowPrivateWebhooks },
+      );
+      await audit(deps.db, {
+        accountId: account.id,
+        action: 'webhook.create',
+        target: repo.fullName,
+        detail: { id: hook.id, url: hook.url },
+        ip: req.ip,
+      });
+    });
+  });
+
+  app.post('/r/:ns/:name/settings/webhooks/:id/delete', async (req, reply) => {
+    const { account, repo } = await administered(req);
+    const id = Number((req.params as { id: string }).id);
+    return change(req, reply, async () => {
+      if (await deleteWebhook(deps.db, repo.id, id)) {
+        await audit(deps.db, {
+          accountId: account.id,
+          action: 'webhook.delete',
+          target: repo.fullName,
+          detail: { id },
+          ip: req.ip,
+        });
+      }
+    });
+  });
+
+  app.post('/r/:ns/:name/settings/delete', async (req, reply) => {
+    const { account, repo } = await administered(req);
+    if (form(req).get('confirm') !== repo.fullName) {
+      return settings(req, reply, { error: `Type ${repo.fullName} to confirm the deletion.` }, 400);
+    }
+    await deleteRepository(deps.db, actions, account, repo.fullName);
+    await audit(deps.db, { accountId: account.id, action: 'repository.delete', target: repo.fullName, ip: req.ip });
+    return reply.redirect(`/u/${account.username}`, 303);
+  });
+}
