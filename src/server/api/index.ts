@@ -1,12 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext, ApiRoutes } from './plumbing.js';
 import { mountApi } from './plumbing.js';
+import { repositoryRoutes } from './repositories.js';
+import { searchApiRoutes } from './search.js';
 import { webhookRoutes } from './webhooks.js';
 
 // The hub API's route modules, one import and one list entry each (paths relative to /api).
 // Keep one line per module so that parallel edits do not collide.
 
-export const apiModules: ApiRoutes[] = [webhookRoutes];
+export const apiModules: ApiRoutes[] = [webhookRoutes, repositoryRoutes, searchApiRoutes];
 
 /** Mounts the hub API at /api. */
 export async function registerApi(

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { verifyAccessToken } from '../../hub/tokens.js';
 import type { Account } from '../../metadata/accounts.js';
 import { findAccount } from '../../metadata/accounts.js';
 import type { MetadataDb } from '../../metadata/db.js';
@@ -125,8 +126,8 @@ export interface Caller {
 }
 
 /**
- * Verifies a personal access token (H1's src/hub/tokens.ts plugs its verifier in through
- * ApiOptions.verifyAccessToken). Returns undefined for anything that is not a valid token.
+ * Verifies a personal access token (default: hub/tokens.ts verifyAccessToken). Returns undefined
+ * for anything that is not a valid token.
  */
 export type AccessTokenVerifier = (
   db: MetadataDb,
@@ -164,7 +165,8 @@ async function resolveCaller(ctx: ApiContext, req: FastifyRequest): Promise<Call
   // Accounts exist only in auth.mode token: elsewhere the API is anonymous (read-only).
   if (!deps) return unauthorized('the hub API needs auth.mode token to sign in');
   const verifyToken = async (secret: string): Promise<Caller | undefined> => {
-    const found = ctx.options.verifyAccessToken ? await ctx.options.verifyAccessToken(ctx.db, secret) : undefined;
+    const verify = ctx.options.verifyAccessToken ?? verifyAccessToken;
+    const found = await verify(ctx.db, secret);
     return found ? { ...found, via: 'access-token' } : undefined;
   };
   if (/^bearer /i.test(header)) {
