@@ -1,6 +1,7 @@
 // `docker search 127.0.0.1:PORT/TERM` against Wharf, through a private Docker engine, next to
 // `wharf search` (issue "search", must show 1 and 2):
-// 1. both list the same repositories in the same order with the same columns;
+// 1. both list the same repositories in the same order with the same columns (and, issue 6, the
+//    hub's ranking, descriptions and stars);
 // 2. in token mode a private repository shows only for an account that may pull it — logged in
 //    with `docker login` (Docker then holds an identity token: it fetches a token for
 //    registry:catalog:search and searches with it), or with stored credentials for
@@ -100,8 +101,9 @@ interopDescribe('docker search and wharf search against Wharf', ['dockerd', 'doc
     async () => {
       const table = await same([`${open.host}/busybox`]);
       expect(table.split('\n')[0]).toMatch(/^NAME +DESCRIPTION +STARS +OFFICIAL$/);
-      // Exact name, then prefix, then the others (alphabetical); alpine does not match.
-      expect(names(table)).toEqual(['busybox', 'library/busybox', 'mybusybox', 'tools/busybox-extra']);
+      // Exact name, then the name's last component, then a component starting with the term, then
+      // a mere substring; alpine does not match.
+      expect(names(table)).toEqual(['busybox', 'library/busybox', 'tools/busybox-extra', 'mybusybox']);
     },
     TIMEOUT,
   );
@@ -204,6 +206,48 @@ interopDescribe('docker search and wharf search against Wharf', ['dockerd', 'doc
       const refused = await wharfSearch([term], { WHARF_CONFIG_DIR: dir });
       expect(refused.code).toBe(1);
       expect(refused.stderr).toBe('Error response from daemon: unexpected status code 401\n');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "the hub's descriptions and stars (set through /api) show in docker search and wharf search, ranked by stars",
+    async () => {
+      const api = async (user: keyof typeof PASSWORDS, method: string, path: string, body?: unknown) => {
+        const res = await fetch(`${secured.url}/api${path}`, {
+          method,
+          headers: {
+            authorization: `Basic ${Buffer.from(`${user}:${PASSWORDS[user]}`).toString('base64')}`,
+            ...(body ? { 'content-type': 'application/json' } : {}),
+          },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      expect(
+        (await api('bob', 'POST', '/repositories/bob', { name: 'app-tools', description: 'Tools for the app' })).status,
+      ).toBe(201);
+      expect(
+        (await api('alice', 'PATCH', '/repositories/alice/app-public', { description: 'The public app' })).status,
+      ).toBe(200);
+      expect((await api('bob', 'POST', '/repositories/alice/app-public/star')).body.star_count).toBe(1);
+      expect((await api('alice', 'POST', '/repositories/alice/app-public/star')).body.star_count).toBe(2);
+      // The plan limit through the API: alice/app-private is her one private repository.
+      const refused = await api('alice', 'POST', '/repositories/alice', { name: 'another', is_private: true });
+      expect(refused.status).toBe(403);
+      expect(JSON.stringify(refused.body)).toContain('allows 1 private repository');
+
+      await d.dockerOk(['logout', secured.host], opts);
+      const anonymous = await d.dockerOk(['search', `${secured.host}/app`], opts);
+      expect(anonymous.trimEnd().split('\n').slice(1)).toEqual([
+        expect.stringMatching(/^alice\/app-public +The public app +2 *$/),
+        expect.stringMatching(/^bob\/app-tools +Tools for the app +0 *$/),
+      ]);
+      expect((await wharfSearch([`${secured.host}/app`])).stdout).toBe(anonymous);
+      await login('alice');
+      const asAlice = await d.dockerOk(['search', `${secured.host}/app`], opts);
+      expect(names(asAlice)[0]).toBe('alice/app-public');
+      expect(names(asAlice).sort()).toEqual(['alice/app-private', 'alice/app-public', 'bob/app-tools']);
     },
     TIMEOUT,
   );
