@@ -25,6 +25,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   openssl: 'openssl',
   ip: 'iproute2',
   setfattr: 'attr',
+  chromium: 'chromium',
 };
 
 /** $PATH with the sbin directories appended (once each). */

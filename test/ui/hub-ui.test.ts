@@ -1,0 +1,303 @@
+// The web UI in real Chromium (issue 6, "Must show"): Debian's chromium driven by playwright-core
+// against a real `wharf serve` in token mode, a private dockerd pushing with the account made in
+// the browser, and a webhook receiver on 127.0.0.1. Screenshots go to test-artifacts/ui/.
+import { mkdir } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Dockerd, makeBusyboxImage, startDockerd } from '../support/dockerd.js';
+import { startWharf, type WharfProcess } from '../support/server.js';
+import { interopDescribe, sleep } from '../support/tools.js';
+
+const TIMEOUT = 180_000;
+const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts', 'ui');
+const PASSWORD = 'carol-Secret-1';
+const HOSTILE_MARKDOWN = [
+  '# Secret app',
+  '',
+  '<script>document.title = "pwned"</script>',
+  '',
+  '[click me](javascript:alert(1)) and [also](JaVaScRiPt:alert(2)) and [data](data:text/html;base64,PHNjcmlwdD4=)',
+  '',
+  '<img src=x onerror="document.title=1">',
+  '',
+  '[the docs](https://example.com/docs)',
+].join('\n');
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'busybox'], () => {
+  let wharf: WharfProcess;
+  let d: Dockerd;
+  let browser: Browser;
+  let pageA: Page;
+  let receiver: Server;
+  let receiverUrl: string;
+  const received: Received[] = [];
+
+  const url = (path: string) => `${wharf.url}${path}`;
+  const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  const opts = { timeoutMs: TIMEOUT };
+
+  async function signUp(page: Page, username: string): Promise<void> {
+    await page.goto(url('/signup'));
+    await page.fill('input[name=username]', username);
+    await page.fill('input[name=password]', PASSWORD);
+    await page.click('button[type=submit]');
+    await page.waitForURL(url('/'));
+  }
+
+  async function submit(page: Page, formSelector: string, fields: Record<string, string>): Promise<void> {
+    for (const [name, value] of Object.entries(fields)) {
+      const field = page.locator(`${formSelector} [name=${name}]`).first();
+      if ((await field.getAttribute('type')) === 'radio') {
+        await page.check(`${formSelector} [name=${name}][value=${value}]`);
+      } else if ((await field.evaluate((el) => el.tagName)) === 'SELECT') {
+        await field.selectOption(value);
+      } else {
+        await field.fill(value);
+      }
+    }
+    await Promise.all([page.waitForLoadState('load'), page.click(`${formSelector} button[type=submit]`)]);
+  }
+
+  beforeAll(async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    [wharf, d, browser] = await Promise.all([
+      startWharf({
+        env: {
+          WHARF_AUTH_MODE: 'token',
+          WHARF_ADMIN_PASSWORD: 'admin-Secret-1',
+          WHARF_WEBHOOKS_ALLOW_PRIVATE_TARGETS: 'true',
+          WHARF_WEBHOOKS_POLL_INTERVAL: '200',
+        },
+      }),
+      startDockerd(),
+      chromium.launch({
+        executablePath: '/usr/bin/chromium',
+        args: ['--no-sandbox', '--disable-background-networking'],
+      }),
+    ]);
+    await makeBusyboxImage(d, 'ui-base:1');
+    pageA = await (await browser.newContext({ viewport: { width: 1100, height: 900 } })).newPage();
+  }, TIMEOUT);
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((resolve) => receiver?.close(resolve));
+    await Promise.all([d?.stop(), wharf?.cleanup()]);
+  }, TIMEOUT);
+
+  it(
+    'sign up, create an organization and a team, create a private repository with a hostile description',
+    async () => {
+      await signUp(pageA, 'carol');
+      expect(await pageA.locator('header nav').innerText()).toContain('carol');
+      await shot(pageA, '01-home-signed-in');
+
+      await pageA.goto(url('/orgs/new'));
+      await submit(pageA, 'form[action="/orgs/new"]', { name: 'acme' });
+      expect(pageA.url()).toBe(url('/orgs/acme/settings'));
+      await submit(pageA, 'form[action="/orgs/acme/settings/teams"]', { name: 'devs', description: 'Developers' });
+      expect(await pageA.locator('.team').innerText()).toContain('devs');
+      await shot(pageA, '02-organization-settings');
+
+      await pageA.goto(url('/new'));
+      await submit(pageA, 'form[action="/new"]', {
+        namespace: 'carol',
+        name: 'secret',
+        description: 'A private app',
+        full_description: HOSTILE_MARKDOWN,
+        visibility: 'private',
+      });
+      expect(pageA.url()).toBe(url('/r/carol/secret'));
+      expect(await pageA.locator('.repo-head h1').innerText()).toContain('private');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'the hostile Markdown is rendered harmless: no script, no event handler, no javascript: or data: link',
+    async () => {
+      await pageA.goto(url('/r/carol/secret'));
+      const md = pageA.locator('.markdown');
+      expect((await md.locator('h1').innerText()).trim()).toBe('Secret app');
+      expect(await md.locator('script').count()).toBe(0);
+      expect(await md.locator('img').count()).toBe(0);
+      expect(await md.locator('[onerror]').count()).toBe(0);
+      const hrefs = await md.locator('a').evaluateAll((as) => as.map((a) => a.getAttribute('href') ?? ''));
+      expect(hrefs).toEqual(['https://example.com/docs']);
+      // The script tag is shown as text, and never ran.
+      expect(await md.innerText()).toContain('<script>');
+      expect(await pageA.title()).not.toBe('pwned');
+      expect(await pageA.title()).not.toBe('1');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'docker login with the new account and push; the UI shows the tag, its layers and history',
+    async () => {
+      const login = await d.docker(['login', wharf.host, '-u', 'carol', '--password-stdin'], {
+        ...opts,
+        input: `${PASSWORD}\n`,
+      });
+      expect(login.code, login.stderr).toBe(0);
+      await d.dockerOk(['tag', 'ui-base:1', `${wharf.host}/carol/secret:1.0`], opts);
+      await d.dockerOk(['push', `${wharf.host}/carol/secret:1.0`], opts);
+
+      await pageA.goto(url('/r/carol/secret'));
+      const row = pageA.locator('table.tags tbody tr', { hasText: '1.0' });
+      expect(await row.innerText()).toContain('linux/amd64');
+      expect(await pageA.locator('input[aria-label="docker pull command"]').inputValue()).toBe(
+        `docker pull ${wharf.host}/carol/secret`,
+      );
+      await shot(pageA, '03-repository');
+
+      await row.locator('a').click();
+      await pageA.waitForURL(url('/r/carol/secret/tags/1.0'));
+      expect(await pageA.locator('table.layers tbody tr').count()).toBe(1);
+      expect(await pageA.locator('table.layers').innerText()).toContain('sha256:');
+      expect(await pageA.locator('ol.history li').first().isVisible()).toBe(true);
+      await shot(pageA, '04-tag-layers');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'star it, and find it by search (signed in; anonymous visitors do not see it)',
+    async () => {
+      await pageA.goto(url('/r/carol/secret'));
+      await submit(pageA, 'form[action="/r/carol/secret/star"]', {});
+      expect((await pageA.locator('[data-test=stars]').innerText()).trim()).toBe('★ 1');
+      expect((await pageA.locator('form[action="/r/carol/secret/star"] button').innerText()).trim()).toBe('Unstar');
+
+      await pageA.fill('header input[name=q]', 'secret');
+      await Promise.all([pageA.waitForURL(/\/search\?q=secret/), pageA.press('header input[name=q]', 'Enter')]);
+      expect(await pageA.locator('ul.results').innerText()).toContain('carol/secret');
+      await shot(pageA, '05-search');
+
+      const anonymous = await (await browser.newContext()).newPage();
+      await anonymous.goto(url('/search?q=secret'));
+      expect(await anonymous.locator('main').innerText()).toContain('0 results');
+      const hidden = await anonymous.goto(url('/r/carol/secret'));
+      expect(hidden?.status()).toBe(404);
+      await anonymous.context().close();
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'add a webhook; a push is delivered to the receiver and shows in the delivery log',
+    async () => {
+      await pageA.goto(url('/r/carol/secret/settings'));
+      await submit(pageA, 'form[action="/r/carol/secret/settings/webhooks"]', {
+        name: 'ci',
+        url: receiverUrl,
+        secret: 'hook-secret',
+      });
+      expect(await pageA.locator('.webhook').innerText()).toContain(receiverUrl);
+
+      await d.dockerOk(['tag', 'ui-base:1', `${wharf.host}/carol/secret:2.0`], opts);
+      await d.dockerOk(['push', `${wharf.host}/carol/secret:2.0`], opts);
+      const deadline = Date.now() + 30_000;
+      while (received.length === 0 && Date.now() < deadline) await sleep(100);
+      expect(received.length).toBeGreaterThan(0);
+      const payload = JSON.parse(received[0]?.body ?? '{}') as {
+        push_data?: { tag?: string };
+        repository?: { repo_name?: string };
+      };
+      expect(payload.push_data?.tag).toBe('2.0');
+      expect(payload.repository?.repo_name).toContain('carol/secret');
+
+      // The history is written once the worker records the attempt.
+      let delivered = false;
+      for (let i = 0; i < 50 && !delivered; i++) {
+        await pageA.goto(url('/r/carol/secret/settings'));
+        delivered = (await pageA.locator('table.deliveries').textContent())?.includes('delivered') ?? false;
+        if (!delivered) await sleep(200);
+      }
+      expect(delivered).toBe(true);
+      expect(await pageA.locator('table.deliveries').innerText()).toContain('200');
+      await shot(pageA, '06-webhook-deliveries');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'the plan limit: a second private repository is refused in the UI with a clear message',
+    async () => {
+      await pageA.goto(url('/new'));
+      const [response] = await Promise.all([
+        pageA.waitForResponse((r) => r.url() === url('/new') && r.request().method() === 'POST'),
+        submit(pageA, 'form[action="/new"]', { namespace: 'carol', name: 'another', visibility: 'private' }),
+      ]);
+      expect(response.status()).toBe(403);
+      expect(await pageA.locator('.notice.error').innerText()).toContain('allows 1 private repository');
+      await shot(pageA, '07-plan-limit');
+      const missing = await pageA.goto(url('/r/carol/another'));
+      expect(missing?.status()).toBe(404);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'form posts without the CSRF token are refused (403) and change nothing',
+    async () => {
+      // Signed in, the browser sends the session cookie; only the token is missing or wrong.
+      // (The pages' CSP forbids scripts, so the posts come from the browser context's request API.)
+      const post = async (path: string, form: Record<string, string>) =>
+        (await pageA.request.post(url(path), { form })).status();
+      const results = [
+        await post('/r/carol/secret/settings/delete', { confirm: 'carol/secret' }),
+        await post('/r/carol/secret/settings/delete', { confirm: 'carol/secret', _csrf: 'wrong' }),
+        await post('/settings/tokens', { name: 'stolen', scope: 'admin' }),
+      ];
+      expect(results).toEqual([403, 403, 403]);
+      const still = await pageA.goto(url('/r/carol/secret'));
+      expect(still?.status()).toBe(200);
+      await pageA.goto(url('/settings'));
+      expect(await pageA.locator('main').innerText()).not.toContain('stolen');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "another account's settings pages answer 404",
+    async () => {
+      const other = await (await browser.newContext()).newPage();
+      await signUp(other, 'dave');
+      for (const path of ['/r/carol/secret/settings', '/orgs/acme/settings', '/r/carol/secret']) {
+        const res = await other.goto(url(path));
+        expect(res?.status(), path).toBe(404);
+      }
+      // Posting to them (with dave's own valid token) is no different.
+      const csrf = await other.locator('input[name=_csrf]').first().getAttribute('value');
+      const status = (
+        await other.request.post(url('/r/carol/secret/settings/delete'), {
+          form: { confirm: 'carol/secret', _csrf: csrf ?? '' },
+        })
+      ).status();
+      expect(status).toBe(404);
+      await other.context().close();
+    },
+    TIMEOUT,
+  );
+});
