@@ -284,7 +284,7 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
     async () => {
       const other = await (await browser.newContext()).newPage();
       await signUp(other, 'dave');
-      for (const path of ['/r/carol/secret/settings', '/orgs/acme/settings', '/r/carol/secret']) {
+      for (const path of ['/r/carol/secret/settings', '/orgs/acme/settings', '/r/carol/secret', '/admin']) {
         const res = await other.goto(url(path));
         expect(res?.status(), path).toBe(404);
       }
@@ -297,6 +297,31 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
       ).status();
       expect(status).toBe(404);
       await other.context().close();
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'the admin page: a larger plan for carol, then her second private repository is accepted; an official mark',
+    async () => {
+      const admin = await (await browser.newContext()).newPage();
+      await admin.goto(url('/signin'));
+      await admin.fill('input[name=username]', 'admin');
+      await admin.fill('input[name=password]', 'admin-Secret-1');
+      await Promise.all([admin.waitForURL(url('/')), admin.click('main button[type=submit]')]);
+      await admin.goto(url('/admin'));
+      await submit(admin, 'form[action="/admin/plans"]', { name: 'team', private_repos: '5' });
+      await submit(admin, 'form[action="/admin/assign"]', { namespace: 'carol', plan: 'team' });
+      await submit(admin, 'form[action="/admin/official"]', { repository: 'carol/secret' });
+      expect(await admin.locator('main').innerText()).toContain('carol (user, team)');
+      await shot(admin, '08-admin');
+      await admin.context().close();
+
+      await pageA.goto(url('/new'));
+      await submit(pageA, 'form[action="/new"]', { namespace: 'carol', name: 'another', visibility: 'private' });
+      expect(pageA.url()).toBe(url('/r/carol/another'));
+      await pageA.goto(url('/r/carol/secret'));
+      expect(await pageA.locator('.repo-head').innerText()).toContain('Official');
     },
     TIMEOUT,
   );

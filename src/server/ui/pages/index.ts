@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { UiDeps } from '../context.js';
 import { accountPages } from './account.js';
+import { adminPages } from './admin.js';
 import { explorePages } from './explore.js';
 import { managePages } from './manage.js';
 import { orgPages } from './orgs.js';
@@ -13,4 +14,5 @@ export const UI_PAGES: ((app: FastifyInstance, deps: UiDeps) => Promise<void>)[]
   repositoryPages,
   managePages,
   orgPages,
+  adminPages,
 ];
