@@ -10,7 +10,6 @@ import {
   privateQuota,
 } from '../metadata/namespaces.js';
 import { type CatalogReader, findRepository, grantedActions } from '../metadata/repositories.js';
-import type { Visibility } from '../metadata/schema.js';
 import { isValidRepositoryName } from '../oci/name.js';
 import { RepositoryActions, type ResourceAccess } from './scope.js';
 
@@ -32,8 +31,6 @@ export class AccessPolicy {
     private readonly db: MetadataDb,
     private readonly options: {
       allowTopLevel: boolean;
-      /** The server's default for new repositories (auth.default_visibility). */
-      defaultVisibility?: Visibility;
       onDenied?: (denial: { account: Account; repository: string; namespaceId: number; reason: string }) => void;
     },
   ) {}
@@ -70,8 +67,9 @@ export class AccessPolicy {
   /** What a push that creates `name` may do: everything, unless it would go over the plan. */
   private async creatable(account: Account, name: string, ns: Namespace): Promise<Set<string>> {
     const all = new Set<string>(RepositoryActions);
-    const visibility = ns.defaultVisibility === 'private' || this.options.defaultVisibility === 'private';
-    if (!visibility) return all;
+    // Only the namespace's own default counts: a server made private as a whole
+    // (auth.default_visibility) is the operator's choice, not the namespace's use of its plan.
+    if (ns.defaultVisibility !== 'private') return all;
     const quota = await privateQuota(this.db, ns);
     if (quota.used < quota.allowed) return all;
     this.options.onDenied?.({

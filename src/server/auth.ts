@@ -149,7 +149,6 @@ export async function createAuthorizer(
         tokens,
         policy: new AccessPolicy(db, {
           allowTopLevel: auth.allow_top_level,
-          defaultVisibility: auth.default_visibility,
           // Docker only shows "denied"; the reason goes to the server log and the audit log.
           onDenied: ({ account, repository, namespaceId, reason }) => {
             logger.warn({ account: account.username, repository, reason }, 'push refused');
