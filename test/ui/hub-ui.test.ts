@@ -166,6 +166,8 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
       await pageA.goto(url('/r/carol/secret'));
       const row = pageA.locator('table.tags tbody tr', { hasText: '1.0' });
       expect(await row.innerText()).toContain('linux/amd64');
+      // Own / shared bytes: the only image with these layers owns all of them.
+      expect(await row.innerText()).toMatch(/1\.\d+ MB\s+1\.\d+ MB \/ 0 B/);
       expect(await pageA.locator('input[aria-label="docker pull command"]').inputValue()).toBe(
         `docker pull ${wharf.host}/carol/secret`,
       );

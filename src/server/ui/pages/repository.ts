@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { getRepository } from '../../../hub/repositories.js';
 import { hasStarred } from '../../../hub/stars.js';
-import { listTags } from '../../../metadata/tags.js';
+import { listHubTags } from '../../../hub/tags.js';
 import { actionsOf, NotFound, page, type UiDeps } from '../context.js';
 import { formatSize, pullName } from '../data.js';
 import { tagImage } from '../images.js';
@@ -24,27 +24,18 @@ export async function repositoryPages(app: FastifyInstance, deps: UiDeps): Promi
     const name = repoName(req);
     const { account } = req.viewer;
     const repo = await getRepository(deps.db, actionsOf(deps), account, name);
-    const tags = [];
-    for (const tag of await listTags(deps.db, repo.id, 100)) {
-      const image = await tagImage(deps.db, deps.storage, repo.fullName, tag);
-      if (!image) continue;
-      const row = await deps.db
-        .selectFrom('tags')
-        .select(['pushed_at', 'updated_at'])
-        .where('repository_id', '=', repo.id)
-        .where('name', '=', tag)
-        .executeTakeFirst();
-      tags.push({
-        name: tag,
-        digest: image.digest,
-        platforms:
-          image.kind === 'index'
-            ? image.platforms.map((p) => `${p.platform} (${formatSize(p.size)})`)
-            : [`${image.platform} (${formatSize(image.size)})`],
-        size: image.kind === 'image' ? formatSize(image.size) : '',
-        pushed: row?.pushed_at ?? row?.updated_at ?? '',
-      });
-    }
+    // Docker Hub's tag shape: per-platform images, and the tag's own vs shared bytes.
+    const tags = (await listHubTags(deps.db, deps.storage, repo.id, { limit: 100, offset: 0 })).results.map((t) => ({
+      name: t.name,
+      digest: t.digest,
+      platforms: t.images.map(
+        (im) => `${[im.os, im.architecture, im.variant].filter(Boolean).join('/')} (${formatSize(im.size)})`,
+      ),
+      size: formatSize(t.full_size),
+      own: formatSize(t.own_size),
+      shared: formatSize(t.shared_size),
+      pushed: t.tag_last_pushed ?? t.last_updated,
+    }));
     const starred = account ? await hasStarred(deps.db, repo.id, account.id) : false;
     const host = req.headers.host ?? req.hostname;
     return page(req, reply, 'repository', {
