@@ -99,14 +99,16 @@ const CREATE_FILE = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_E
  * the `tar` stream itself are rethrown as they are.
  */
 export async function extractLayer(tar: Readable, root: string, options: ExtractOptions = {}): Promise<ExtractStats> {
-  options.signal?.throwIfAborted();
-  await mkdir(root, { recursive: true });
-  const applier = new LayerApplier(await realpath(root), options);
-  const extractor = tarExtract();
+  // Listen before the first await: a source that fails meanwhile (a truncated gzip is found
+  // out at once) must not be an unhandled 'error' event.
   let sourceError: unknown;
   tar.once('error', (err) => {
     sourceError = err;
   });
+  options.signal?.throwIfAborted();
+  await mkdir(root, { recursive: true });
+  const applier = new LayerApplier(await realpath(root), options);
+  const extractor = tarExtract();
   let extractorError: unknown;
   extractor.once('error', (err) => {
     extractorError = err;
