@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { RepositoryActions } from '../auth/scope.js';
+import { audit } from '../hub/audit.js';
+import { setOfficial } from '../hub/official.js';
 import { findAccount } from '../metadata/accounts.js';
 import type { MetadataDb } from '../metadata/db.js';
 import { findRepository, listGrants, type RepositoryInfo, setGrant, setVisibility } from '../metadata/repositories.js';
@@ -43,6 +45,26 @@ export function repoCommand(): Command {
     await withDatabase(opts, { create: false }, async (db) => {
       await requireRepository(db, name);
       if (!(await setVisibility(db, name, visibility as Visibility))) noSuchRepository(name);
+      await audit(db, { action: 'repository.visibility', target: name, detail: { visibility, via: 'cli' } });
+    });
+  });
+
+  withDataOptions(
+    repo
+      .command('official')
+      .description('mark a repository official (shown with the official badge and first in searches), or not')
+      .argument('<name>', 'repository, e.g. library/nginx')
+      .argument('<on|off>', 'on or off'),
+  ).action(async (name: string, mark: string, opts: DataOptions) => {
+    if (mark !== 'on' && mark !== 'off') throw new Error(`invalid mark ${JSON.stringify(mark)}: use on or off`);
+    await withDatabase(opts, { create: false }, async (db) => {
+      await requireRepository(db, name);
+      if (!(await setOfficial(db, name, mark === 'on'))) noSuchRepository(name);
+      await audit(db, {
+        action: 'repository.official',
+        target: name,
+        detail: { is_official: mark === 'on', via: 'cli' },
+      });
     });
   });
 

@@ -1,7 +1,11 @@
 import { Command } from 'commander';
 import { hashPassword } from '../auth/passwords.js';
+import { audit } from '../hub/audit.js';
+import { HubError } from '../hub/errors.js';
+import { assignPlan, planUsage, savePlan } from '../hub/plans.js';
 import { countAccounts, createAccount, findAccount, listAccounts, updateAccount } from '../metadata/accounts.js';
 import type { MetadataDb } from '../metadata/db.js';
+import { findNamespace } from '../metadata/namespaces.js';
 import { type DataOptions, withDatabase, withDataOptions } from './store.js';
 import { formatTable, parseFormat } from './table.js';
 
@@ -32,6 +36,36 @@ interface PasswordOptions extends DataOptions {
 /** `wharf user …`: manage the accounts of the data directory's registry. */
 export function userCommand(): Command {
   const user = new Command('user').description('manage registry accounts');
+
+  withDataOptions(
+    user
+      .command('plan')
+      .description(
+        "put a user's or organization's namespace on a plan (creating or resizing the plan with --private-repos)",
+      )
+      .argument('<namespace>', 'user or organization name')
+      .argument('<plan>', 'plan name, e.g. free')
+      .option('--private-repos <n>', 'private repositories the plan allows'),
+  ).action(async (namespace: string, plan: string, opts: DataOptions & { privateRepos?: string }) => {
+    await withDatabase(opts, { create: false }, async (db) => {
+      try {
+        if (opts.privateRepos !== undefined) {
+          if (!/^\d+$/.test(opts.privateRepos)) throw new Error('--private-repos must be a non-negative integer');
+          await savePlan(db, plan, Number(opts.privateRepos));
+        }
+        await assignPlan(db, namespace, plan);
+      } catch (err) {
+        if (err instanceof HubError) throw new Error(err.message);
+        throw err;
+      }
+      await audit(db, { action: 'plan.assign', target: namespace, detail: { plan, via: 'cli' } });
+      const ns = await findNamespace(db, namespace);
+      const u = await planUsage(db, ns?.id ?? 0);
+      process.stdout.write(
+        `${namespace}: plan ${u.plan}, ${u.privateReposUsed} of ${u.privateRepos} private repositories\n`,
+      );
+    });
+  });
 
   withDataOptions(
     user

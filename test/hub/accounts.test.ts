@@ -1,13 +1,16 @@
 // Issue 6, H1: namespaces, organizations, teams, collaborators, plans, access tokens, the audit
 // log, and what they mean for the registry's token endpoint (the actions a docker client gets).
 // A real server built in process (fastify.inject), token mode.
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { createAccount, updateAccount } from '../../src/metadata/accounts.js';
+import { DATABASE_FILE, openSqlite } from '../../src/metadata/db.js';
 import { ensureRepository, setVisibility } from '../../src/metadata/repositories.js';
 import type { WharfServer } from '../../src/server/app.js';
-import { memoryServer } from '../support/server.js';
+import { memoryServer, wharfAdmin } from '../support/server.js';
+import { removeTmpDir, tmpDir } from '../support/tools.js';
 
 const PASSWORDS: Record<string, string> = {
   admin: 'admin-Secret-0',
@@ -292,5 +295,34 @@ describe('hub accounts, organizations and permissions (auth.mode token)', () => 
     // A plain member is told no; an outsider cannot tell the organization's audit log exists.
     expect((await call('GET', '/api/orgs/acme/audit', 'carol')).status).toBe(403);
     expect((await call('GET', '/api/orgs/acme/audit', 'bob')).status).toBe(404);
+  });
+});
+
+describe('admin commands: wharf user plan, wharf repo official', () => {
+  it('puts a namespace on a plan (creating it) and marks a repository official, both audited', async () => {
+    const dir = await tmpDir('wharf-h1-cli-');
+    try {
+      await wharfAdmin(['user', 'add', 'zed', '--password-stdin', '--data', dir], 'zed-Secret-1\n');
+      const db = await openSqlite(join(dir, DATABASE_FILE));
+      await ensureRepository(db, 'zed/app');
+      await db.destroy();
+      expect(await wharfAdmin(['user', 'plan', 'zed', 'pro', '--private-repos', '10', '--data', dir])).toBe(
+        'zed: plan pro, 0 of 10 private repositories\n',
+      );
+      await expect(wharfAdmin(['user', 'plan', 'zed', 'nope', '--data', dir])).rejects.toThrow(/no plan named "nope"/);
+      await wharfAdmin(['repo', 'official', 'zed/app', 'on', '--data', dir]);
+      const check = await openSqlite(join(dir, DATABASE_FILE));
+      const repo = await check
+        .selectFrom('repositories')
+        .select('is_official')
+        .where('name', '=', 'zed/app')
+        .executeTakeFirstOrThrow();
+      const actions = (await check.selectFrom('audit_log').select('action').execute()).map((r) => r.action);
+      await check.destroy();
+      expect(repo.is_official).toBe(1);
+      expect(actions).toEqual(['plan.assign', 'repository.official']);
+    } finally {
+      await removeTmpDir(dir);
+    }
   });
 });
