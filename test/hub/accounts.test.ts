@@ -154,11 +154,8 @@ describe('hub accounts, organizations and permissions (auth.mode token)', () => 
 
   it('the plan limits private repositories: an implicit push into a private-by-default namespace is refused when it is full, and a bigger plan lifts it', async () => {
     // carol's namespace makes new repositories private; the free plan allows one.
-    await server.ctx.db
-      .updateTable('namespaces')
-      .set({ default_visibility: 'private' })
-      .where('name', '=', 'carol')
-      .execute();
+    const setting = await call('PATCH', '/api/user', 'carol', { default_visibility: 'private' });
+    expect(setting.body).toMatchObject({ username: 'carol', default_visibility: 'private' });
     expect(await grantsOf('carol', 'carol/one')).toEqual(['delete', 'pull', 'push']);
     expect(await ensureRepository(server.ctx.db, 'carol/one')).toBeGreaterThan(0);
     const one = await server.ctx.db
