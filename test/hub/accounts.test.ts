@@ -113,6 +113,12 @@ describe('hub accounts, organizations and permissions (auth.mode token)', () => 
     ).toBe(200);
     expect(await grantsOf('bob', 'acme/app')).toEqual(['pull']);
     expect(await grantsOf('carol', 'acme/app')).toEqual(['pull', 'push']);
+    // The private repository shows in the search of team members only.
+    const names = async (user: string) => JSON.stringify((await call('GET', '/api/search?query=app', user)).body);
+    expect(await names('bob')).toContain('acme/app');
+    expect(await names('carol')).toContain('acme/app');
+    expect(await names('admin')).toContain('acme/app');
+    expect((await call('GET', '/api/repositories/acme/app', 'bob')).status).toBe(200);
     // Team members became organization members and now see the member views.
     expect((await call('GET', '/api/orgs/acme/teams/writers', 'bob')).body).toMatchObject({
       members: ['carol'],
@@ -125,6 +131,8 @@ describe('hub accounts, organizations and permissions (auth.mode token)', () => 
     expect(await grantsOf('carol', 'acme/app')).toEqual(['delete', 'pull', 'push']);
     expect((await call('DELETE', '/api/orgs/acme/teams/writers/members/carol', 'alice')).status).toBe(204);
     expect(await grantsOf('carol', 'acme/app')).toEqual([]);
+    expect(await names('carol')).not.toContain('acme/app');
+    expect((await call('GET', '/api/repositories/acme/app', 'carol')).status).toBe(404);
     // Owners are everything in the organization, also for new repositories.
     await call('PUT', '/api/orgs/acme/members/bob', 'alice', { role: 'owner' });
     expect(await grantsOf('bob', 'acme/new')).toEqual(['delete', 'pull', 'push']);
