@@ -112,7 +112,7 @@ function likeLiteral(text: string): string {
 /**
  * Repositories readable by the reader whose name contains the text, or whose name and
  * descriptions contain all its words (as prefixes), ranked:
- * 1. exact name matches: the name is the text (an official `library/x` for `x` too);
+ * 1. exact name matches: the name is the text (an official `library/x` for `x` too), official first;
  * 2. then the name's last component is the text (`alice/busybox` for `busybox`);
  * 3. then by score = match quality (name starts with the text 4, a name component starts with
  *    it 3, the name contains it 2, words only 0) + full-text relevance (bm25) + 2·ln(1+stars) +
@@ -177,6 +177,8 @@ export async function searchRepositories(
   }
   const rows = await q
     .orderBy(tier)
+    // Official images first among equals (Docker Hub lists them first, and `library/x` shows as `x`).
+    .orderBy('r.is_official', 'desc')
     .orderBy(score, 'desc')
     .orderBy('r.name')
     .limit(query.limit)

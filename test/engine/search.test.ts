@@ -67,7 +67,7 @@ describe('wharf search against wharf serve', () => {
   });
   afterAll(() => server?.cleanup());
 
-  it("prints Docker's table in the index's order", async () => {
+  it("prints Docker's table in the index's order (the hub's ranking: exact name, then a name part starting with the term)", async () => {
     const out = await search([`${server.host}/busybox`]);
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
@@ -77,8 +77,8 @@ describe('wharf search against wharf serve', () => {
       [
         'NAME                  DESCRIPTION   STARS     OFFICIAL',
         'busybox                             0         ',
-        'mybusybox                           0         ',
         'tools/busybox-extra                 0         ',
+        'mybusybox                           0         ',
         '',
       ].join('\n'),
     );
@@ -104,7 +104,7 @@ describe('wharf search against wharf serve', () => {
   it('--format json prints one object a line (string values); templates work; a bad template is an error', async () => {
     const json = await search(['--format', 'json', `${server.host}/busybox`]);
     expect(json.stdout.trimEnd().split('\n')).toEqual(
-      ['busybox', 'mybusybox', 'tools/busybox-extra'].map((name) =>
+      ['busybox', 'tools/busybox-extra', 'mybusybox'].map((name) =>
         JSON.stringify({ Description: '', IsOfficial: 'false', Name: name, StarCount: '0' }),
       ),
     );

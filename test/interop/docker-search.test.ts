@@ -54,6 +54,18 @@ interopDescribe('docker search and wharf search against Wharf', ['dockerd', 'doc
       .slice(1)
       .map((line) => line.split(' ')[0]);
 
+  /**
+   * The last `expected.length` requests logged, once they are `expected` or after a second (a
+   * request is logged after its answer is sent, so the line can arrive a moment later).
+   */
+  async function lastRequests(server: WharfProcess, expected: string[]): Promise<string[]> {
+    const last = () => requests(server).slice(-expected.length);
+    for (let i = 0; i < 50 && JSON.stringify(last()) !== JSON.stringify(expected); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return last();
+  }
+
   /** `METHOD url` of each request the server logged (it runs with WHARF_LOG_LEVEL=info). */
   function requests(server: WharfProcess): string[] {
     return server
@@ -155,7 +167,8 @@ interopDescribe('docker search and wharf search against Wharf', ['dockerd', 'doc
       expect(names(asAlice)).toEqual(['alice/app-private', 'alice/app-public']);
       // How: the daemon learnt the challenge from /v2/, got a token with its identity token
       // (the OAuth2 POST) and sent it with the search.
-      expect(requests(secured).slice(-3)).toEqual(['GET /v2/', 'POST /token', 'GET /v1/search?q=app&n=25']);
+      const viaToken = ['GET /v2/', 'POST /token', 'GET /v1/search?q=app&n=25'];
+      expect(await lastRequests(secured, viaToken)).toEqual(viaToken);
 
       // Another account does not see it.
       await login('bob');
@@ -170,7 +183,7 @@ interopDescribe('docker search and wharf search against Wharf', ['dockerd', 'doc
         'alice/app-private',
         'alice/app-public',
       ]);
-      expect(requests(secured).slice(-1)).toEqual(['GET /v1/search?q=app&n=25']);
+      expect(await lastRequests(secured, ['GET /v1/search?q=app&n=25'])).toEqual(['GET /v1/search?q=app&n=25']);
       await login('alice');
     },
     TIMEOUT,
@@ -248,6 +261,22 @@ interopDescribe('docker search and wharf search against Wharf', ['dockerd', 'doc
       const asAlice = await d.dockerOk(['search', `${secured.host}/app`], opts);
       expect(names(asAlice)[0]).toBe('alice/app-public');
       expect(names(asAlice).sort()).toEqual(['alice/app-private', 'alice/app-public', 'bob/app-tools']);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'an official mark (given by an admin) shows as [OK] in docker search and wharf search, library/x as x, first',
+    async () => {
+      await wharfAdmin(['repo', 'official', 'library/busybox', 'on', '--data', open.dataDir]);
+      const term = `${open.host}/busybox`;
+      const table = await d.dockerOk(['search', term], opts);
+      const rows = table.trimEnd().split('\n').slice(1);
+      expect(rows[0]).toMatch(/^busybox +0 +\[OK\]$/);
+      expect(rows.filter((r) => r.includes('[OK]'))).toHaveLength(1);
+      expect((await wharfSearch([term])).stdout).toBe(table);
+      const official = await same(['--filter', 'is-official=true', term]);
+      expect(names(official)).toEqual(['busybox']);
     },
     TIMEOUT,
   );
