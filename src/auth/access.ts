@@ -9,7 +9,7 @@ import {
   permissionActions,
   privateQuota,
 } from '../metadata/namespaces.js';
-import { type CatalogReader, findRepository, grantedActions } from '../metadata/repositories.js';
+import { type CatalogReader, findRepository, grantedActions, resolveReadName } from '../metadata/repositories.js';
 import { isValidRepositoryName } from '../oci/name.js';
 import { RepositoryActions, type ResourceAccess } from './scope.js';
 
@@ -42,6 +42,14 @@ export class AccessPolicy {
     const nsName = namespaceOf(name);
     if (account && nsName === undefined && this.options.allowTopLevel) return all;
     const repo = await findRepository(this.db, name);
+    if (!repo && nsName === undefined) {
+      // `x` reads an official `library/x`: pull only, as that repository allows it.
+      const official = await resolveReadName(this.db, name);
+      if (official !== undefined) {
+        const pull = (await this.allowedActions(account, official)).has('pull');
+        return new Set(pull ? ['pull'] : []);
+      }
+    }
     const ns = nsName === undefined ? undefined : await findNamespace(this.db, nsName);
     if (account && nsName !== undefined && (await this.administers(account, nsName, ns))) {
       if (repo || !ns) return all;

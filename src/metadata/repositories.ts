@@ -54,6 +54,22 @@ export async function findRepository(db: MetadataDb, name: string): Promise<Repo
   return db.selectFrom('repositories').select(['id', 'name', 'visibility']).where('name', '=', name).executeTakeFirst();
 }
 
+/**
+ * The repository a one-component name reads from: itself when it exists, else an official
+ * `library/<name>` (Docker Hub's rule: official images are pulled as `x`). Undefined when neither.
+ */
+export async function resolveReadName(db: MetadataDb, name: string): Promise<string | undefined> {
+  if (await findRepositoryId(db, name)) return name;
+  if (name.includes('/')) return undefined;
+  const official = await db
+    .selectFrom('repositories')
+    .select('name')
+    .where('name', '=', `library/${name}`)
+    .where('is_official', '=', 1)
+    .executeTakeFirst();
+  return official?.name;
+}
+
 export async function setVisibility(db: MetadataDb, name: string, visibility: Visibility): Promise<boolean> {
   const result = await db.updateTable('repositories').set({ visibility }).where('name', '=', name).executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;

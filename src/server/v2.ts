@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { resolveReadName } from '../metadata/repositories.js';
 import { MediaType } from '../oci/mediatypes.js';
 import { isValidRepositoryName } from '../oci/name.js';
 import { deleteBlob, parseRange, prepareBlob, statBlob } from '../registry/blobs.js';
@@ -340,7 +341,11 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
       const name = route.named ? decode(m[1] as string) : '';
       if (route.named && !isValidRepositoryName(name)) fail('NAME_INVALID', { detail: { name } });
       const principal = await authorizer.check(req, needOf(route.label, req.method as Method, name));
-      return handler({ req, reply, query, name, param: m[2] === undefined ? '' : decode(m[2]), principal });
+      // Reads of `x` may be served by an official `library/x` (access was checked on `x`).
+      const reading = req.method === 'GET' || req.method === 'HEAD';
+      const aliasable = route.named && reading && !name.includes('/');
+      const target = aliasable ? ((await resolveReadName(ctx.db, name)) ?? name) : name;
+      return handler({ req, reply, query, name: target, param: m[2] === undefined ? '' : decode(m[2]), principal });
     }
     setRouteLabel(req.raw, 'unknown');
     fail('UNSUPPORTED', { status: 404, message: 'no such endpoint in the registry API' });

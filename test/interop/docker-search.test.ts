@@ -280,4 +280,22 @@ interopDescribe('docker search and wharf search against Wharf', ['dockerd', 'doc
     },
     TIMEOUT,
   );
+
+  it(
+    'an official library/x is pulled as x (docker pull HOST/x), and only once it is official',
+    async () => {
+      const ref = `${open.host}/library/only-official:1`;
+      await d.dockerOk(['tag', 'search-base:1', ref], opts);
+      await d.dockerOk(['push', ref], opts);
+      const short = `${open.host}/only-official:1`;
+      const before = await d.docker(['pull', short], opts);
+      expect(before.code).toBe(1);
+      expect(before.stderr).toMatch(/not found|does not exist/);
+      await wharfAdmin(['repo', 'official', 'library/only-official', 'on', '--data', open.dataDir]);
+      await d.dockerOk(['pull', short], opts);
+      const id = async (r: string) => (await d.dockerOk(['image', 'inspect', '--format', '{{.Id}}', r], opts)).trim();
+      expect(await id(short)).toBe(await id(ref));
+    },
+    TIMEOUT,
+  );
 });
