@@ -1,6 +1,7 @@
 // The web UI in real Chromium (issue 6, "Must show"): Debian's chromium driven by playwright-core
 // against a real `wharf serve` in token mode, a private dockerd pushing with the account made in
-// the browser, and a webhook receiver on 127.0.0.1. Screenshots go to test-artifacts/ui/.
+// the browser, and a webhook receiver on 127.0.0.1 (deliveries and a redelivery). The audit log
+// pages of an organization's owners and of administrators. Screenshots go to test-artifacts/ui/.
 import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -52,6 +53,19 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
     await page.waitForURL(url('/'));
   }
 
+  async function signIn(page: Page, username: string, password: string): Promise<void> {
+    await page.goto(url('/signin'));
+    await page.fill('input[name=username]', username);
+    await page.fill('input[name=password]', password);
+    await Promise.all([page.waitForURL(url('/')), page.click('main button[type=submit]')]);
+  }
+
+  /** The cells of each row of the audit table, as text. */
+  const auditRows = (page: Page) =>
+    page
+      .locator('table.audit tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent?.trim() ?? '')));
+
   async function submit(page: Page, formSelector: string, fields: Record<string, string>): Promise<void> {
     for (const [name, value] of Object.entries(fields)) {
       const field = page.locator(`${formSelector} [name=${name}]`).first();
@@ -86,7 +100,8 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
           WHARF_AUTH_MODE: 'token',
           WHARF_ADMIN_PASSWORD: 'admin-Secret-1',
           WHARF_WEBHOOKS_ALLOW_PRIVATE_TARGETS: 'true',
-          WHARF_WEBHOOKS_POLL_INTERVAL: '200',
+          // A bare number would be seconds: a redelivery waits for the next poll.
+          WHARF_WEBHOOKS_POLL_INTERVAL: '200ms',
         },
       }),
       startDockerd(),
@@ -286,7 +301,14 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
     async () => {
       const other = await (await browser.newContext()).newPage();
       await signUp(other, 'dave');
-      for (const path of ['/r/carol/secret/settings', '/orgs/acme/settings', '/r/carol/secret', '/admin']) {
+      for (const path of [
+        '/r/carol/secret/settings',
+        '/orgs/acme/settings',
+        '/orgs/acme/settings/audit',
+        '/r/carol/secret',
+        '/admin',
+        '/admin/audit',
+      ]) {
         const res = await other.goto(url(path));
         expect(res?.status(), path).toBe(404);
       }
@@ -307,10 +329,7 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
     'the admin page: a larger plan for carol, then her second private repository is accepted; an official mark',
     async () => {
       const admin = await (await browser.newContext()).newPage();
-      await admin.goto(url('/signin'));
-      await admin.fill('input[name=username]', 'admin');
-      await admin.fill('input[name=password]', 'admin-Secret-1');
-      await Promise.all([admin.waitForURL(url('/')), admin.click('main button[type=submit]')]);
+      await signIn(admin, 'admin', 'admin-Secret-1');
       await admin.goto(url('/admin'));
       await submit(admin, 'form[action="/admin/plans"]', { name: 'team', private_repos: '5' });
       await submit(admin, 'form[action="/admin/assign"]', { namespace: 'carol', plan: 'team' });
@@ -324,6 +343,142 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
       expect(pageA.url()).toBe(url('/r/carol/another'));
       await pageA.goto(url('/r/carol/secret'));
       expect(await pageA.locator('.repo-head').innerText()).toContain('Official');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'redeliver from the delivery log: a new delivery of the same payload reaches the receiver',
+    async () => {
+      await pageA.goto(url('/r/carol/secret/settings'));
+      const rows = pageA.locator('table.deliveries tbody tr');
+      const original = (await rows.first().getAttribute('data-delivery')) ?? '';
+      const sent = received.find((r) => r.headers['x-wharf-delivery'] === original);
+      expect(sent, `delivery ${original} was received`).toBeDefined();
+
+      // Without the CSRF token: refused, nothing queued.
+      const action = (await rows.first().locator('form').getAttribute('action')) ?? '';
+      expect(action).toMatch(new RegExp(`/settings/webhooks/\\d+/deliveries/${original}/redeliver$`));
+      expect((await pageA.request.post(url(action), { form: {} })).status()).toBe(403);
+
+      const before = received.length;
+      await Promise.all([
+        pageA.waitForLoadState('load'),
+        rows.first().locator('button', { hasText: 'Redeliver' }).click(),
+      ]);
+      expect(pageA.url()).toBe(url('/r/carol/secret/settings'));
+      const deadline = Date.now() + 30_000;
+      while (received.length === before && Date.now() < deadline) await sleep(100);
+      expect(received.length).toBe(before + 1);
+      const again = received[before];
+      expect(again?.headers['x-wharf-delivery']).not.toBe(original);
+      expect(Number(again?.headers['x-wharf-delivery'])).toBeGreaterThan(Number(original));
+      expect(again?.body).toBe(sent?.body);
+      // Same payload, same secret: the same signature.
+      expect(again?.headers['x-wharf-signature-256']).toBe(sent?.headers['x-wharf-signature-256']);
+
+      // The log shows the new delivery on top, delivered.
+      let top = '';
+      for (let i = 0; i < 50; i++) {
+        await pageA.goto(url('/r/carol/secret/settings'));
+        top = await rows.first().innerText();
+        if ((await rows.first().getAttribute('data-delivery')) !== original && top.includes('delivered')) break;
+        await sleep(200);
+      }
+      expect(await rows.first().getAttribute('data-delivery')).toBe(again?.headers['x-wharf-delivery']);
+      expect(top).toContain('delivered');
+      expect(top).toContain('200');
+      await shot(pageA, '09-webhook-redelivered');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "the organization's audit log: its owner sees the organization's entries only; a member gets 404",
+    async () => {
+      await pageA.goto(url('/new'));
+      await submit(pageA, 'form[action="/new"]', { namespace: 'acme', name: 'app', visibility: 'public' });
+      expect(pageA.url()).toBe(url('/r/acme/app'));
+      const member = await (await browser.newContext()).newPage();
+      await signUp(member, 'erin');
+      await pageA.goto(url('/orgs/acme/settings'));
+      await submit(pageA, 'form[action="/orgs/acme/settings/members"]', { username: 'erin', role: 'member' });
+      await submit(pageA, 'form[action="/orgs/acme/settings/teams/devs"]', {
+        member: 'erin',
+        repository: 'app',
+        permission: 'write',
+      });
+      expect(await pageA.locator('.team').innerText()).toContain('acme/app (write)');
+
+      await Promise.all([
+        pageA.waitForURL(url('/orgs/acme/settings/audit')),
+        pageA.click('a[href="/orgs/acme/settings/audit"]'),
+      ]);
+      const rows = await auditRows(pageA);
+      // Newest first, and nothing of carol's own namespace (her sign-up, carol/secret, its webhook).
+      expect(rows.map((r) => r[2])).toEqual([
+        'team.permission',
+        'team.member',
+        'org.member',
+        'repository.create',
+        'team.create',
+        'org.create',
+      ]);
+      expect(rows.every((r) => r[1] === 'carol')).toBe(true);
+      expect(rows[0]?.[3]).toBe('acme/devs');
+      expect(rows[0]?.[4]).toContain('permission: write');
+      expect(rows[1]?.[4]).toBe('account: erin');
+      expect(rows[3]?.[3]).toBe('acme/app');
+      expect(rows[0]?.[5]).toMatch(/127\.0\.0\.1/);
+      await shot(pageA, '10-organization-audit');
+
+      // A member (not an owner) of the organization: the same 404 as for its settings.
+      for (const path of ['/orgs/acme/settings/audit', '/orgs/acme/settings/audit?page=2', '/orgs/acme/settings']) {
+        expect((await member.goto(url(path)))?.status(), path).toBe(404);
+      }
+      expect(await member.locator('main').innerText()).not.toContain('team.permission');
+      await member.context().close();
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'the admin audit log: every sign-in, newest first, details shown as text, paginated',
+    async () => {
+      // A failed sign-in with markup for a name: it is recorded, and shown as text.
+      const hostile = '<img src=x onerror="document.title=1">';
+      const anonymous = await (await browser.newContext()).newPage();
+      await anonymous.goto(url('/signin'));
+      await anonymous.fill('input[name=username]', hostile);
+      await anonymous.fill('input[name=password]', 'not-the-password');
+      await Promise.all([anonymous.waitForLoadState('load'), anonymous.click('main button[type=submit]')]);
+      await anonymous.context().close();
+
+      const admin = await (await browser.newContext()).newPage();
+      await signIn(admin, 'admin', 'admin-Secret-1');
+      await admin.goto(url('/admin'));
+      await Promise.all([admin.waitForURL(url('/admin/audit')), admin.click('main a[href="/admin/audit"]')]);
+      const rows = await auditRows(admin);
+      // The admin's own sign-in is the newest entry.
+      expect(rows[0]?.slice(1, 5)).toEqual(['admin', 'login', 'admin', 'via: web']);
+      expect(rows[0]?.[5]).toMatch(/127\.0\.0\.1/);
+      // Recorded once (by the password check the token endpoint shares).
+      const failed = rows.filter((r) => r[2] === 'login.failed');
+      expect(failed.map((r) => r.slice(1, 4))).toEqual([['anonymous', 'login.failed', hostile]]);
+      expect(await admin.locator('table.audit img').count()).toBe(0);
+      expect(await admin.title()).not.toBe('1');
+      // carol's docker login, her redelivery and her organization's entries are all there.
+      expect(rows.some((r) => r[1] === 'carol' && r[2] === 'login' && r[4].includes('via:'))).toBe(true);
+      expect(rows.some((r) => r[2] === 'webhook.redeliver' && r[3] === 'carol/secret')).toBe(true);
+      expect(rows.some((r) => r[2] === 'team.permission')).toBe(true);
+      const times = rows.map((r) => r[0] ?? '');
+      expect([...times].sort().reverse()).toEqual(times);
+      await shot(admin, '11-admin-audit');
+
+      const beyond = await admin.goto(url('/admin/audit?page=999'));
+      expect(beyond?.status()).toBe(200);
+      expect(await admin.locator('main').innerText()).toContain('No entries on this page');
+      await admin.context().close();
     },
     TIMEOUT,
   );

@@ -70,7 +70,15 @@ export async function accountPages(app: FastifyInstance, deps: UiDeps): Promise<
     } catch (err) {
       if (!(err instanceof RegistryError)) throw err;
       const status = err.status === 429 ? 429 : 401;
-      await audit(deps.db, { action: 'login.failed', target: username, detail: { via: 'web' }, ip: req.ip });
+      // A wrong password is recorded by authenticate itself; a throttled attempt never reached it.
+      if (status === 429) {
+        await audit(deps.db, {
+          action: 'login.failed',
+          target: username,
+          detail: { via: 'web', throttled: true },
+          ip: req.ip,
+        });
+      }
       const error = status === 429 ? 'Too many failed sign-ins: try again later.' : 'Incorrect username or password.';
       return page(req, reply, 'signin', { title: 'Sign in', username, next, error }, status);
     }

@@ -1,10 +1,12 @@
-// The admin page: plans and their assignment, official marks, accounts (disable, admin).
+// The admin page: plans and their assignment, official marks, accounts (disable, admin), and the
+// whole audit log (/admin/audit).
 // Only administrators see it; for everyone else it does not exist (404).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { audit } from '../../../hub/audit.js';
 import { setOfficial } from '../../../hub/official.js';
 import { assignPlan, listPlans, savePlan } from '../../../hub/plans.js';
 import { listAccounts, updateAccount } from '../../../metadata/accounts.js';
+import { auditPage } from '../audit.js';
 import { form, NotFound, page, Refusal, type UiDeps, userError } from '../context.js';
 
 export async function adminPages(app: FastifyInstance, deps: UiDeps): Promise<void> {
@@ -49,6 +51,15 @@ export async function adminPages(app: FastifyInstance, deps: UiDeps): Promise<vo
   };
 
   app.get('/admin', async (req, reply) => show(req, reply));
+  app.get('/admin/audit', async (req, reply) => {
+    admin(req);
+    return page(req, reply, 'audit', {
+      title: 'Audit log',
+      back: { href: '/admin', label: 'Admin' },
+      base: '/admin/audit',
+      ...(await auditPage(deps.db, req)),
+    });
+  });
   app.post('/admin/plans', async (req, reply) =>
     change(req, reply, 'plan.save', async (f) => {
       const privateRepos = Number.parseInt(f.get('private_repos') ?? '', 10);

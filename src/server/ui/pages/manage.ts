@@ -1,20 +1,41 @@
 // Creating a repository, starring it, and its settings (descriptions, visibility, collaborators,
-// webhooks with their delivery log, delete). Settings need admin on the repository, else 404.
+// webhooks with their delivery log and redelivery, delete). Settings need admin on the repository,
+// else 404.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { audit } from '../../../hub/audit.js';
 import { listCollaborators, removeCollaborator, setCollaborator } from '../../../hub/collaborators.js';
-import { listDeliveries } from '../../../hub/deliveries.js';
+import { listDeliveries, redeliver } from '../../../hub/deliveries.js';
 import { organizationsOf } from '../../../hub/orgs.js';
 import { isPermission } from '../../../hub/permissions.js';
 import { createRepository, deleteRepository, getRepository, updateRepository } from '../../../hub/repositories.js';
 import { star, unstar } from '../../../hub/stars.js';
-import { createWebhook, deleteWebhook, listWebhooks } from '../../../hub/webhooks.js';
-import { findAccount } from '../../../metadata/accounts.js';
+import { createWebhook, deleteWebhook, getWebhook, listWebhooks } from '../../../hub/webhooks.js';
+import { type Account, findAccount } from '../../../metadata/accounts.js';
 import { actionsOf, form, NotFound, page, Refusal, signedIn, type UiDeps, userError } from '../context.js';
 import { repoName, repoPath } from './repository.js';
 
 export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<void> {
   const actions = actionsOf(deps);
+  /** Audits an action on a repository, with its namespace (as the API does: its owners see it). */
+  const record = async (
+    req: FastifyRequest,
+    account: Account,
+    action: string,
+    target: string,
+    detail?: Record<string, unknown>,
+  ) => {
+    // A top-level repository (`x`, official `library/x`) has no namespace of its own.
+    const slash = target.indexOf('/');
+    const ns =
+      slash < 0
+        ? undefined
+        : await deps.db
+            .selectFrom('namespaces')
+            .select('id')
+            .where('name', '=', target.slice(0, slash))
+            .executeTakeFirst();
+    await audit(deps.db, { accountId: account.id, action, namespaceId: ns?.id ?? null, target, detail, ip: req.ip });
+  };
 
   const newForm = async (req: FastifyRequest, reply: FastifyReply, values: Record<string, unknown>, status = 200) => {
     const account = req.viewer.account;
@@ -41,13 +62,7 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
     };
     try {
       const repo = await createRepository(deps.db, actions, account, values);
-      await audit(deps.db, {
-        accountId: account.id,
-        action: 'repository.create',
-        target: repo.fullName,
-        detail: { private: repo.isPrivate, via: 'web' },
-        ip: req.ip,
-      });
+      await record(req, account, 'repository.create', repo.fullName, { private: repo.isPrivate, via: 'web' });
       return reply.redirect(repoPath(repo.fullName), 303);
     } catch (err) {
       const known = userError(err);
@@ -120,12 +135,9 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
         isPrivate: f.get('visibility') === 'private',
       });
       if (visibilityChanged) {
-        await audit(deps.db, {
-          accountId: account.id,
-          action: 'repository.visibility',
-          target: repo.fullName,
-          detail: { private: f.get('visibility') === 'private', via: 'web' },
-          ip: req.ip,
+        await record(req, account, 'repository.visibility', repo.fullName, {
+          private: f.get('visibility') === 'private',
+          via: 'web',
         });
       }
     });
@@ -141,13 +153,7 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
       if (permission === 'remove') await removeCollaborator(deps.db, repo.id, who.id);
       else if (isPermission(permission)) await setCollaborator(deps.db, repo.id, who.id, permission);
       else throw new Refusal('choose read, write or admin');
-      await audit(deps.db, {
-        accountId: account.id,
-        action: 'collaborator.set',
-        target: repo.fullName,
-        detail: { account: who.username, permission },
-        ip: req.ip,
-      });
+      await record(req, account, 'collaborator.set', repo.fullName, { account: who.username, permission });
     });
   });
 
@@ -167,13 +173,7 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
         },
         { allowPrivate: deps.allowPrivateWebhooks },
       );
-      await audit(deps.db, {
-        accountId: account.id,
-        action: 'webhook.create',
-        target: repo.fullName,
-        detail: { id: hook.id, url: hook.url },
-        ip: req.ip,
-      });
+      await record(req, account, 'webhook.create', repo.fullName, { id: hook.id, url: hook.url });
     });
   });
 
@@ -182,15 +182,27 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
     const id = Number((req.params as { id: string }).id);
     return change(req, reply, async () => {
       if (await deleteWebhook(deps.db, repo.id, id)) {
-        await audit(deps.db, {
-          accountId: account.id,
-          action: 'webhook.delete',
-          target: repo.fullName,
-          detail: { id },
-          ip: req.ip,
-        });
+        await record(req, account, 'webhook.delete', repo.fullName, { id });
       }
     });
+  });
+
+  app.post('/r/:ns/:name/settings/webhooks/:id/deliveries/:delivery/redeliver', async (req, reply) => {
+    const { account, repo } = await administered(req);
+    const params = req.params as { id: string; delivery: string };
+    if (!/^\d{1,15}$/.test(params.id) || !/^\d{1,15}$/.test(params.delivery)) throw new NotFound();
+    const hook = await getWebhook(deps.db, repo.id, Number(params.id));
+    const delivery = Number(params.delivery);
+    // Another repository's webhook or delivery looks like nothing at all.
+    const id = hook ? await redeliver(deps.db, hook.id, delivery) : undefined;
+    if (!hook || id === undefined) throw new NotFound();
+    await record(req, account, 'webhook.redeliver', repo.fullName, {
+      id: hook.id,
+      delivery,
+      new_delivery: id,
+      via: 'web',
+    });
+    return reply.redirect(`${repoPath(repo.fullName)}/settings`, 303);
   });
 
   app.post('/r/:ns/:name/settings/delete', async (req, reply) => {
@@ -199,7 +211,7 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
       return settings(req, reply, { error: `Type ${repo.fullName} to confirm the deletion.` }, 400);
     }
     await deleteRepository(deps.db, actions, account, repo.fullName);
-    await audit(deps.db, { accountId: account.id, action: 'repository.delete', target: repo.fullName, ip: req.ip });
+    await record(req, account, 'repository.delete', repo.fullName);
     return reply.redirect(`/u/${account.username}`, 303);
   });
 }

@@ -1,5 +1,6 @@
 // User and organization pages, organization settings (members, teams with their repository
-// permissions), and the viewer's own settings (access tokens). Another account's settings: 404.
+// permissions, the organization's audit log), and the viewer's own settings (access tokens).
+// Another account's settings: 404.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { audit } from '../../../hub/audit.js';
 import { createOrganization } from '../../../hub/namespaces.js';
@@ -24,6 +25,7 @@ import {
 } from '../../../hub/tokens.js';
 import { findAccount } from '../../../metadata/accounts.js';
 import { findRepository } from '../../../metadata/repositories.js';
+import { auditPage } from '../audit.js';
 import { actionsOf, form, NotFound, page, Refusal, signedIn, type UiDeps, userError } from '../context.js';
 import { repoPath } from './repository.js';
 
@@ -131,6 +133,15 @@ export async function orgPages(app: FastifyInstance, deps: UiDeps): Promise<void
   };
 
   app.get('/orgs/:name/settings', async (req, reply) => orgSettings(req, reply));
+  app.get('/orgs/:name/settings/audit', async (req, reply) => {
+    const { org } = await owned(req);
+    return page(req, reply, 'audit', {
+      title: `Audit log · ${org.name}`,
+      back: { href: `/orgs/${org.name}/settings`, label: `Settings · ${org.name}` },
+      base: `/orgs/${org.name}/settings/audit`,
+      ...(await auditPage(deps.db, req, org.id)),
+    });
+  });
 
   app.post('/orgs/:name/settings/members', async (req, reply) => {
     const { account, org } = await owned(req);
