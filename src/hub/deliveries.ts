@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Kysely } from 'kysely';
 import { type MetadataDb, now } from '../metadata/db.js';
 import type { Database } from '../metadata/schema.js';
@@ -88,12 +89,18 @@ const LEASE_MARGIN_MS = 30_000;
 const BATCH = 16;
 
 /**
- * Polls for due deliveries and POSTs them. One worker per server process; several processes on
- * one database do not send a delivery twice, because each claims a row (a lease on
- * next_attempt_at) before sending it.
+ * Sends due deliveries: at once when this process queues one (kick), when a retry's backoff is
+ * over (a timer for the earliest pending one), and on a slow poll for what other processes on the
+ * same database queued. Several processes do not send a delivery twice: each claims a row (a
+ * lease on next_attempt_at) before sending it.
  */
+/** Told when something queues a delivery outside the registry's events (a redelivery): the worker of this process sends it at once. */
+const queueChanged = new EventEmitter();
+
 export class DeliveryWorker {
   private timer: NodeJS.Timeout | undefined;
+  /** The wake-up for the next retry due (so that an idle server does not poll every second). */
+  private nextDue: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -105,8 +112,11 @@ export class DeliveryWorker {
     private readonly log: QueueLogger,
   ) {}
 
+  private readonly onQueued = () => this.kick();
+
   start(): void {
     this.stopped = false;
+    queueChanged.on('queued', this.onQueued);
     this.timer = setInterval(() => this.kick(), this.options.pollIntervalMs);
     this.timer.unref();
     this.kick();
@@ -124,14 +134,34 @@ export class DeliveryWorker {
       if (this.again) {
         this.again = false;
         this.kick();
-      }
+      } else void this.scheduleNext();
     });
+  }
+
+  /** Sets a timer for the earliest pending delivery (a retry waiting out its backoff). */
+  private async scheduleNext(): Promise<void> {
+    try {
+      const next = await this.db
+        .selectFrom('deliveries')
+        .select((eb) => eb.fn.min('next_attempt_at').as('at'))
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      if (this.stopped || !next?.at) return;
+      clearTimeout(this.nextDue);
+      const wait = Math.max(0, Date.parse(String(next.at)) - Date.now());
+      this.nextDue = setTimeout(() => this.kick(), Math.min(wait, 2 ** 31 - 1));
+      this.nextDue.unref();
+    } catch (err) {
+      if (!this.stopped) this.log.error({ err }, 'webhook delivery queue failed');
+    }
   }
 
   /** Stops polling and cancels attempts in flight (they stay pending, due again at the next start). */
   async stop(): Promise<void> {
     this.stopped = true;
+    queueChanged.off('queued', this.onQueued);
     clearInterval(this.timer);
+    clearTimeout(this.nextDue);
     this.abort.abort();
     await this.running;
   }
@@ -371,5 +401,6 @@ export async function redeliver(db: MetadataDb, webhookId: number, deliveryId: n
     })
     .returning('id')
     .executeTakeFirstOrThrow();
+  queueChanged.emit('queued');
   return inserted.id;
 }

@@ -137,7 +137,7 @@ export const configSchema = z
         /** Attempts before a delivery is marked failed. */
         max_attempts: z.number().int().positive().default(10),
         /** How often the queue is checked for due deliveries. */
-        poll_interval: duration.default(1_000),
+        poll_interval: duration.default(30_000),
       })
       .strict()
       .prefault({}),
