@@ -15,7 +15,7 @@ import {
   waitStopped,
 } from '../engine/containers/lifecycle.js';
 import { runMonitor } from '../engine/containers/monitor.js';
-import { type Container, getContainer, listContainers } from '../engine/containers/records.js';
+import { type Container, getContainer, isActive, listContainers } from '../engine/containers/records.js';
 import { removeContainer } from '../engine/containers/remove.js';
 import { restoreContainers } from '../engine/containers/restore.js';
 import { NoSuchImageError, resolveImage } from '../engine/images.js';
@@ -243,7 +243,7 @@ function rmCommand(): Command {
     .action((refs: string[], flags: RootOptions & { force?: boolean; volumes?: boolean }) =>
       eachContainer(refs, flags.root, async (store, c) => {
         const current = await reconcile(store, c);
-        if (current.status === 'running' || current.status === 'restarting' || current.status === 'paused') {
+        if (isActive(current)) {
           if (!flags.force) {
             throw new Error(
               `cannot remove container "/${c.name}": container is ${current.status}: stop the container before removing or force remove`,
@@ -318,7 +318,7 @@ function psCommand(name = 'ps'): Command {
             return { key, value: eq < 0 ? '' : f.slice(eq + 1) };
           });
           const shown = containers.filter((c) => {
-            const running = c.status === 'running' || c.status === 'restarting' || c.status === 'paused';
+            const running = isActive(c);
             if (!flags.all && filters.length === 0 && !running) return false;
             return filters.every(({ key, value }) => {
               if (key === 'status') return c.status === value;

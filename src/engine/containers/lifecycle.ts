@@ -8,7 +8,7 @@ import { requireRoot, runcBinary, runcKill, runcState } from '../../runtime/runc
 import { DaemonError } from '../images.js';
 import type { LocalStore } from '../store.js';
 import { containerLayout } from './layout.js';
-import { type Container, getContainer, updateContainer } from './records.js';
+import { type Container, getContainer, isActive, updateContainer } from './records.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
@@ -36,7 +36,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * a monitor is killed: nothing would collect its exit or logs (as after a Docker daemon restart).
  */
 export async function reconcile(store: LocalStore, container: Container): Promise<Container> {
-  const active = container.status === 'running' || container.status === 'restarting' || container.status === 'paused';
+  const active = isActive(container);
   if (!active || monitorAlive(container.monitorPid)) return container;
   const stateRoot = containerLayout.runcRoot(store.root);
   const state = await runcState(stateRoot, container.id);

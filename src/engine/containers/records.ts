@@ -54,6 +54,11 @@ export interface Container {
   stoppedByUser: boolean;
 }
 
+/** Running, paused, or between two runs of its restart policy: a monitor looks after it. */
+export function isActive(c: { status: ContainerStatus }): boolean {
+  return c.status === 'running' || c.status === 'restarting' || c.status === 'paused';
+}
+
 export class NoSuchContainerError extends DaemonError {
   constructor(ref: string) {
     super(`No such container: ${ref}`);

@@ -3,7 +3,7 @@
 // running without one is killed), then started again where their restart policy says so.
 import type { LocalStore } from '../store.js';
 import { reconcile, startContainer } from './lifecycle.js';
-import { type Container, listContainers } from './records.js';
+import { type Container, isActive, listContainers } from './records.js';
 
 /** Whether the policy brings a container back when the engine (re)starts. */
 export function restartsOnBoot(c: Container): boolean {
@@ -30,7 +30,7 @@ export async function restoreContainers(store: LocalStore): Promise<Container[]>
   const started: Container[] = [];
   for (const listed of await listContainers(store.db)) {
     const c = await reconcile(store, listed);
-    if (c.status === 'running' || c.status === 'restarting' || c.status === 'paused') continue; // monitor alive
+    if (isActive(c)) continue; // its monitor is alive
     if (!restartsOnBoot(c)) continue;
     await startContainer(store, c);
     started.push(c);
