@@ -40,16 +40,17 @@ export class AccessPolicy {
     if (!isValidRepositoryName(name)) return new Set();
     if (account?.isAdmin) return all;
     const nsName = namespaceOf(name);
-    if (account && nsName === undefined && this.options.allowTopLevel) return all;
     const repo = await findRepository(this.db, name);
     if (!repo && nsName === undefined) {
-      // `x` reads an official `library/x`: pull only, as that repository allows it.
+      // `x` reads an official `library/x`: pull only, as that repository allows it (before the
+      // top-level rule, so that nobody can create an `x` that hides the official image).
       const official = await resolveReadName(this.db, name);
       if (official !== undefined) {
         const pull = (await this.allowedActions(account, official)).has('pull');
         return new Set(pull ? ['pull'] : []);
       }
     }
+    if (account && nsName === undefined && this.options.allowTopLevel) return all;
     const ns = nsName === undefined ? undefined : await findNamespace(this.db, nsName);
     if (account && nsName !== undefined && (await this.administers(account, nsName, ns))) {
       if (repo || !ns) return all;

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { verifyAccessToken } from '../../hub/tokens.js';
 import type { Account } from '../../metadata/accounts.js';
-import { findAccount } from '../../metadata/accounts.js';
 import type { MetadataDb } from '../../metadata/db.js';
 import type { RegistryContext } from '../../registry/context.js';
 import { RegistryError } from '../../registry/errors.js';
@@ -122,7 +121,7 @@ export interface Caller {
   account: Account;
   scope: CallerScope;
   /** How the caller authenticated. */
-  via: 'password' | 'access-token' | 'registry-token';
+  via: 'password' | 'access-token';
 }
 
 /**
@@ -170,17 +169,10 @@ async function resolveCaller(ctx: ApiContext, req: FastifyRequest): Promise<Call
     return found ? { ...found, via: 'access-token' } : undefined;
   };
   if (/^bearer /i.test(header)) {
-    const secret = header.slice(7).trim();
-    const byToken = await verifyToken(secret);
+    // Access tokens only. Registry tokens (from /token) are for /v2: they do not carry the scope
+    // of the access token they may have come from, and outlive its revocation.
+    const byToken = await verifyToken(header.slice(7).trim());
     if (byToken) return byToken;
-    // A registry bearer token (from /token) names an account too.
-    try {
-      const verified = await deps.tokens.verify(secret);
-      const account = verified.subject ? await findAccount(ctx.db, verified.subject) : undefined;
-      if (account && !account.disabled) return { account, scope: 'admin', via: 'registry-token' };
-    } catch {
-      // fall through
-    }
     return unauthorized('invalid token');
   }
   if (/^basic /i.test(header)) {
@@ -347,15 +339,9 @@ export async function mountApi(api: FastifyInstance, ctx: ApiContext, modules: A
   api.setNotFoundHandler((_req, reply) => sendError(reply, 404, 'NOT_FOUND', 'no such API endpoint'));
   const limiter = new RateLimiter(ctx.options.rateLimit);
   api.addHook('onRequest', async (req, reply) => {
-    // Keyed by the presented credential's account name when there is one (cheap, no verification
-    // here), else by address: a client cannot dodge the limit by not signing in.
-    const basic = /^basic /i.test(req.headers.authorization ?? '')
-      ? Buffer.from((req.headers.authorization ?? '').slice(6), 'base64')
-          .toString('utf8')
-          .split(':')[0]
-      : undefined;
-    const key = basic ? `account:${basic}` : `addr:${req.ip}`;
-    const { allowed, headers } = limiter.take(key);
+    // Keyed by address: a name in unverified credentials would let anyone use up another
+    // account's allowance, and made-up names would dodge the limit.
+    const { allowed, headers } = limiter.take(`addr:${req.ip}`);
     for (const [k, v] of Object.entries(headers)) reply.header(k, v);
     if (!allowed) {
       reply.header(
@@ -363,6 +349,16 @@ export async function mountApi(api: FastifyInstance, ctx: ApiContext, modules: A
         String(Math.max(1, Number(headers['X-RateLimit-Reset']) - Math.floor(Date.now() / 1000))),
       );
       sendError(reply, 429, 'TOOMANYREQUESTS', 'rate limit exceeded, try again later');
+      return reply;
+    }
+  });
+  // Changes come as JSON (or without a body): a cross-site form (urlencoded, multipart,
+  // text/plain) cannot ride on credentials a browser remembered for /api.
+  api.addHook('onRequest', async (req, reply) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
+    const type = req.headers['content-type'];
+    if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
+      sendError(reply, 415, 'UNSUPPORTED_MEDIA_TYPE', 'changes are sent as application/json');
       return reply;
     }
   });

@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hashPassword } from '../../../auth/passwords.js';
 import { audit } from '../../../hub/audit.js';
+import { TOKEN_PREFIX } from '../../../hub/tokens.js';
 import { createAccount, findAccount } from '../../../metadata/accounts.js';
 import { RegistryError } from '../../../registry/errors.js';
 import { authenticate } from '../../token.js';
@@ -11,9 +12,12 @@ import { createSession, deleteSession, SESSION_COOKIE, SESSION_TTL_MS } from '..
 const USERNAME_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 const MIN_PASSWORD = 8;
 
-/** Only same-site paths: `next` must not send a fresh session to another site. */
+/**
+ * Only same-site paths: `next` must not send a fresh session to another site. No second slash or
+ * backslash after the first, and no control characters (browsers drop a tab: `/\t/evil` is `//evil`).
+ */
 function safeNext(next: string | null): string {
-  return next && /^\/(?![/\\])/.test(next) ? next : '/';
+  return next && /^\/(?![/\\])[^\\\x00-\x1f\x7f]*$/.test(next) ? next : '/';
 }
 
 async function startSession(deps: UiDeps, reply: FastifyReply, accountId: number, next: string): Promise<FastifyReply> {
@@ -57,8 +61,20 @@ export async function accountPages(app: FastifyInstance, deps: UiDeps): Promise<
     const f = form(req);
     const username = (f.get('username') ?? '').trim();
     const next = safeNext(f.get('next'));
+    const password = f.get('password') ?? '';
     try {
-      const account = await authenticate(deps.auth, req, username, f.get('password') ?? '');
+      // Web sessions are for passwords: an access token (even a read-only one) must not become a
+      // full session that can make new tokens.
+      if (password.startsWith(TOKEN_PREFIX)) {
+        await audit(deps.db, {
+          action: 'login.failed',
+          target: username,
+          detail: { via: 'web', accessToken: true },
+          ip: req.ip,
+        });
+        throw new RegistryError('UNAUTHORIZED', { message: 'access tokens do not sign in to the web UI' });
+      }
+      const account = await authenticate(deps.auth, req, username, password);
       await audit(deps.db, {
         accountId: account.id,
         action: 'login',
