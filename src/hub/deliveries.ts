@@ -1,8 +1,16 @@
 import { EventEmitter } from 'node:events';
 import type { Kysely } from 'kysely';
+import { type Dispatcher, fetch as undiciFetch } from 'undici';
 import { type MetadataDb, now } from '../metadata/db.js';
 import type { Database } from '../metadata/schema.js';
-import { SIGNATURE_HEADER, signature, validateTarget, WebhookError, webhookSecret } from './webhooks.js';
+import {
+  guardedDispatcher,
+  SIGNATURE_HEADER,
+  signature,
+  validateTarget,
+  WebhookError,
+  webhookSecret,
+} from './webhooks.js';
 
 /**
  * The durable delivery queue (issue 6): one `deliveries` row per event and target (a repository
@@ -227,9 +235,12 @@ export class DeliveryWorker {
         'X-Wharf-Event': d.event,
         'X-Wharf-Delivery': String(d.id),
       };
+      let dispatcher: Dispatcher | undefined;
       if (d.webhook_id !== null) {
-        // Checked again at each attempt: a name may resolve elsewhere than when it was saved.
+        // Checked again at each attempt: a name may resolve elsewhere than when it was saved; and
+        // the connection checks the addresses it resolves itself (guardedLookup: DNS rebinding).
         await validateTarget(d.url, { allowPrivate: this.options.allowPrivate });
+        if (!this.options.allowPrivate) dispatcher = guardedDispatcher();
         const secret = await webhookSecret(this.db, d.webhook_id);
         if (secret !== '') headers[SIGNATURE_HEADER] = signature(secret, d.payload);
       } else if (!endpoint) {
@@ -237,18 +248,22 @@ export class DeliveryWorker {
       } else {
         Object.assign(headers, endpoint.headers);
       }
-      const res = await fetch(d.url, {
+      const init = {
         method: 'POST',
         headers,
         body: d.payload,
-        redirect: 'manual',
+        redirect: 'manual' as const,
         signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.abort.signal]),
-      });
+      };
+      const res = dispatcher ? await undiciFetch(d.url, { ...init, dispatcher }) : await fetch(d.url, init);
       statusCode = res.status;
       await res.body?.cancel();
       // As Distribution: any 2xx or 3xx answer counts as delivered.
       if (res.status >= 400) error = `HTTP ${res.status}`;
-    } catch (err) {
+    } catch (thrown) {
+      // A refusal of the connection's own lookup arrives as fetch's cause.
+      const cause = (thrown as { cause?: unknown }).cause;
+      const err = cause instanceof WebhookError ? cause : thrown;
       if (this.abort.signal.aborted) {
         // Stopping: not an attempt of the target's; due again at the next start.
         await this.db

@@ -1,6 +1,8 @@
 import { createHmac } from 'node:crypto';
+import { lookup as lookupCallback } from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { Agent } from 'undici';
 import { type MetadataDb, now } from '../metadata/db.js';
 
 /**
@@ -24,8 +26,9 @@ export class WebhookError extends Error {
   override readonly name = 'WebhookError';
 }
 
-// Loopback, private, link-local, CGNAT, multicast and unspecified ranges: a webhook must not
-// turn the server into a proxy towards its own network.
+// Loopback, private, link-local, CGNAT, benchmarking, IETF protocol assignments, documentation,
+// multicast and unspecified ranges: a webhook must not turn the server into a proxy towards its
+// own network (the documentation ranges are no one's public address either).
 const privateRanges = new BlockList();
 for (const [net, prefix] of [
   ['0.0.0.0', 8],
@@ -34,25 +37,81 @@ for (const [net, prefix] of [
   ['127.0.0.0', 8],
   ['169.254.0.0', 16],
   ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
   ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
   ['224.0.0.0', 3],
 ] as const)
   privateRanges.addSubnet(net, prefix, 'ipv4');
+// IPv6 ranges refused as such. Prefixes that embed an IPv4 address (IPv4-mapped and -compatible,
+// NAT64 64:ff9b::/96, 6to4 2002::/16) are decoded and their IPv4 address checked instead
+// (embeddedIPv4); the local-use NAT64 prefix and Teredo (whose embedded address is obfuscated)
+// are refused whole.
 for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
+  ['64:ff9b:1::', 48],
+  ['100::', 64],
+  ['2001::', 32],
+  ['2001:db8::', 32],
   ['fc00::', 7],
   ['fe80::', 10],
+  ['fec0::', 10],
   ['ff00::', 8],
 ] as const)
   privateRanges.addSubnet(net, prefix, 'ipv6');
 
+/** The 16 bytes of an IPv6 address (as isIP accepts it, zone id allowed), or undefined. */
+function ipv6Bytes(ip: string): number[] | undefined {
+  // A dotted IPv4 tail becomes its two 16-bit groups: ::ffff:1.2.3.4 → ::ffff:102:304.
+  const text = ip
+    .replace(/%.*$/, '')
+    .replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) =>
+      [((+a << 8) | +b).toString(16), ((+c << 8) | +d).toString(16)].join(':'),
+    );
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (part: string | undefined) =>
+    part === undefined || part === ''
+      ? []
+      : part.split(':').map((g) => (/^[0-9a-f]{1,4}$/i.test(g) ? Number.parseInt(g, 16) : -1));
+  const head = groups(halves[0]);
+  const rest = groups(halves[1]);
+  const fill = halves.length === 2 ? 8 - head.length - rest.length : 0;
+  if (fill < 0) return undefined;
+  const words = [...head, ...new Array<number>(fill).fill(0), ...rest];
+  if (words.length !== 8 || words.some((w) => w < 0)) return undefined;
+  return words.flatMap((w) => [w >> 8, w & 0xff]);
+}
+
+/** The IPv4 address an IPv6 address carries (mapped, compatible, SIIT, NAT64, 6to4), if any. */
+export function embeddedIPv4(ip: string): string | undefined {
+  const b = ipv6Bytes(ip);
+  if (!b) return undefined;
+  const v4 = (at: number) => b.slice(at, at + 4).join('.');
+  const zero = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
+  // ::a.b.c.d (compatible, also :: and ::1), ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (SIIT).
+  if (zero(0, 10) && ((b[10] === 0 && b[11] === 0) || (b[10] === 0xff && b[11] === 0xff))) return v4(12);
+  if (zero(0, 8) && b[8] === 0xff && b[9] === 0xff && zero(10, 12)) return v4(12);
+  // 64:ff9b::/96, the well-known NAT64 prefix.
+  if (b[0] === 0 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(4, 12)) return v4(12);
+  // 2002:aabb:ccdd::/48, 6to4.
+  if (b[0] === 0x20 && b[1] === 0x02) return v4(2);
+  return undefined;
+}
+
 export function isPrivateAddress(ip: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped?.[1]) return privateRanges.check(mapped[1], 'ipv4');
   const family = isIP(ip);
   if (family === 0) return true;
-  return privateRanges.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+  if (family === 4) return privateRanges.check(ip, 'ipv4');
+  const bytes = ipv6Bytes(ip);
+  if (!bytes) return true;
+  const v4 = embeddedIPv4(ip);
+  if (v4 !== undefined) return privateRanges.check(v4, 'ipv4');
+  // Prefixes that would carry an IPv4 address but do not decode as one (NAT64 64:ff9b::/32 beyond /96).
+  if (bytes[0] === 0 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b) return true;
+  return privateRanges.check(ip.replace(/%.*$/, ''), 'ipv6');
 }
 
 /**
@@ -89,6 +148,38 @@ async function resolveAll(host: string): Promise<string[]> {
   } catch {
     throw new WebhookError(`webhook host ${host} does not resolve`);
   }
+}
+
+/**
+ * A DNS lookup for connections to webhook targets that refuses private addresses: validateTarget
+ * checks a name when it is saved and before each attempt, but the connection resolves it again,
+ * and a name may answer differently the second time (DNS rebinding). The check is made on the
+ * addresses the socket will connect to.
+ */
+export const guardedLookup: LookupFunction = (hostname, options, callback) => {
+  lookupCallback(hostname, { ...options, all: true }, (err, addresses) => {
+    const done = callback as (e: NodeJS.ErrnoException | null, a?: unknown, f?: number) => void;
+    if (err) return done(err);
+    const blocked = addresses.find((a) => isPrivateAddress(a.address));
+    if (blocked || addresses.length === 0) {
+      return done(
+        new WebhookError(
+          `webhook target ${hostname} resolves to a loopback, private or link-local address (${blocked?.address ?? 'none'}); ` +
+            'such targets need webhooks.allow_private_targets: true in the server configuration',
+        ),
+      );
+    }
+    if (options.all) return done(null, addresses);
+    const first = addresses[0] as { address: string; family: number };
+    return done(null, first.address, first.family);
+  });
+};
+
+let guarded: Agent | undefined;
+/** The dispatcher webhook deliveries go through when private targets are not allowed (guardedLookup). */
+export function guardedDispatcher(): Agent {
+  guarded ??= new Agent({ connect: { lookup: guardedLookup } });
+  return guarded;
 }
 
 export interface Webhook {

@@ -7,7 +7,9 @@
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { fetch as undiciFetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { embeddedIPv4, guardedDispatcher, isPrivateAddress } from '../../src/hub/webhooks.js';
 import { DATABASE_FILE, openSqlite } from '../../src/metadata/db.js';
 import { writeMultiPlatformLayout } from '../support/oci-layout.js';
 import { startWharf, type WharfProcess, wharfAdmin } from '../support/server.js';
@@ -94,6 +96,72 @@ async function deliveries(wharf: WharfProcess, hookId: number): Promise<Delivery
   expect(res.status).toBe(200);
   return (res.json as { results: DeliveryView[] }).results;
 }
+
+describe('webhook target ranges', () => {
+  it('refuses private, loopback, link-local and reserved addresses, also inside IPv6', () => {
+    for (const ip of [
+      '127.0.0.1',
+      '10.1.2.3',
+      '169.254.169.254',
+      '198.18.0.1',
+      '198.19.255.255',
+      '192.0.0.8',
+      '192.0.2.1',
+      '::',
+      '::1',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      '::127.0.0.1',
+      '::a00:1',
+      '::ffff:0:10.0.0.1',
+      '64:ff9b::10.0.0.1',
+      '64:ff9b::a9fe:a9fe',
+      '64:ff9b:1::8.8.8.8',
+      '2002:a00:1::1',
+      '2002:7f00:1::',
+      '2001::1',
+      '2001:db8::1',
+      'fec0::1',
+      'fc00::1',
+      'fe80::1%eth0',
+      'ff02::1',
+      'not-an-address',
+    ])
+      expect(isPrivateAddress(ip), ip).toBe(true);
+  });
+
+  it('accepts public addresses, also a public IPv4 inside NAT64 or 6to4', () => {
+    for (const ip of [
+      '8.8.8.8',
+      '1.1.1.1',
+      '2606:4700:4700::1111',
+      '64:ff9b::8.8.8.8',
+      '2002:808:808::1',
+      '::ffff:8.8.8.8',
+    ])
+      expect(isPrivateAddress(ip), ip).toBe(false);
+    expect(embeddedIPv4('64:ff9b::a9fe:a9fe')).toBe('169.254.169.254');
+    expect(embeddedIPv4('2002:c0a8:101::1')).toBe('192.168.1.1');
+    expect(embeddedIPv4('2606:4700::1')).toBeUndefined();
+  });
+
+  it('the delivery connection checks the addresses it resolves itself (DNS rebinding)', async () => {
+    const server = createServer((_req, res) => res.writeHead(200).end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      // A name, not an address: the lookup happens in the connection and must refuse 127.0.0.1.
+      const err = await undiciFetch(`http://localhost:${port}/`, { dispatcher: guardedDispatcher() }).then(
+        () => undefined,
+        (e: unknown) => e as { cause?: Error },
+      );
+      expect(err?.cause?.name).toBe('WebhookError');
+      expect(err?.cause?.message).toContain('webhooks.allow_private_targets');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
 
 interopDescribe('webhooks and notifications', ['skopeo'], () => {
   let work: string;
@@ -369,6 +437,15 @@ interopDescribe('webhooks and notifications', ['skopeo'], () => {
           'http://localhost/x',
           'http://169.254.169.254/latest',
           'http://[::1]/',
+          // IPv4 inside IPv6: mapped, compatible, NAT64, 6to4; and the other reserved ranges.
+          'http://[::ffff:127.0.0.1]/',
+          'http://[::10.0.0.1]/',
+          'http://[64:ff9b::169.254.169.254]/',
+          'http://[2002:a9fe:a9fe::1]/',
+          'http://[fec0::1]/',
+          'http://[2001:db8::1]/',
+          'http://198.18.0.1/',
+          'http://192.0.0.8/',
         ]) {
           const res = await api(strict, 'POST', '/repositories/alice/app/webhooks', { url });
           expect(res.status, url).toBe(400);

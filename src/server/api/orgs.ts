@@ -33,6 +33,7 @@ import {
   requireAccount,
   sendJson,
 } from './plumbing.js';
+import { actionsOf } from './repositories.js';
 
 const orgJson = (ns: Namespace) => ({
   id: ns.id,
@@ -152,23 +153,43 @@ export const orgRoutes: ApiRoutes = (api, ctx) => {
   doc('delete', '/orgs/:org/members/:user', 'Remove a member from the organization and its teams (owners)');
 
   // Teams.
-  const teamJson = async (t: { id: number; name: string; description: string; createdAt: string }) => ({
+  /**
+   * A team's repository permissions as `caller` may see them: all of them for owners (and
+   * administrators), for other members only those on repositories they may pull (a private
+   * repository's name is not shown to members who cannot pull it).
+   */
+  const permissionsFor = async (caller: Caller, role: OrgRole, teamId: number) => {
+    const all = await listTeamPermissions(ctx.db, teamId);
+    if (role === 'owner') return all;
+    const actions = actionsOf(ctx);
+    const visible = await Promise.all(all.map(async (p) => (await actions(caller.account, p.repository)).has('pull')));
+    return all.filter((_, i) => visible[i]);
+  };
+  const teamJson = async (
+    t: { id: number; name: string; description: string; createdAt: string },
+    caller: Caller,
+    role: OrgRole,
+  ) => ({
     id: t.id,
     name: t.name,
     description: t.description,
     created: t.createdAt,
     members: await listTeamMembers(ctx.db, t.id),
-    permissions: await listTeamPermissions(ctx.db, t.id),
+    permissions: await permissionsFor(caller, role, t.id),
   });
 
   api.get('/orgs/:org/teams', async (req, reply) => {
-    const { org } = await orgFor(ctx, req, 'member', 'read');
+    const { caller, org, role } = await orgFor(ctx, req, 'member', 'read');
     const p = paginate(req.query);
     const all = await listTeams(ctx.db, org.id);
     const page = all.slice(offsetOf(p), offsetOf(p) + p.page_size);
-    sendJson(reply, pageOf(req, p, all.length, await Promise.all(page.map(teamJson))));
+    sendJson(reply, pageOf(req, p, all.length, await Promise.all(page.map((t) => teamJson(t, caller, role)))));
   });
-  doc('get', '/orgs/:org/teams', "An organization's teams (members)");
+  doc(
+    'get',
+    '/orgs/:org/teams',
+    "An organization's teams (members; permissions on repositories the caller may pull, all for owners)",
+  );
 
   api.post('/orgs/:org/teams', async (req, reply) => {
     const { caller, org } = await orgFor(ctx, req, 'owner', 'admin');
@@ -178,22 +199,23 @@ export const orgRoutes: ApiRoutes = (api, ctx) => {
       createTeam(ctx.db, org.id, { name: stringField(body, 'name', true), ...(description ? { description } : {}) }),
     );
     await auditOrg(ctx, req, caller, org, 'team.create', `${org.name}/${team.name}`);
-    sendJson(reply, await teamJson(team), 201);
+    sendJson(reply, await teamJson(team, caller, 'owner'), 201);
   });
   doc('post', '/orgs/:org/teams', 'Create a team: {"name","description"} (owners)');
 
   api.get('/orgs/:org/teams/:team', async (req, reply) => {
-    const { org } = await orgFor(ctx, req, 'member', 'read');
-    sendJson(reply, await teamJson(await hub(requireTeam(ctx.db, org.id, params(req).team ?? ''))));
+    const { caller, org, role } = await orgFor(ctx, req, 'member', 'read');
+    sendJson(reply, await teamJson(await hub(requireTeam(ctx.db, org.id, params(req).team ?? '')), caller, role));
   });
   doc('get', '/orgs/:org/teams/:team', 'A team with its members and repository permissions (members)');
 
   api.patch('/orgs/:org/teams/:team', async (req, reply) => {
-    const { org } = await orgFor(ctx, req, 'owner', 'admin');
+    const { caller, org } = await orgFor(ctx, req, 'owner', 'admin');
     const team = await hub(requireTeam(ctx.db, org.id, params(req).team ?? ''));
     const description = stringField(bodyOf(req), 'description');
     await updateTeam(ctx.db, team.id, description !== undefined ? { description } : {});
-    sendJson(reply, await teamJson(await hub(requireTeam(ctx.db, org.id, team.name))));
+    await auditOrg(ctx, req, caller, org, 'team.update', `${org.name}/${team.name}`, { description });
+    sendJson(reply, await teamJson(await hub(requireTeam(ctx.db, org.id, team.name)), caller, 'owner'));
   });
   doc('patch', '/orgs/:org/teams/:team', "Change a team's description (owners)");
 
@@ -245,9 +267,9 @@ export const orgRoutes: ApiRoutes = (api, ctx) => {
   doc('delete', '/orgs/:org/teams/:team/members/:user', 'Remove an account from a team (owners)');
 
   api.get('/orgs/:org/teams/:team/permissions', async (req, reply) => {
-    const { org } = await orgFor(ctx, req, 'member', 'read');
+    const { caller, org, role } = await orgFor(ctx, req, 'member', 'read');
     const team = await hub(requireTeam(ctx.db, org.id, params(req).team ?? ''));
-    sendJson(reply, { results: await listTeamPermissions(ctx.db, team.id) });
+    sendJson(reply, { results: await permissionsFor(caller, role, team.id) });
   });
   doc('get', '/orgs/:org/teams/:team/permissions', "A team's repository permissions (members)");
 

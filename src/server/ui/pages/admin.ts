@@ -31,17 +31,17 @@ export async function adminPages(app: FastifyInstance, deps: UiDeps): Promise<vo
       status,
     );
   };
-  /** Runs an admin change (audited), then back to the page; refusals show their message. */
+  /** Runs an admin change (audited with its target), then back to the page; refusals show their message. */
   const change = async (
     req: FastifyRequest,
     reply: FastifyReply,
     action: string,
-    fn: (f: URLSearchParams) => Promise<Record<string, unknown>>,
+    fn: (f: URLSearchParams) => Promise<{ target: string; detail: Record<string, unknown> }>,
   ) => {
     const account = admin(req);
     try {
-      const detail = await fn(form(req));
-      await audit(deps.db, { accountId: account.id, action, detail, ip: req.ip });
+      const { target, detail } = await fn(form(req));
+      await audit(deps.db, { accountId: account.id, action, target, detail: { ...detail, via: 'web' }, ip: req.ip });
     } catch (err) {
       const known = userError(err);
       if (!known) throw err;
@@ -65,7 +65,7 @@ export async function adminPages(app: FastifyInstance, deps: UiDeps): Promise<vo
       const privateRepos = Number.parseInt(f.get('private_repos') ?? '', 10);
       if (!(privateRepos >= 0)) throw new Refusal('private repositories must be a number ≥ 0');
       const plan = await savePlan(deps.db, (f.get('name') ?? '').trim(), privateRepos);
-      return { plan: plan.name, privateRepos };
+      return { target: plan.name, detail: { plan: plan.name, privateRepos } };
     }),
   );
   app.post('/admin/assign', async (req, reply) =>
@@ -73,7 +73,7 @@ export async function adminPages(app: FastifyInstance, deps: UiDeps): Promise<vo
       const namespace = (f.get('namespace') ?? '').trim();
       const plan = (f.get('plan') ?? '').trim();
       await assignPlan(deps.db, namespace, plan);
-      return { namespace, plan };
+      return { target: namespace, detail: { namespace, plan } };
     }),
   );
   app.post('/admin/official', async (req, reply) =>
@@ -82,7 +82,7 @@ export async function adminPages(app: FastifyInstance, deps: UiDeps): Promise<vo
       const official = f.get('official') === 'on';
       if (!(await setOfficial(deps.db, repository, official)))
         throw new Refusal(`there is no repository ${repository}`);
-      return { repository, official };
+      return { target: repository, detail: { repository, official } };
     }),
   );
   app.post('/admin/accounts', async (req, reply) =>
@@ -101,7 +101,7 @@ export async function adminPages(app: FastifyInstance, deps: UiDeps): Promise<vo
         throw new Refusal('you cannot disable or demote yourself');
       }
       if (!(await updateAccount(deps.db, username, changes))) throw new Refusal(`there is no account ${username}`);
-      return { username, ...changes };
+      return { target: username, detail: { username, ...changes } };
     }),
   );
 }

@@ -129,14 +129,22 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
     const { account, repo } = await administered(req);
     const f = form(req);
     return change(req, reply, async () => {
+      // Only the fields the form sends change: a form without `visibility` keeps it (a private
+      // repository must not become public because a field was left out).
+      const visibility = f.get('visibility');
+      if (visibility !== null && visibility !== 'public' && visibility !== 'private') {
+        throw new Refusal('visibility is public or private');
+      }
+      const description = f.get('description');
+      const fullDescription = f.get('full_description');
       const { visibilityChanged } = await updateRepository(deps.db, actions, account, repo.fullName, {
-        description: f.get('description') ?? '',
-        fullDescription: f.get('full_description') ?? '',
-        isPrivate: f.get('visibility') === 'private',
+        ...(description !== null ? { description } : {}),
+        ...(fullDescription !== null ? { fullDescription } : {}),
+        ...(visibility !== null ? { isPrivate: visibility === 'private' } : {}),
       });
       if (visibilityChanged) {
         await record(req, account, 'repository.visibility', repo.fullName, {
-          private: f.get('visibility') === 'private',
+          private: visibility === 'private',
           via: 'web',
         });
       }
@@ -150,10 +158,15 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
       const who = await findAccount(deps.db, (f.get('username') ?? '').trim());
       if (!who) throw new Refusal(`there is no account ${f.get('username') ?? ''}`);
       const permission = f.get('permission') ?? '';
-      if (permission === 'remove') await removeCollaborator(deps.db, repo.id, who.id);
-      else if (isPermission(permission)) await setCollaborator(deps.db, repo.id, who.id, permission);
-      else throw new Refusal('choose read, write or admin');
-      await record(req, account, 'collaborator.set', repo.fullName, { account: who.username, permission });
+      if (permission === 'remove') {
+        if (await removeCollaborator(deps.db, repo.id, who.id)) {
+          await record(req, account, 'collaborator.remove', repo.fullName, { account: who.username, via: 'web' });
+        }
+        return;
+      }
+      if (!isPermission(permission)) throw new Refusal('choose read, write or admin');
+      await setCollaborator(deps.db, repo.id, who.id, permission);
+      await record(req, account, 'collaborator.set', repo.fullName, { account: who.username, permission, via: 'web' });
     });
   });
 

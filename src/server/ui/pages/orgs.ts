@@ -246,9 +246,19 @@ export async function orgPages(app: FastifyInstance, deps: UiDeps): Promise<void
     const f = form(req);
     const name = (f.get('name') ?? '').trim();
     const scope = f.get('scope') ?? '';
-    const days = Number.parseInt(f.get('expires_days') ?? '', 10);
+    const expires = (f.get('expires_days') ?? '').trim();
     if (name === '' || name.length > 100 || !TOKEN_SCOPES.includes(scope as TokenScope)) {
       return tokensPage(req, reply, { error: 'A token needs a name (up to 100 characters) and a scope.' }, 400);
+    }
+    // Empty: never expires; otherwise whole days from 1 to 3650, as in the API (a larger number is no date).
+    const days = expires === '' ? 0 : /^\d{1,4}$/.test(expires) ? Number(expires) : Number.NaN;
+    if (expires !== '' && !(days >= 1 && days <= 3650)) {
+      return tokensPage(
+        req,
+        reply,
+        { error: 'Expires in days: a whole number from 1 to 3650, or empty for never.' },
+        400,
+      );
     }
     const { token, secret } = await createAccessToken(deps.db, account.id, {
       name,
