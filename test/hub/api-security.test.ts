@@ -180,3 +180,34 @@ describe('hub security with auth.allow_top_level', () => {
     ]);
   });
 });
+
+describe('hub security: names', () => {
+  let server: WharfServer;
+
+  beforeAll(async () => {
+    server = await setUp();
+  });
+  afterAll(() => server.close());
+
+  it('web sign-up cannot take a reserved name or the namespace of existing repositories', async () => {
+    const db = server.ctx.db;
+    await db.insertInto('repositories').values({ name: 'acme/app', created_at: new Date().toISOString() }).execute();
+    const form = await server.app.inject({ method: 'GET', url: '/signup' });
+    const csrfCookie = form.cookies.find((c) => c.name === 'wharf_csrf');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1] ?? '';
+    const signup = (username: string) =>
+      server.app.inject({
+        method: 'POST',
+        url: '/signup',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `wharf_csrf=${csrfCookie?.value}` },
+        payload: new URLSearchParams({ _csrf: csrf, username, password: 'long-enough-1' }).toString(),
+      });
+    for (const name of ['acme', 'library']) {
+      const res = await signup(name);
+      expect(res.statusCode).toBe(400);
+      expect(res.cookies.find((c) => c.name === 'wharf_session')).toBeUndefined();
+    }
+    expect((await signup('acme')).body).toContain('acme/');
+    expect((await signup('newcomer')).statusCode).toBe(303);
+  });
+});

@@ -2,11 +2,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hashPassword } from '../../../auth/passwords.js';
 import { audit } from '../../../hub/audit.js';
+import { checkNamespaceClaim } from '../../../hub/namespaces.js';
 import { TOKEN_PREFIX } from '../../../hub/tokens.js';
-import { createAccount, findAccount } from '../../../metadata/accounts.js';
+import { createAccount } from '../../../metadata/accounts.js';
 import { RegistryError } from '../../../registry/errors.js';
 import { authenticate } from '../../token.js';
-import { form, page, type UiDeps } from '../context.js';
+import { form, page, type UiDeps, userError } from '../context.js';
 import { createSession, deleteSession, SESSION_COOKIE, SESSION_TTL_MS } from '../sessions.js';
 
 const USERNAME_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
@@ -43,11 +44,15 @@ export async function accountPages(app: FastifyInstance, deps: UiDeps): Promise<
       return fail('Use lowercase letters and digits, optionally separated by single ".", "_" or "-" (at most 64).');
     }
     if ([...password].length < MIN_PASSWORD) return fail(`The password needs at least ${MIN_PASSWORD} characters.`);
-    // Organizations share the namespace of names: a user may not take an organization's name.
-    const taken =
-      (await findAccount(deps.db, username)) ??
-      (await deps.db.selectFrom('namespaces').select('id').where('name', '=', username).executeTakeFirst());
-    if (taken) return fail('That name is taken.');
+    // One check for all self-service names (users and organizations share them): not taken, not
+    // reserved (library…), and not the first part of repositories that exist already.
+    try {
+      await checkNamespaceClaim(deps.db, username);
+    } catch (err) {
+      const refused = userError(err);
+      if (!refused) throw err;
+      return fail(refused.message);
+    }
     const account = await createAccount(deps.db, { username, passwordHash: await hashPassword(password) });
     await audit(deps.db, { accountId: account.id, action: 'account.signup', target: username, ip: req.ip });
     return startSession(deps, reply, account.id, '/');
