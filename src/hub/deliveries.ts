@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Kysely } from 'kysely';
-import { type Dispatcher, fetch as undiciFetch } from 'undici';
+import type { Dispatcher } from 'undici';
 import { type MetadataDb, now } from '../metadata/db.js';
 import type { Database } from '../metadata/schema.js';
 import {
@@ -240,7 +240,7 @@ export class DeliveryWorker {
         // Checked again at each attempt: a name may resolve elsewhere than when it was saved; and
         // the connection checks the addresses it resolves itself (guardedLookup: DNS rebinding).
         await validateTarget(d.url, { allowPrivate: this.options.allowPrivate });
-        if (!this.options.allowPrivate) dispatcher = guardedDispatcher();
+        if (!this.options.allowPrivate) dispatcher = await guardedDispatcher();
         const secret = await webhookSecret(this.db, d.webhook_id);
         if (secret !== '') headers[SIGNATURE_HEADER] = signature(secret, d.payload);
       } else if (!endpoint) {
@@ -255,7 +255,9 @@ export class DeliveryWorker {
         redirect: 'manual' as const,
         signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.abort.signal]),
       };
-      const res = dispatcher ? await undiciFetch(d.url, { ...init, dispatcher }) : await fetch(d.url, init);
+      const res = dispatcher
+        ? await (await import('undici')).fetch(d.url, { ...init, dispatcher })
+        : await fetch(d.url, init);
       statusCode = res.status;
       await res.body?.cancel();
       // As Distribution: any 2xx or 3xx answer counts as delivered.

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { lookup as lookupCallback } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { type MetadataDb, now } from '../metadata/db.js';
 
 /**
@@ -175,10 +175,14 @@ export const guardedLookup: LookupFunction = (hostname, options, callback) => {
   });
 };
 
-let guarded: Agent | undefined;
-/** The dispatcher webhook deliveries go through when private targets are not allowed (guardedLookup). */
-export function guardedDispatcher(): Agent {
-  guarded ??= new Agent({ connect: { lookup: guardedLookup } });
+let guarded: Promise<Agent> | undefined;
+/**
+ * The dispatcher webhook deliveries go through when private targets are not allowed
+ * (guardedLookup). undici is loaded on the first delivery: a registry without webhooks never
+ * carries it.
+ */
+export function guardedDispatcher(): Promise<Agent> {
+  guarded ??= import('undici').then(({ Agent }) => new Agent({ connect: { lookup: guardedLookup } }));
   return guarded;
 }
 

@@ -151,7 +151,7 @@ describe('webhook target ranges', () => {
     try {
       const port = (server.address() as { port: number }).port;
       // A name, not an address: the lookup happens in the connection and must refuse 127.0.0.1.
-      const err = await undiciFetch(`http://localhost:${port}/`, { dispatcher: guardedDispatcher() }).then(
+      const err = await undiciFetch(`http://localhost:${port}/`, { dispatcher: await guardedDispatcher() }).then(
         () => undefined,
         (e: unknown) => e as { cause?: Error },
       );
