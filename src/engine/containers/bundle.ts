@@ -1,7 +1,7 @@
 // Getting a container ready to run: its root filesystem mounted (overlay of the image's
 // snapshots, the init layer and its own upper directory), the /etc files Docker provides, fresh
 // volumes filled from the image, and the runc bundle's config.json.
-import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   copyUp,
@@ -16,7 +16,7 @@ import { exec } from '../../runtime/runc.js';
 import { bindMount, runtimeSpec } from '../../runtime/spec.js';
 import { resolveUser } from '../../runtime/user.js';
 import type { LocalStore } from '../store.js';
-import { containerLayout } from './layout.js';
+import { containerLayout, pathExists } from './layout.js';
 import type { Container } from './records.js';
 import { prepareFlatSnapshot, prepareSnapshots } from './snapshots.js';
 
@@ -43,7 +43,7 @@ export async function mountRootfs(store: LocalStore, container: Container): Prom
   const rootfs = containerLayout.rootfs(root, container.id);
   if (isCopiedRoot(container)) {
     const ready = join(containerLayout.dir(root, container.id), 'rootfs.ready');
-    if (await exists(ready)) return rootfs;
+    if (await pathExists(ready)) return rootfs;
     await rm(rootfs, { recursive: true, force: true });
     const flat = await prepareFlatSnapshot(store, container.imageId);
     if (flat) await exec('cp', ['-a', '--', flat, rootfs]);
@@ -67,14 +67,7 @@ export async function mountRootfs(store: LocalStore, container: Container): Prom
 
 /** Whether a copied root has been made (a container never started has none yet). */
 export function copiedRootReady(root: string, id: string): Promise<boolean> {
-  return exists(join(containerLayout.dir(root, id), 'rootfs.ready'));
-}
-
-function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
+  return pathExists(join(containerLayout.dir(root, id), 'rootfs.ready'));
 }
 
 export function unmountRootfs(root: string, id: string): Promise<void> {

@@ -1,7 +1,6 @@
 // `docker commit`: a container's writable layer (its overlay upper directory, whiteouts converted)
 // becomes one new layer on top of the container's image; the config is the container's, with the
 // `--change` instructions applied and merged as moby's daemon/commit.go does.
-import { access } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
 import { packChanges, packDirectory } from '../../archive/pack.js';
@@ -13,7 +12,7 @@ import { createImage } from '../new-image.js';
 import type { LocalStore } from '../store.js';
 import { isCopiedRoot } from './bundle.js';
 import { containerChanges } from './diff.js';
-import { containerLayout } from './layout.js';
+import { containerLayout, pathExists } from './layout.js';
 import { reconcile } from './lifecycle.js';
 import type { Container } from './records.js';
 
@@ -133,11 +132,7 @@ async function changesLayer(store: LocalStore, container: Container): Promise<Re
     return packChanges(containerLayout.rootfs(store.root, container.id), await containerChanges(store, container));
   }
   const upper = containerLayout.upper(store.root, container.id);
-  const hasUpper = await access(upper).then(
-    () => true,
-    () => false,
-  );
-  return hasUpper ? packDirectory(upper, { whiteouts: 'overlay' }) : emptyTar();
+  return (await pathExists(upper)) ? packDirectory(upper, { whiteouts: 'overlay' }) : emptyTar();
 }
 
 /** Commits the container; returns the new image ID (`sha256:…`). */

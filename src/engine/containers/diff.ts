@@ -1,9 +1,8 @@
 // `docker diff` of a container: its upper directory against its init layer and image snapshots.
-import { access } from 'node:fs/promises';
 import { type Change, treeChanges, upperChanges } from '../../runtime/diff.js';
 import type { LocalStore } from '../store.js';
 import { copiedRootReady, isCopiedRoot } from './bundle.js';
-import { containerLayout } from './layout.js';
+import { containerLayout, pathExists } from './layout.js';
 import type { Container } from './records.js';
 import { prepareFlatSnapshot, prepareSnapshots } from './snapshots.js';
 
@@ -13,11 +12,7 @@ export async function lowerDirs(store: LocalStore, container: Container): Promis
     ? [await prepareFlatSnapshot(store, container.imageId)].filter((d): d is string => d !== undefined)
     : (await prepareSnapshots(store, container.imageId)).reverse();
   const init = containerLayout.init(store.root, container.id);
-  const hasInit = await access(init).then(
-    () => true,
-    () => false,
-  );
-  return hasInit ? [init, ...snapshots] : snapshots;
+  return (await pathExists(init)) ? [init, ...snapshots] : snapshots;
 }
 
 /** `docker diff`: the container's changes; none for a container that never had a writable layer. */
@@ -28,10 +23,6 @@ export async function containerChanges(store: LocalStore, container: Container):
     return treeChanges(containerLayout.rootfs(store.root, container.id), await lowerDirs(store, container));
   }
   const upper = containerLayout.upper(store.root, container.id);
-  const exists = await access(upper).then(
-    () => true,
-    () => false,
-  );
-  if (!exists) return [];
+  if (!(await pathExists(upper))) return [];
   return upperChanges(upper, await lowerDirs(store, container));
 }

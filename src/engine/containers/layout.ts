@@ -13,7 +13,16 @@
 //   /run/wharf/<hash>.sock   the monitor's attach socket (socket paths are limited to 108 bytes,
 //                            too short for a container directory under an arbitrary root)
 import { createHash } from 'node:crypto';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+
+/** Whether something exists at `path` (a container's directories appear as it is prepared and run). */
+export function pathExists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
 
 /** Directory of the attach sockets (WHARF_RUN_DIR, default /run/wharf). */
 export function runDir(env: NodeJS.ProcessEnv = process.env): string {

@@ -7,13 +7,14 @@
 //
 // A snapshot is made in a temp directory and renamed into place, so one that exists is complete.
 import { randomUUID } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decompress } from '../../archive/compression.js';
 import { extractLayer } from '../../archive/extract.js';
 import { exec } from '../../runtime/runc.js';
 import { chainIds } from '../layers.js';
 import type { LocalStore } from '../store.js';
+import { pathExists } from './layout.js';
 
 export function snapshotsDir(root: string): string {
   return join(root, 'snapshots');
@@ -21,13 +22,6 @@ export function snapshotsDir(root: string): string {
 
 function hexOf(digest: string): string {
   return digest.slice(digest.indexOf(':') + 1);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /**
@@ -56,7 +50,7 @@ export async function prepareSnapshots(store: LocalStore, imageId: string): Prom
   const dirs: string[] = [];
   for (const [i, layer] of layers.entries()) {
     const dir = join(base, hexOf(chains[i] as string));
-    if (!(await exists(dir))) {
+    if (!(await pathExists(dir))) {
       const temp = join(base, `tmp-${randomUUID()}`);
       try {
         const source = await store.content.reader(layer.blobDigest);
@@ -95,7 +89,7 @@ export async function prepareFlatSnapshot(store: LocalStore, imageId: string): P
   await mkdir(base, { recursive: true });
   const dirOf = (i: number) => join(base, hexOf(chains[i] as string));
   let start = chains.length;
-  while (start > 0 && !(await exists(dirOf(start - 1)))) start--;
+  while (start > 0 && !(await pathExists(dirOf(start - 1)))) start--;
   for (let i = start; i < layers.length; i++) {
     const temp = join(base, `tmp-${randomUUID()}`);
     try {
