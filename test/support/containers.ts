@@ -20,6 +20,23 @@ export const CHANGES_SCRIPT = [
   'ln /etc/group /hl',
 ].join('; ');
 
+/** `wharf diff` of a container that ran CHANGES_SCRIPT on busybox (what `docker diff` lists too). */
+export const CHANGES_DIFF = [
+  'A /a',
+  'A /a/b',
+  'A /a/b/c',
+  'C /bin',
+  'D /bin/ls',
+  'C /etc',
+  'C /etc/passwd',
+  'A /first',
+  'A /hl',
+  'A /link',
+  'C /tmp',
+  'A /tmp/new',
+  '',
+].join('\n');
+
 export interface BusyboxStore {
   /** The store's directory (`--root`). */
   readonly root: string;
