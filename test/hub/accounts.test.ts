@@ -4,12 +4,11 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/auth/passwords.js';
-import { createAccount, updateAccount } from '../../src/metadata/accounts.js';
+import { createAccount } from '../../src/metadata/accounts.js';
 import { DATABASE_FILE, openSqlite } from '../../src/metadata/db.js';
 import { ensureRepository, setVisibility } from '../../src/metadata/repositories.js';
 import type { WharfServer } from '../../src/server/app.js';
-import { memoryServer, wharfAdmin } from '../support/server.js';
+import { hubServer, wharfAdmin } from '../support/server.js';
 import { removeTmpDir, tmpDir } from '../support/tools.js';
 
 const PASSWORDS: Record<string, string> = {
@@ -57,13 +56,8 @@ describe('hub accounts, organizations and permissions (auth.mode token)', () => 
   const grantsOf = (user: string, repo: string) => granted(basicOf(user), repo);
 
   beforeAll(async () => {
-    server = await memoryServer({ WHARF_AUTH_MODE: 'token' });
+    server = await hubServer(PASSWORDS);
     app = server.app;
-    const db = server.ctx.db;
-    await updateAccount(db, 'admin', { passwordHash: await hashPassword(PASSWORDS.admin ?? '') });
-    for (const user of ['alice', 'bob', 'carol']) {
-      await createAccount(db, { username: user, passwordHash: await hashPassword(PASSWORDS[user] ?? '') });
-    }
   });
   afterAll(() => server.close());
 

@@ -4,24 +4,16 @@
 // stays on the site, and an official `library/x` cannot be hidden by a top-level `x`.
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/auth/passwords.js';
-import { createAccount, updateAccount } from '../../src/metadata/accounts.js';
 import type { WharfServer } from '../../src/server/app.js';
-import { memoryServer } from '../support/server.js';
+import { hubServer } from '../support/server.js';
 
 const PASSWORDS = { admin: 'admin-Secret-0', alice: 'alice-Secret-1', carol: 'carol-Secret-3' };
 type User = keyof typeof PASSWORDS;
 const basic = (user: User, password: string = PASSWORDS[user]) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-async function setUp(env: NodeJS.ProcessEnv = {}): Promise<WharfServer> {
-  const server = await memoryServer({ WHARF_AUTH_MODE: 'token', ...env });
-  const db = server.ctx.db;
-  await updateAccount(db, 'admin', { passwordHash: await hashPassword(PASSWORDS.admin) });
-  for (const user of ['alice', 'carol'] as const) {
-    await createAccount(db, { username: user, passwordHash: await hashPassword(PASSWORDS[user]) });
-  }
-  return server;
+function setUp(env: NodeJS.ProcessEnv = {}): Promise<WharfServer> {
+  return hubServer(PASSWORDS, { env });
 }
 
 /** A read-only access token of alice's, made through the API. */

@@ -4,11 +4,9 @@
 // and the plumbing (errors, pages, rate-limit headers, OpenAPI).
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/auth/passwords.js';
-import { createAccount, updateAccount } from '../../src/metadata/accounts.js';
 import type { WharfServer } from '../../src/server/app.js';
 import { pushImage } from '../support/push.js';
-import { memoryServer } from '../support/server.js';
+import { hubServer, memoryServer } from '../support/server.js';
 
 const PASSWORDS = { admin: 'admin-Secret-0', alice: 'alice-Secret-1', bob: 'bob-Secret-2' };
 type User = keyof typeof PASSWORDS;
@@ -41,13 +39,8 @@ describe('hub API: repositories, stars, search (auth.mode token)', () => {
   let app: FastifyInstance;
 
   beforeAll(async () => {
-    server = await memoryServer({ WHARF_AUTH_MODE: 'token' });
+    server = await hubServer(PASSWORDS);
     app = server.app;
-    const db = server.ctx.db;
-    await updateAccount(db, 'admin', { passwordHash: await hashPassword(PASSWORDS.admin) });
-    for (const user of ['alice', 'bob'] as const) {
-      await createAccount(db, { username: user, passwordHash: await hashPassword(PASSWORDS[user]) });
-    }
   });
   afterAll(() => server.close());
 

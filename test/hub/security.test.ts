@@ -3,13 +3,11 @@
 // audit of team changes. A real server built in process (fastify.inject), token mode.
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/auth/passwords.js';
 import { HubError } from '../../src/hub/errors.js';
 import { checkNamespaceClaim, RESERVED_NAMESPACES } from '../../src/hub/namespaces.js';
-import { createAccount, updateAccount } from '../../src/metadata/accounts.js';
 import { ensureRepository, setVisibility } from '../../src/metadata/repositories.js';
 import type { WharfServer } from '../../src/server/app.js';
-import { memoryServer } from '../support/server.js';
+import { hubServer } from '../support/server.js';
 
 const PASSWORDS: Record<string, string> = {
   admin: 'admin-Secret-0',
@@ -38,13 +36,8 @@ describe('hub security review (auth.mode token)', () => {
   }
 
   beforeAll(async () => {
-    server = await memoryServer({ WHARF_AUTH_MODE: 'token' });
+    server = await hubServer(PASSWORDS);
     app = server.app;
-    const db = server.ctx.db;
-    await updateAccount(db, 'admin', { passwordHash: await hashPassword(PASSWORDS.admin ?? '') });
-    for (const user of ['alice', 'bob', 'carol']) {
-      await createAccount(db, { username: user, passwordHash: await hashPassword(PASSWORDS[user] ?? '') });
-    }
   });
   afterAll(() => server.close());
 
@@ -177,13 +170,8 @@ describe('hub security review: web UI forms', () => {
       .executeTakeFirst();
 
   beforeAll(async () => {
-    server = await memoryServer({ WHARF_AUTH_MODE: 'token' });
+    server = await hubServer(PASSWORDS, { accounts: ['alice', 'bob'] });
     app = server.app;
-    const db = server.ctx.db;
-    await updateAccount(db, 'admin', { passwordHash: await hashPassword(PASSWORDS.admin ?? '') });
-    for (const user of ['alice', 'bob']) {
-      await createAccount(db, { username: user, passwordHash: await hashPassword(PASSWORDS[user] ?? '') });
-    }
   });
   afterAll(() => server.close());
 

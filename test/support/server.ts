@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
+import { hashPassword } from '../../src/auth/passwords.js';
+import { createAccount, updateAccount } from '../../src/metadata/accounts.js';
 import { buildServer, type WharfServer } from '../../src/server/app.js';
 import { type Config, loadConfig } from '../../src/server/config.js';
 import { freePort, removeTmpDir, runOk, sleep, tmpDir } from './tools.js';
@@ -15,6 +17,23 @@ export async function memoryServer(env: NodeJS.ProcessEnv = {}): Promise<WharfSe
     env: { WHARF_STORAGE_DRIVER: 'memory', WHARF_LOG_LEVEL: 'silent', WHARF_AUTH_MODE: 'none', ...env },
   });
   return buildServer(config);
+}
+
+/**
+ * An in-process server in token mode (the hub) with accounts: `admin` gets `passwords.admin`,
+ * the others (`accounts`, default every other name in `passwords`) are created.
+ */
+export async function hubServer(
+  passwords: Record<string, string>,
+  options: { accounts?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<WharfServer> {
+  const server = await memoryServer({ WHARF_AUTH_MODE: 'token', ...options.env });
+  const db = server.ctx.db;
+  await updateAccount(db, 'admin', { passwordHash: await hashPassword(passwords.admin ?? '') });
+  for (const user of options.accounts ?? Object.keys(passwords).filter((u) => u !== 'admin')) {
+    await createAccount(db, { username: user, passwordHash: await hashPassword(passwords[user] ?? '') });
+  }
+  return server;
 }
 
 /** A real `wharf serve` process on a free loopback port, as users run it. */
