@@ -3,26 +3,16 @@
 // running without one is killed), then started again where their restart policy says so.
 import type { LocalStore } from '../store.js';
 import { reconcile, startContainer } from './lifecycle.js';
+import { shouldRestart } from './monitor.js';
 import { type Container, isActive, listContainers } from './records.js';
 
-/** Whether the policy brings a container back when the engine (re)starts. */
+/**
+ * Whether the policy brings a container back when the engine (re)starts: as after an exit
+ * (a container that never ran counts as exited 0), except that `always` comes back even after
+ * the user stopped it (Docker's rule when its daemon starts).
+ */
 export function restartsOnBoot(c: Container): boolean {
-  const policy = c.hostConfig.RestartPolicy;
-  switch (policy.Name) {
-    case 'always':
-      return true;
-    case 'unless-stopped':
-      return !c.stoppedByUser;
-    case 'on-failure':
-      return (
-        !c.stoppedByUser &&
-        c.exitCode !== 0 &&
-        c.exitCode !== null &&
-        (policy.MaximumRetryCount === 0 || c.restartCount < policy.MaximumRetryCount)
-      );
-    default:
-      return false;
-  }
+  return c.hostConfig.RestartPolicy.Name === 'always' || shouldRestart(c, c.exitCode ?? 0);
 }
 
 /** Returns the containers started again. */
