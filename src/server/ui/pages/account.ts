@@ -18,7 +18,9 @@ const MIN_PASSWORD = 8;
  * backslash after the first, and no control characters (browsers drop a tab: `/\t/evil` is `//evil`).
  */
 function safeNext(next: string | null): string {
-  return next && /^\/(?![/\\])[^\\\x00-\x1f\x7f]*$/.test(next) ? next : '/';
+  if (!next || !/^\/(?![/\\])[^\\]*$/.test(next)) return '/';
+  const control = [...next].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+  return control ? '/' : next;
 }
 
 async function startSession(deps: UiDeps, reply: FastifyReply, accountId: number, next: string): Promise<FastifyReply> {
