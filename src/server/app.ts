@@ -14,7 +14,7 @@ import { createLogger } from './logger.js';
 import { Metrics, routeLabel } from './metrics.js';
 import { searchRoutes } from './search.js';
 import { httpsOptions } from './tls.js';
-import { v2Routes } from './v2.js';
+import { v2Routes } from './v2/dispatch.js';
 
 export interface WharfServer {
   app: FastifyInstance;

@@ -1,0 +1,63 @@
+import { deleteBlob, parseRange, prepareBlob, statBlob } from '../../registry/blobs.js';
+import type { Handler, V2Deps } from './request.js';
+
+/** GET, HEAD and DELETE of /v2/<name>/blobs/<digest>. HEAD never reads the blob. */
+export function blobHandlers({ ctx }: V2Deps) {
+  const blobHead: Handler = async (r) => {
+    const blob = await statBlob(ctx, r.name, r.param);
+    r.reply
+      .header('Content-Length', String(blob.size))
+      .header('Content-Type', 'application/octet-stream')
+      .header('Docker-Content-Digest', blob.digest)
+      .header('ETag', `"${blob.digest}"`)
+      .header('Accept-Ranges', 'bytes')
+      .send();
+  };
+
+  const blobGet: Handler = async (r) => {
+    const blob = await statBlob(ctx, r.name, r.param);
+    r.reply
+      .header('Docker-Content-Digest', blob.digest)
+      .header('ETag', `"${blob.digest}"`)
+      .header('Accept-Ranges', 'bytes')
+      .header('Cache-Control', 'max-age=31536000')
+      .header('Content-Type', 'application/octet-stream');
+    if (r.req.headers['if-none-match'] === `"${blob.digest}"`) return r.reply.status(304).send();
+    let range: ReturnType<typeof parseRange>;
+    try {
+      range = parseRange(r.req.headers.range, blob.size);
+    } catch (err) {
+      r.reply.header('Content-Range', `bytes */${blob.size}`);
+      throw err;
+    }
+    const send = await prepareBlob(ctx, blob.digest);
+    if (range) {
+      r.reply
+        .status(206)
+        .header('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`)
+        .header('Content-Length', String(range.end - range.start + 1));
+    } else {
+      r.reply.header('Content-Length', String(blob.size));
+    }
+    // The bytes go straight to the socket, with reused buffers (see StorageDriver.sendTo).
+    r.reply.hijack();
+    const res = r.reply.raw;
+    for (const [name, value] of Object.entries(r.reply.getHeaders()))
+      if (value !== undefined) res.setHeader(name, value);
+    res.writeHead(r.reply.statusCode);
+    try {
+      await send(res, range);
+      res.end();
+    } catch (err) {
+      r.req.log.warn({ err }, 'blob download interrupted');
+      res.destroy();
+    }
+  };
+
+  const blobDelete: Handler = async (r) => {
+    await deleteBlob(ctx, r.name, r.param);
+    r.reply.status(202).header('Content-Length', '0').send();
+  };
+
+  return { blobHead, blobGet, blobDelete };
+}
