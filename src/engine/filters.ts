@@ -1,7 +1,7 @@
 // docker's `--filter key=value` arguments and the matchers shared by images and image prune.
 
 import { familiarOfFullName } from '../oci/reference.js';
-import { DaemonError } from './images.js';
+import { DaemonError } from './errors.js';
 
 /** Filter values by key, as the daemon receives them (`map[key]map[value]bool`). */
 export type Filters = Map<string, string[]>;

@@ -8,13 +8,12 @@ import {
   withDefaultTag,
 } from '../oci/reference.js';
 import type { EngineDb } from './db.js';
+import { DaemonError } from './errors.js';
 import { checkFilterKeys, type Filters, globToRegExp, labelsMatch, parseUntil, referenceMatches } from './filters.js';
 import { setTag } from './record.js';
 
-/** An engine error with Docker's daemon wording (the CLI prints `Error response from daemon: …`). */
-export class DaemonError extends Error {
-  override readonly name = 'DaemonError';
-}
+// Re-exported: the engine's modules and the CLI have always imported it from here.
+export { DaemonError };
 
 export class NoSuchImageError extends DaemonError {
   constructor(ref: string) {
