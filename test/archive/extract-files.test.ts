@@ -7,7 +7,8 @@ import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { extractLayer } from '../../src/archive/extract.js';
-import { apply, dir, EPOCH, file, hardlinkEntry, isRoot, symlinkEntry, tarOf, tempDir, tree } from './helpers.js';
+import { rootIt } from '../support/tools.js';
+import { apply, dir, EPOCH, file, hardlinkEntry, symlinkEntry, tarOf, tempDir, tree } from './helpers.js';
 
 describe('entries', () => {
   it('writes files, directories, symlinks and hardlinks, and counts them', async () => {
@@ -142,7 +143,7 @@ describe('metadata', () => {
     expect((await lstat(join(root, 'f'))).mtimeMs).toBe(1_700_000_000_250);
   });
 
-  it.runIf(isRoot)('sets numeric owners with lchown when root (symlinks too)', async () => {
+  rootIt('sets numeric owners with lchown when root (symlinks too)', async () => {
     const root = await tempDir();
     await apply(root, [
       dir('home/', { uid: 1000, gid: 1000 }),

@@ -3,9 +3,9 @@
 import { execFileSync } from 'node:child_process';
 import { lstat, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { interopDescribe } from '../support/tools.js';
-import { apply, dir, file, isRoot, tempDir, tree } from './helpers.js';
+import { afterEach, expect, it } from 'vitest';
+import { interopDescribe, rootDescribe } from '../support/tools.js';
+import { apply, dir, file, tempDir, tree } from './helpers.js';
 
 const mounted: string[] = [];
 afterEach(() => {
@@ -13,7 +13,7 @@ afterEach(() => {
 });
 
 interopDescribe('overlay whiteouts', ['setfattr', 'getfattr'], () => {
-  describe.skipIf(!isRoot)('as root (overlay mounts and whiteout devices need root)', () => {
+  rootDescribe('as root (overlay mounts and whiteout devices need root)', () => {
     it('writes a 0:0 character device for .wh.NAME and the opaque xattr for .wh..wh..opq', async () => {
       const root = await tempDir();
       const stats = await apply(

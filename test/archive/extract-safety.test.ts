@@ -5,13 +5,13 @@ import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { LayerError, TarFormatError, UnsafeLayerError } from '../../src/archive/errors.js';
 import { extractLayer } from '../../src/archive/extract.js';
+import { notAsRootIt, rootIt } from '../support/tools.js';
 import {
   apply,
   dir,
   exists,
   file,
   hardlinkEntry,
-  isRoot,
   scene,
   snapshot,
   symlinkEntry,
@@ -261,7 +261,7 @@ describe('devices and fifos', () => {
     }
   });
 
-  it.runIf(isRoot)('creates them with allowDevices as root', async () => {
+  rootIt('creates them with allowDevices as root', async () => {
     const { root } = await applyContained([]);
     const stats = await extractLayer(
       Readable.from(await tarOf([dir('dev/'), device, { name: 'dev/fifo', type: 'fifo', mode: 0o600 }])),
@@ -276,7 +276,7 @@ describe('devices and fifos', () => {
     expect((await lstat(join(root, 'dev/fifo'))).isFIFO()).toBe(true);
   });
 
-  it.runIf(!isRoot)('refuses them with allowDevices when not root', async () => {
+  notAsRootIt('refuses them with allowDevices when not root', 'as root, the test above creates them', async () => {
     const root = (await scene()).root;
     await expect(
       extractLayer(Readable.from(await tarOf([device])), root, { allowDevices: true }),

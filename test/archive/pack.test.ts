@@ -12,9 +12,8 @@ import { pipeline } from 'node:stream/promises';
 import { extract, type Header } from 'tar-stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type PackOptions, packDirectory } from '../../src/archive/pack.js';
-import { interopDescribe } from '../support/tools.js';
+import { interopDescribe, rootDescribe } from '../support/tools.js';
 
-const isRoot = process.getuid?.() === 0;
 const dirs: string[] = [];
 afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
@@ -143,7 +142,7 @@ describe('packDirectory', () => {
 });
 
 interopDescribe('packDirectory of an overlay upper directory', ['setfattr', 'getfattr'], () => {
-  describe.skipIf(!isRoot)('as root (whiteout devices and trusted xattrs need root)', () => {
+  rootDescribe('as root (whiteout devices and trusted xattrs need root)', () => {
     it('writes whiteouts as .wh.NAME (0600, empty) and opaque directories with .wh..wh..opq', async () => {
       const root = await tempDir();
       await mkdir(join(root, 'bin'));

@@ -4,7 +4,7 @@ import bcrypt from 'bcryptjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Htpasswd } from '../../src/auth/htpasswd.js';
 import { verifyPassword } from '../../src/auth/passwords.js';
-import { haveTool, removeTmpDir, runOk, tmpDir } from '../support/tools.js';
+import { interopDescribe, removeTmpDir, runOk, tmpDir } from '../support/tools.js';
 
 let dir: string;
 let file: string;
@@ -144,54 +144,42 @@ describe('htpasswd file', () => {
   });
 });
 
-// Real hashes from Debian's htpasswd (apache2-utils). Like the interop tests
-// (test/support/tools.ts): skipped when missing, a failure when
-// WHARF_REQUIRE_INTEROP=1.
-const INSTALL = 'apt-get install -y apache2-utils';
-if (!haveTool('htpasswd') && process.env.WHARF_REQUIRE_INTEROP === '1') {
-  describe('htpasswd -B', () => {
-    it('has the htpasswd tool', () => {
-      throw new Error(`WHARF_REQUIRE_INTEROP=1 but htpasswd is missing; install with: ${INSTALL}`);
-    });
+// Real hashes from Debian's htpasswd (apache2-utils).
+interopDescribe('htpasswd -B', ['htpasswd'], () => {
+  it('verifies $2y$ hashes made by htpasswd -B', async () => {
+    for (const cost of ['4', '5']) {
+      const { stdout } = await runOk('htpasswd', ['-nbB', '-C', cost, 'alice', 'pa:ss wörd']);
+      const hash = stdout.trim().slice('alice:'.length);
+      expect(hash.startsWith(`$2y$0${cost}$`)).toBe(true);
+      expect(await verifyPassword(hash, 'pa:ss wörd')).toBe(true);
+      expect(await verifyPassword(hash, 'pa:ss word')).toBe(false);
+    }
   });
-} else {
-  if (!haveTool('htpasswd')) console.warn(`[interop] skipping "htpasswd -B": install with: ${INSTALL}`);
-  describe.skipIf(!haveTool('htpasswd'))('htpasswd -B', () => {
-    it('verifies $2y$ hashes made by htpasswd -B', async () => {
-      for (const cost of ['4', '5']) {
-        const { stdout } = await runOk('htpasswd', ['-nbB', '-C', cost, 'alice', 'pa:ss wörd']);
-        const hash = stdout.trim().slice('alice:'.length);
-        expect(hash.startsWith(`$2y$0${cost}$`)).toBe(true);
-        expect(await verifyPassword(hash, 'pa:ss wörd')).toBe(true);
-        expect(await verifyPassword(hash, 'pa:ss word')).toBe(false);
-      }
-    });
 
-    it('picks up edits made with htpasswd without a restart', async () => {
-      await runOk('htpasswd', ['-cbB', '-C', '4', file, 'alice', 'first-pw']);
-      const h = new Htpasswd(file, log, { now });
-      expect(await h.verify('alice', 'first-pw')).toBe(true);
+  it('picks up edits made with htpasswd without a restart', async () => {
+    await runOk('htpasswd', ['-cbB', '-C', '4', file, 'alice', 'first-pw']);
+    const h = new Htpasswd(file, log, { now });
+    expect(await h.verify('alice', 'first-pw')).toBe(true);
 
-      // Same cost and password length: htpasswd rewrites the file in place at the same size.
-      await runOk('htpasswd', ['-bB', '-C', '4', file, 'alice', 'other-pw']);
-      await runOk('htpasswd', ['-bB', file, 'bob', 'bob-pw']);
-      await runOk('htpasswd', ['-bm', file, 'carol', 'carol-pw']);
-      clock += 1000;
-      expect(await h.verify('alice', 'first-pw')).toBe(false);
-      expect(await h.verify('alice', 'other-pw')).toBe(true);
-      expect(await h.verify('bob', 'bob-pw')).toBe(true);
-      expect(await h.verify('carol', 'carol-pw')).toBe(false);
-      expect(await h.users()).toEqual(['alice', 'bob']);
-      expect(logs).toHaveLength(1);
-      expect(logs[0]).toMatch(/line 3\b.*"carol".*MD5/);
-      const carol = (await readFile(file, 'utf8')).split('\n')[2] ?? '';
-      expect(carol).toMatch(/^carol:\$apr1\$/);
-      expect(logs[0]).not.toContain(carol.slice('carol:$apr1$'.length));
+    // Same cost and password length: htpasswd rewrites the file in place at the same size.
+    await runOk('htpasswd', ['-bB', '-C', '4', file, 'alice', 'other-pw']);
+    await runOk('htpasswd', ['-bB', file, 'bob', 'bob-pw']);
+    await runOk('htpasswd', ['-bm', file, 'carol', 'carol-pw']);
+    clock += 1000;
+    expect(await h.verify('alice', 'first-pw')).toBe(false);
+    expect(await h.verify('alice', 'other-pw')).toBe(true);
+    expect(await h.verify('bob', 'bob-pw')).toBe(true);
+    expect(await h.verify('carol', 'carol-pw')).toBe(false);
+    expect(await h.users()).toEqual(['alice', 'bob']);
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatch(/line 3\b.*"carol".*MD5/);
+    const carol = (await readFile(file, 'utf8')).split('\n')[2] ?? '';
+    expect(carol).toMatch(/^carol:\$apr1\$/);
+    expect(logs[0]).not.toContain(carol.slice('carol:$apr1$'.length));
 
-      await runOk('htpasswd', ['-D', file, 'bob']);
-      clock += 1000;
-      expect(await h.verify('bob', 'bob-pw')).toBe(false);
-      expect(await h.users()).toEqual(['alice']);
-    });
+    await runOk('htpasswd', ['-D', file, 'bob']);
+    clock += 1000;
+    expect(await h.verify('bob', 'bob-pw')).toBe(false);
+    expect(await h.users()).toEqual(['alice']);
   });
-}
+});

@@ -9,7 +9,7 @@ import { verifyPassword } from '../../src/auth/passwords.js';
 import { findAccount } from '../../src/metadata/accounts.js';
 import { openSqlite } from '../../src/metadata/db.js';
 import { WHARF_BIN } from '../support/server.js';
-import { haveTool, type RunResult, removeTmpDir, run, tmpDir } from '../support/tools.js';
+import { interopDescribe, type RunResult, removeTmpDir, run, tmpDir } from '../support/tools.js';
 
 /** The environment without WHARF_… variables, so that only the flags choose the data directory. */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -232,7 +232,7 @@ function onTerminal(args: string[], answers: string[]): Promise<{ code: number; 
   });
 }
 
-describe.skipIf(!haveTool('script'))('wharf user on a terminal', () => {
+interopDescribe('wharf user on a terminal', ['script'], () => {
   let dir: string;
 
   beforeAll(async () => {

@@ -1,18 +1,18 @@
 // `wharf history` and `wharf inspect` on images made locally (import-style base, commit-style
 // children): rows, IDs up the Parent chain, truncation, -H=false, errors, inspect's JSON.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createImage } from '../../src/engine/new-image.js';
 import { recordImage, serializeConfig } from '../../src/engine/record.js';
 import { withLocalStore } from '../../src/engine/store.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { makeBase, makeChild, oneFileTar } from '../support/images.js';
 import { WHARF_BIN } from '../support/server.js';
-import { haveTool, type RunResult, removeTmpDir, run, tmpDir } from '../support/tools.js';
+import { interopDescribe, type RunResult, removeTmpDir, run, tmpDir } from '../support/tools.js';
 
 const short = (id: string) => id.slice(7, 19);
 const LONG = 'echo "a command that is far longer than forty-five columns"\t&& true';
 
-describe.skipIf(!haveTool('busybox'))('wharf history and inspect', () => {
+interopDescribe('wharf history and inspect', ['busybox'], () => {
   let root: string;
   let base: string;
   let first: string;

@@ -1,15 +1,15 @@
 // `wharf images`: which images appear (-a, dangling), filters (reference, before/since, until,
 // label, dangling) and formats (Go templates, table, json), with Docker's error wording.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { withLocalStore } from '../../src/engine/store.js';
 import { makeBase, makeChild } from '../support/images.js';
 import { WHARF_BIN } from '../support/server.js';
-import { haveTool, type RunResult, removeTmpDir, run, tmpDir } from '../support/tools.js';
+import { interopDescribe, type RunResult, removeTmpDir, run, tmpDir } from '../support/tools.js';
 
 const short = (id: string) => id.slice(7, 19);
 const lib = (name: string, tag: string) => ({ name: `docker.io/library/${name}`, tag });
 
-describe.skipIf(!haveTool('busybox'))('wharf images: filters and formats', () => {
+interopDescribe('wharf images: filters and formats', ['busybox'], () => {
   let root: string;
   let ids: Record<'base' | 'app1' | 'app2' | 'tool' | 'mid' | 'top' | 'dangling', string>;
   const wharf = (...args: string[]): Promise<RunResult> =>

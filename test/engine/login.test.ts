@@ -6,12 +6,12 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createImage } from '../../src/engine/new-image.js';
 import { withLocalStore } from '../../src/engine/store.js';
 import { makeLayer } from '../support/oci-layout.js';
 import { startWharf, WHARF_BIN, type WharfProcess, wharfAdmin } from '../support/server.js';
-import { haveTool, type RunResult, removeTmpDir, run, runOk, tmpDir } from '../support/tools.js';
+import { interopDescribe, type RunResult, removeTmpDir, run, runOk, tmpDir } from '../support/tools.js';
 
 const TOKEN_ENV = { WHARF_AUTH_MODE: 'token', WHARF_ADMIN_PASSWORD: 'admin-Secret-1' };
 const ALICE_PW = 'alice-Secret-1';
@@ -22,7 +22,7 @@ interface Auths {
   auths?: Record<string, { auth?: string; identitytoken?: string }>;
 }
 
-describe.skipIf(!haveTool('htpasswd'))('wharf login and logout', () => {
+interopDescribe('wharf login and logout', ['htpasswd'], () => {
   let tok: WharfProcess;
   let htp: WharfProcess;
   let dir: string;

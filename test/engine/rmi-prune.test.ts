@@ -1,11 +1,11 @@
 // SCENARIOS.md §4 without containers: Docker's rmi rules (untag vs delete, conflicts, -f,
 // --no-prune, parents), image prune of dangling images, and the blobs that go with them.
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { withLocalStore } from '../../src/engine/store.js';
 import { makeBase, makeChild } from '../support/images.js';
 import { WHARF_BIN } from '../support/server.js';
-import { haveTool, type RunResult, removeTmpDir, run, tmpDir } from '../support/tools.js';
+import { interopDescribe, type RunResult, removeTmpDir, run, tmpDir } from '../support/tools.js';
 
 const short = (id: string) => id.slice(7, 19);
 const sha = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
@@ -24,7 +24,7 @@ function chains(diffIds: string[]): string[] {
   return out;
 }
 
-describe.skipIf(!haveTool('busybox'))('wharf rmi and image prune', () => {
+interopDescribe('wharf rmi and image prune', ['busybox'], () => {
   let root: string;
   const wharf = (...args: string[]): Promise<RunResult> =>
     run(process.execPath, [WHARF_BIN, ...args], { env: { ...process.env, WHARF_ROOT: root } });

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { readSavedImage, type TarEntryInfo, tarEntries } from '../support/busybox.js';
 import { CHANGES_SCRIPT, useBusyboxStore, useDockerWithBusybox } from '../support/containers.js';
-import { interopDescribe, run, sleep, whichTool } from '../support/tools.js';
+import { interopDescribe, interopIt, run, sleep } from '../support/tools.js';
 
 const TIMEOUT = 240_000;
 
@@ -275,7 +275,7 @@ interopDescribe('wharf commit and export', ['runc', 'busybox', 'getfattr'], () =
       expect(exported.stderr).toBe(`Error response from daemon: You cannot export container ${id} which is Dead\n`);
     });
 
-    it.skipIf(whichTool('script') === undefined)('export refuses to write to a terminal', async () => {
+    interopIt('export refuses to write to a terminal', ['script'], async () => {
       const r = await run('script', [
         '-qec',
         `${process.execPath} ${join(process.cwd(), 'dist/cli/main.js')} export --root ${store.root} errs`,

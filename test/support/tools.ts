@@ -1,13 +1,17 @@
 // Helpers for interop tests that drive real tools (docker, skopeo, umoci,
 // docker-registry, busybox, runc). See DESIGN.md "Testing": a missing tool
 // skips its tests locally, but fails them when WHARF_REQUIRE_INTEROP=1 (CI).
+// The same goes for tests that need root. Every such guard goes through the
+// functions here (interopDescribe, interopIt, rootDescribe, rootIt,
+// notAsRootIt), never a bare describe.skipIf, and a skip's title carries a
+// mark that .ci/run finds in the JSON report (docs/testing.md).
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { describe, it } from 'vitest';
+import { describe, it, type TestFunction } from 'vitest';
 
 /** Directories searched in addition to $PATH: daemons live in sbin on Debian. */
 const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
@@ -25,8 +29,21 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   openssl: 'openssl',
   ip: 'iproute2',
   setfattr: 'attr',
+  getfattr: 'attr',
   chromium: 'chromium',
+  script: 'bsdutils',
 };
+
+/**
+ * Marks at the end of a skipped test's title (or its block's). .ci/run fails on any skipped test
+ * without the `deliberate` mark; keep its copy of these strings in step.
+ */
+export const SKIP_MARK = {
+  /** Skipped for a missing tool or for not being root. */
+  unmet: '[skipped: ',
+  /** Skipped on purpose: a test whose twin covers the other case (e.g. a non-root test, as root). */
+  deliberate: '[skipped on purpose: ',
+} as const;
 
 /** $PATH with the sbin directories appended (once each). */
 export function pathWithSbin(path: string = process.env.PATH ?? ''): string {
@@ -59,28 +76,92 @@ export function installCommand(tools: string[]): string {
   return `apt-get install -y ${pkgs.join(' ')}`;
 }
 
+/** Why tools are missing (and how to install them), or undefined when all are there. */
+function missingTools(tools: string[]): string | undefined {
+  const missing = tools.filter((t) => !haveTool(t));
+  if (missing.length === 0) return undefined;
+  return `missing tool(s): ${missing.join(', ')}; install with: ${installCommand(missing)}`;
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+function notRoot(): string | undefined {
+  return isRoot() ? undefined : `needs root (running as uid ${process.getuid?.()})`;
+}
+
+/** The one policy: run; or, for an unmet need, fail under WHARF_REQUIRE_INTEROP=1, else skip with a mark. */
+function guard(title: string, unmet: string | undefined, run: (title: string) => void, fail: (why: string) => void) {
+  if (unmet === undefined) {
+    run(title);
+    return;
+  }
+  if (process.env.WHARF_REQUIRE_INTEROP === '1') {
+    fail(`WHARF_REQUIRE_INTEROP=1 but ${unmet}`);
+    return;
+  }
+  console.warn(`[interop] skipping "${title}": ${unmet}`);
+  run(`${title} ${SKIP_MARK.unmet}${unmet}]`);
+}
+
+function guardDescribe(title: string, unmet: string | undefined, check: string, fn: () => void): void {
+  guard(
+    title,
+    unmet,
+    (t) => (unmet === undefined ? describe(t, fn) : describe.skip(t, fn)),
+    (why) =>
+      describe(title, () => {
+        it(check, () => {
+          throw new Error(why);
+        });
+      }),
+  );
+}
+
+function guardIt(title: string, unmet: string | undefined, fn: TestFunction, timeout?: number): void {
+  guard(
+    title,
+    unmet,
+    (t) => (unmet === undefined ? it(t, fn, timeout) : it.skip(t, fn)),
+    (why) =>
+      it(title, () => {
+        throw new Error(why);
+      }),
+  );
+}
+
 /**
  * `describe(title, fn)` when every tool is installed. Otherwise the block is
  * skipped with a warning, or — when WHARF_REQUIRE_INTEROP=1 — replaced by one
  * failing test that names the missing tools and how to install them.
  */
 export function interopDescribe(title: string, tools: string[], fn: () => void): void {
-  const missing = tools.filter((t) => !haveTool(t));
-  if (missing.length === 0) {
-    describe(title, fn);
-    return;
-  }
-  const message = `missing tool(s): ${missing.join(', ')}; install with: ${installCommand(missing)}`;
-  if (process.env.WHARF_REQUIRE_INTEROP === '1') {
-    describe(title, () => {
-      it('has the interop tools it needs', () => {
-        throw new Error(`WHARF_REQUIRE_INTEROP=1 but ${message}`);
-      });
-    });
-    return;
-  }
-  console.warn(`[interop] skipping "${title}": ${message}`);
-  describe.skip(title, fn);
+  guardDescribe(title, missingTools(tools), 'has the interop tools it needs', fn);
+}
+
+/** One test that needs tools: like interopDescribe. */
+export function interopIt(title: string, tools: string[], fn: TestFunction, timeout?: number): void {
+  guardIt(title, missingTools(tools), fn, timeout);
+}
+
+/** A block that needs root (mounts, devices, chown): skipped when not root, a failure under WHARF_REQUIRE_INTEROP=1. */
+export function rootDescribe(title: string, fn: () => void): void {
+  guardDescribe(title, notRoot(), 'runs as root', fn);
+}
+
+/** One test that needs root: like rootDescribe. */
+export function rootIt(title: string, fn: TestFunction, timeout?: number): void {
+  guardIt(title, notRoot(), fn, timeout);
+}
+
+/**
+ * A test of what a non-root user gets, whose root twin is a rootIt: as root it is skipped on
+ * purpose, with `why` in its title (never a CI failure).
+ */
+export function notAsRootIt(title: string, why: string, fn: TestFunction, timeout?: number): void {
+  if (isRoot()) it.skip(`${title} ${SKIP_MARK.deliberate}${why}]`, fn);
+  else it(title, fn, timeout);
 }
 
 export interface RunOptions {
@@ -89,6 +170,8 @@ export interface RunOptions {
   /** Kill the process (SIGKILL) and reject after this long. Default 5 min. */
   timeoutMs?: number;
   cwd?: string;
+  /** Sees stdout as it arrives (to wait for a line), besides collecting it. */
+  onStdout?: (text: string) => void;
 }
 
 export interface RunResult {
@@ -114,7 +197,10 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     // Always pipes here; the types cannot tell because stdin's mode varies.
-    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stdout?.on('data', (b: Buffer) => {
+      out.push(b);
+      opts.onStdout?.(b.toString('utf8'));
+    });
     child.stderr?.on('data', (b: Buffer) => err.push(b));
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -186,4 +272,20 @@ export async function removeTmpDir(dir: string): Promise<void> {
 /** Sleep helper for polling loops. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Polls `check` until it holds, instead of a fixed sleep that races under load; throws naming
+ * `what` after `timeoutMs`.
+ */
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  { timeoutMs = 20_000, intervalMs = 10 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
 }
