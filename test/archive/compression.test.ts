@@ -15,6 +15,7 @@ import {
   spawnDecompress,
 } from '../../src/archive/compression.js';
 import { extractLayer } from '../../src/archive/extract.js';
+import { waitFor } from '../support/tools.js';
 import { dir, file, symlinkEntry, tarOf, tempDir, tree } from './helpers.js';
 
 const TOOLS: Record<CompressionFormat, { tool: string; ext: string; pkg: string }> = {
@@ -202,7 +203,6 @@ describe('decompression errors', () => {
     const out = spawnDecompress('zstd', source);
     await new Promise<void>((resolve) => out.once('data', () => resolve()));
     out.destroy();
-    await new Promise((r) => setTimeout(r, 50));
-    expect(source.destroyed).toBe(true);
+    await waitFor('the source to be destroyed', () => source.destroyed);
   });
 });

@@ -1,8 +1,9 @@
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestOf } from '../../src/oci/digest.js';
+import { digestOf, parseDigest } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/mediatypes.js';
 import type { WharfServer } from '../../src/server/app.js';
+import { paths } from '../../src/storage/paths.js';
 import { errorCodes, pushBlob, pushImage } from '../support/push.js';
 import { memoryServer } from '../support/server.js';
 
@@ -102,6 +103,40 @@ describe('registry API', () => {
       });
       expect(res.statusCode).toBe(201);
       expect((await inject({ method: 'GET', url: `/v2/blobs/sha512/blobs/${digest}` })).body).toBe(data);
+    });
+
+    it('a sha512 upload whose bytes have another digest is refused (DIGEST_INVALID) and stores nothing', async () => {
+      const { storage } = server.ctx;
+      const sessions = () => storage.list('/uploads').catch(() => [] as string[]);
+      const before = await sessions();
+      const data = 'sha512 bytes';
+      const claimed = digestOf('other sha512 bytes', 'sha512');
+      const actual = digestOf(data, 'sha512');
+      // Monolithic: POST ?digest= with the bytes.
+      const mono = await inject({
+        method: 'POST',
+        url: `/v2/blobs/sha512-wrong/blobs/uploads/?digest=${claimed}`,
+        payload: data,
+      });
+      expect(mono.statusCode).toBe(400);
+      expect(errorCodes(mono.body)).toEqual(['DIGEST_INVALID']);
+      // Chunked: PATCH the bytes, then PUT ?digest=.
+      const location = (await inject({ method: 'POST', url: '/v2/blobs/sha512-wrong/blobs/uploads/' })).headers
+        .location as string;
+      expect((await inject({ method: 'PATCH', url: location, payload: data })).statusCode).toBe(202);
+      const put = await inject({ method: 'PUT', url: `${location}?digest=${claimed}` });
+      expect(put.statusCode).toBe(400);
+      expect(errorCodes(put.body)).toEqual(['DIGEST_INVALID']);
+      // Nothing under either digest, in the API or in storage, and no session bytes left.
+      expect((await inject({ method: 'GET', url: location })).statusCode).toBe(404);
+      for (const digest of [claimed, actual]) {
+        const head = await inject({ method: 'HEAD', url: `/v2/blobs/sha512-wrong/blobs/${digest}` });
+        expect(head.statusCode).toBe(404);
+        const parsed = parseDigest(digest);
+        if (!parsed) throw new Error(`not a digest: ${digest}`);
+        await expect(storage.stat(paths.blob(parsed))).rejects.toThrow();
+      }
+      expect(await sessions()).toEqual(before);
     });
 
     it('cross-repository mount links an existing blob without upload, else opens a session', async () => {

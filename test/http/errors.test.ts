@@ -7,6 +7,7 @@ import { MediaType } from '../../src/oci/mediatypes.js';
 import type { WharfServer } from '../../src/server/app.js';
 import { errorCodes, pushBlob, pushImage } from '../support/push.js';
 import { memoryServer } from '../support/server.js';
+import { waitFor } from '../support/tools.js';
 
 /** Every /v2 error code, each produced by the bad request that causes it, with Distribution's status. */
 describe('registry error codes', () => {
@@ -68,6 +69,7 @@ describe('registry error codes', () => {
 
   it('BLOB_UPLOAD_INVALID: a second request on an upload that is still receiving', async () => {
     const location = await startUpload();
+    const receiving = server.uploads.active;
     const slow = new PassThrough();
     const first = inject({
       method: 'PATCH',
@@ -76,7 +78,7 @@ describe('registry error codes', () => {
       payload: slow,
     });
     slow.write('first part ');
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the first PATCH to be receiving', () => server.uploads.active > receiving);
     const second = await inject({ method: 'PATCH', url: location, payload: 'interleaved' });
     expectError(second, 404, 'BLOB_UPLOAD_INVALID');
     slow.end('end');

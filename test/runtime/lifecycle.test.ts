@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { useBusyboxStore } from '../support/containers.js';
 import { WHARF_BIN } from '../support/server.js';
-import { interopDescribe, type RunResult, run } from '../support/tools.js';
+import { interopDescribe, type RunResult, run, waitFor } from '../support/tools.js';
 
 const TIMEOUT = 60_000;
 
@@ -76,8 +76,10 @@ interopDescribe('containers through runc', ['runc', 'busybox', 'script'], () => 
     ).trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     expect((await wharfOk(['ps', '-q'])).split('\n')).toContain(id.slice(0, 12));
-    const follow = wharf(['logs', '-f', 'ticker']);
-    await new Promise((r) => setTimeout(r, 500));
+    let shown = '';
+    const follow = wharf(['logs', '-f', 'ticker'], { onStdout: (text) => (shown += text) });
+    // Following: it has printed what the log holds and waits for more.
+    await waitFor('logs -f to print the first line', () => shown.includes('started\n'));
     expect(await wharfOk(['stop', '-t', '1', 'ticker'])).toBe('ticker\n');
     const followed = await follow;
     expect(followed.stdout).toBe('started\n');

@@ -15,7 +15,7 @@ import { type Dispatcher, Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { blobDigest, blobPieces } from '../support/generated-blob.js';
 import { startWharf, type WharfProcess } from '../support/server.js';
-import { sleep } from '../support/tools.js';
+import { waitFor } from '../support/tools.js';
 
 const MiB = 1024 * 1024;
 
@@ -160,14 +160,6 @@ function checkDatabase(dataDir: string): void {
     expect(db.pragma('foreign_key_check')).toEqual([]);
   } finally {
     db.close();
-  }
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
   }
 }
 
