@@ -36,7 +36,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
 
 /**
  * Marks at the end of a skipped test's title (or its block's). .ci/run fails on any skipped test
- * without the `deliberate` mark; keep its copy of these strings in step.
+ * without the `deliberate` mark; keep its copy in .ci/summary.cjs in step.
  */
 export const SKIP_MARK = {
   /** Skipped for a missing tool or for not being root. */
@@ -92,9 +92,14 @@ function notRoot(): string | undefined {
 }
 
 /** The one policy: run; or, for an unmet need, fail under WHARF_REQUIRE_INTEROP=1, else skip with a mark. */
-function guard(title: string, unmet: string | undefined, run: (title: string) => void, fail: (why: string) => void) {
+function guard(
+  title: string,
+  unmet: string | undefined,
+  register: (title: string, skip: boolean) => void,
+  fail: (why: string) => void,
+): void {
   if (unmet === undefined) {
-    run(title);
+    register(title, false);
     return;
   }
   if (process.env.WHARF_REQUIRE_INTEROP === '1') {
@@ -102,14 +107,14 @@ function guard(title: string, unmet: string | undefined, run: (title: string) =>
     return;
   }
   console.warn(`[interop] skipping "${title}": ${unmet}`);
-  run(`${title} ${SKIP_MARK.unmet}${unmet}]`);
+  register(`${title} ${SKIP_MARK.unmet}${unmet}]`, true);
 }
 
 function guardDescribe(title: string, unmet: string | undefined, check: string, fn: () => void): void {
   guard(
     title,
     unmet,
-    (t) => (unmet === undefined ? describe(t, fn) : describe.skip(t, fn)),
+    (t, skip) => (skip ? describe.skip(t, fn) : describe(t, fn)),
     (why) =>
       describe(title, () => {
         it(check, () => {
@@ -123,7 +128,7 @@ function guardIt(title: string, unmet: string | undefined, fn: TestFunction, tim
   guard(
     title,
     unmet,
-    (t) => (unmet === undefined ? it(t, fn, timeout) : it.skip(t, fn)),
+    (t, skip) => (skip ? it.skip(t, fn) : it(t, fn, timeout)),
     (why) =>
       it(title, () => {
         throw new Error(why);
