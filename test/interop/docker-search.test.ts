@@ -55,12 +55,12 @@ interopDescribe('docker search and wharf search against Wharf', ['dockerd', 'doc
       .map((line) => line.split(' ')[0]);
 
   /**
-   * The last `expected.length` requests logged, once they are `expected` or after a second (a
-   * request is logged after its answer is sent, so the line can arrive a moment later).
+   * The last `expected.length` requests logged, once they are `expected` or after ten seconds (a
+   * request is logged after its answer is sent, so the line can arrive later on a loaded machine).
    */
   async function lastRequests(server: WharfProcess, expected: string[]): Promise<string[]> {
     const last = () => requests(server).slice(-expected.length);
-    for (let i = 0; i < 50 && JSON.stringify(last()) !== JSON.stringify(expected); i++) {
+    for (let i = 0; i < 500 && JSON.stringify(last()) !== JSON.stringify(expected); i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
     return last();
