@@ -1,3 +1,5 @@
+import { PlanLimitError } from '../metadata/namespaces.js';
+
 /**
  * The error catalog of the /v2 API: Distribution's codes, messages and HTTP statuses.
  * Every /v2 error is a RegistryError built from one of these, rendered as
@@ -67,4 +69,14 @@ export class RegistryError extends Error {
 /** Shorthand: `fail('BLOB_UNKNOWN', { detail })`. */
 export function fail(code: ErrorCode, options?: RegistryErrorOptions): never {
   throw new RegistryError(code, options);
+}
+
+/**
+ * The /v2 error for an error of a layer below the registry, when it has one: a namespace's plan
+ * that has no room for a new private repository is DENIED with the plan's message.
+ */
+export function registryErrorOf(err: unknown): RegistryError | undefined {
+  if (err instanceof RegistryError) return err;
+  if (err instanceof PlanLimitError) return new RegistryError('DENIED', { message: err.message });
+  return undefined;
 }

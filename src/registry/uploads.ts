@@ -136,8 +136,14 @@ export class Uploads {
         await this.discard(id);
         fail('DIGEST_INVALID', { detail: { expected: digest.value, actual } });
       }
+      // The repository first: a push refused by the namespace's plan leaves no blob behind.
+      const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility).catch(
+        async (err: unknown) => {
+          await this.discard(id);
+          throw err;
+        },
+      );
       await this.ctx.storage.move(paths.uploadData(id), paths.blob(digest));
-      const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
       await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size);
       await this.discard(id);
       return size;

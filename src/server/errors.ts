@@ -1,8 +1,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { RegistryError } from '../registry/errors.js';
+import { RegistryError, registryErrorOf } from '../registry/errors.js';
 
 function toRegistryError(err: unknown): RegistryError {
-  if (err instanceof RegistryError) return err;
+  const known = registryErrorOf(err);
+  if (known) return known;
   const status = (err as { statusCode?: unknown } | undefined)?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new RegistryError('UNKNOWN', { status, message: (err as Error).message });

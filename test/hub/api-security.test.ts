@@ -158,7 +158,7 @@ describe('hub security', () => {
       ((await app.inject({ url: '/api/repositories/alice/starred' })).json() as { star_count: number }).star_count;
 
     // What a cross-site page can send: no Content-Type at all, or a form's with an empty body.
-    for (const headers of [{}, { 'content-type': 'text/plain' }]) {
+    for (const headers of [{}, { 'content-type': 'text/plain' }] as Record<string, string>[]) {
       for (const [method, url] of [
         ['POST', star],
         ['PUT', '/api/repositories/alice/starred/collaborators/carol'],
