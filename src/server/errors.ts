@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { RegistryError, registryErrorOf } from '../registry/errors.js';
+import { isOutOfSpace, RegistryError, registryErrorOf } from '../registry/errors.js';
 
 function toRegistryError(err: unknown): RegistryError {
   const known = registryErrorOf(err);
@@ -21,6 +21,8 @@ export function registryErrorHandler(err: FastifyError | unknown, req: FastifyRe
     return;
   }
   if (error.status >= 500) req.log.error({ err }, 'request failed');
+  // Answered as a 4xx so that clients show it, but it is the operator's problem.
+  else if (isOutOfSpace(err)) req.log.error({ err }, 'storage is full');
   if (reply.sent) return;
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
   reply.status(error.status).header('Content-Type', 'application/json').send(JSON.stringify(error.toJSON()));

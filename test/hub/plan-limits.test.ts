@@ -10,8 +10,7 @@ import { hubServer } from '../support/server.js';
 
 const PASSWORDS = { admin: 'admin-Secret-0', alice: 'alice-Secret-1' };
 const PLAN_MESSAGE = 'the plan of alice allows 1 private repository';
-const basic = (user: keyof typeof PASSWORDS) =>
-  `Basic ${Buffer.from(`${user}:${PASSWORDS[user]}`).toString('base64')}`;
+const basic = (user: keyof typeof PASSWORDS) => `Basic ${Buffer.from(`${user}:${PASSWORDS[user]}`).toString('base64')}`;
 
 let server: WharfServer;
 let base: string;
