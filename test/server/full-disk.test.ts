@@ -5,39 +5,16 @@
 // low space; a restart on a full disk serves reads; and once space returns, everything works
 // again by itself. Mounting a tmpfs needs root.
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { mkdtemp, readdir, rm, rmdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/mediatypes.js';
+import { fillDisk, mountTmpfs, rootDescribe } from '../support/root.js';
 import { startWharf, type WharfProcess } from '../support/server.js';
-import { runOk } from '../support/tools.js';
 
 const TIMEOUT = 120_000;
 const MiB = 1024 * 1024;
-
-/**
- * `describe` for tests that need root. Not root: skipped with a warning, but under
- * WHARF_REQUIRE_INTEROP=1 (CI) one failing test instead, so that CI never passes by skipping.
- */
-function rootDescribe(title: string, fn: () => void): void {
-  if (process.getuid?.() === 0) {
-    describe(title, fn);
-    return;
-  }
-  if (process.env.WHARF_REQUIRE_INTEROP === '1') {
-    describe(title, () => {
-      it('runs as root', () => {
-        throw new Error('WHARF_REQUIRE_INTEROP=1 but these tests need root (they mount a tmpfs)');
-      });
-    });
-    return;
-  }
-  console.warn(`[root] skipping "${title}": needs root (mounts a tmpfs)`);
-  describe.skip(title, fn);
-}
 
 /** `count` MiB of content (chunk i filled with byte i): streamed, never held whole. */
 function* chunks(count: number): Generator<Buffer> {
@@ -74,24 +51,8 @@ async function errorOf(res: Response): Promise<V2Error> {
 
 const STORAGE_FULL = { status: 413, code: 'DENIED', message: expect.stringMatching(/^storage is full: /) };
 
-/** Fills the volume of `dir` with a file until the disk refuses one more byte. */
-function fillDisk(file: string): void {
-  const fd = openSync(file, 'w');
-  try {
-    for (const size of [MiB, 4096, 1]) {
-      const buf = Buffer.alloc(size, 7);
-      try {
-        for (;;) writeSync(fd, buf);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-rootDescribe('a full disk (40 MiB tmpfs as the data directory)', () => {
+rootDescribe('a full disk (40 MiB tmpfs as the data directory)', 'mounts a tmpfs', () => {
+  let tmpfs: Awaited<ReturnType<typeof mountTmpfs>>;
   let mountPoint: string;
   let wharf: WharfProcess;
   let filler: string;
@@ -132,16 +93,15 @@ rootDescribe('a full disk (40 MiB tmpfs as the data directory)', () => {
     v2(`${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': MediaType.ociManifest }, body });
 
   beforeAll(async () => {
-    mountPoint = await mkdtemp(join(tmpdir(), 'wharf-full-disk-'));
-    await runOk('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', mountPoint]);
+    tmpfs = await mountTmpfs(40);
+    mountPoint = tmpfs.dir;
     filler = join(mountPoint, 'filler');
     await start();
   }, TIMEOUT);
 
   afterAll(async () => {
     await wharf?.stop();
-    await runOk('umount', [mountPoint]).catch(() => {});
-    await rmdir(mountPoint).catch(() => {});
+    await tmpfs?.unmount();
   }, TIMEOUT);
 
   it(
