@@ -7,11 +7,13 @@
 import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/mediatypes.js';
+import { pushBlob } from '../support/push.js';
 import { fillDisk, mountTmpfs, rootDescribe } from '../support/root.js';
-import { startWharf, type WharfProcess } from '../support/server.js';
+import { memoryServer, startWharf, type WharfProcess } from '../support/server.js';
 
 const TIMEOUT = 120_000;
 const MiB = 1024 * 1024;
@@ -201,4 +203,51 @@ rootDescribe('a full disk (40 MiB tmpfs as the data directory)', 'mounts a tmpfs
     },
     TIMEOUT,
   );
+});
+
+// Without root: SQLite's own size limit (max_page_count) gives the same SQLITE_FULL, which SQLite
+// answers by rolling the transaction back itself.
+describe('a full metadata database (SQLite max_page_count), in process', () => {
+  it('a manifest PUT gets 413 DENIED "storage is full" (not "cannot rollback"), changes nothing, works once there is room', async () => {
+    const server = await memoryServer();
+    try {
+      const { app, ctx } = server;
+      const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
+      await pushBlob(app, 'db/full', config);
+      const manifest = (tag: string) =>
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.ociManifest,
+          config: {
+            mediaType: 'application/vnd.oci.image.config.v1+json',
+            digest: digestOf(config),
+            size: config.length,
+          },
+          layers: [],
+          annotations: { tag, padding: 'x'.repeat(MiB) },
+        });
+      const put = (tag: string) =>
+        app.inject({
+          method: 'PUT',
+          url: `/v2/db/full/manifests/${tag}`,
+          headers: { 'content-type': MediaType.ociManifest },
+          payload: manifest(tag),
+        });
+      const pages = Number((await sql<{ page_count: number }>`pragma page_count`.execute(ctx.db)).rows[0]?.page_count);
+      await sql.raw(`pragma max_page_count = ${pages + 10}`).execute(ctx.db);
+
+      const refused = await put('v1');
+      expect(refused.statusCode).toBe(413);
+      expect(refused.json()).toEqual({
+        errors: [{ code: 'DENIED', message: expect.stringMatching(/^storage is full: /) }],
+      });
+      expect((await app.inject({ url: '/v2/db/full/manifests/v1' })).statusCode).toBe(404);
+
+      await sql.raw('pragma max_page_count = 1073741823').execute(ctx.db);
+      expect((await put('v1')).statusCode).toBe(201);
+      expect((await app.inject({ url: '/v2/db/full/tags/list' })).json()).toEqual({ name: 'db/full', tags: ['v1'] });
+    } finally {
+      await server.close();
+    }
+  });
 });
