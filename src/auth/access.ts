@@ -6,6 +6,7 @@ import {
   isOrgOwner,
   type Namespace,
   namespaceOf,
+  PlanLimitError,
   permissionActions,
   privateQuota,
 } from '../metadata/namespaces.js';
@@ -24,7 +25,9 @@ import { RepositoryActions, type ResourceAccess } from './scope.js';
  * A repository that does not exist grants nothing to someone who could not create it, so
  * unknown and forbidden repositories look the same from outside. Creating one by a push gets
  * the namespace's default visibility; when that is private and the namespace's plan is full,
- * push is not granted (and `onDenied` says why).
+ * push is not granted (and `onDenied` says why). That is an early answer only: the plan is
+ * enforced where the repository row is created (metadata's ensureRepository), since a token
+ * may cover several new repositories, or outlive the namespace's switch to private.
  */
 export class AccessPolicy {
   constructor(
@@ -85,7 +88,7 @@ export class AccessPolicy {
       account,
       repository: name,
       namespaceId: ns.id,
-      reason: `the plan of ${ns.name} allows ${quota.allowed} private ${quota.allowed === 1 ? 'repository' : 'repositories'}`,
+      reason: new PlanLimitError(ns.name, quota.allowed).message,
     });
     return new Set(['pull']);
   }

@@ -14,6 +14,9 @@
 // attacker spraying many keys can thus evict others' counters, but never
 // grow memory past the cap.
 
+/** Prefix of the keys that name an account (the only keys a success clears). */
+export const ACCOUNT_KEY_PREFIX = 'account:';
+
 export interface LoginThrottleOptions {
   /** Failures within the window that block a key (≥ 1). */
   maxFailures: number;
@@ -72,9 +75,13 @@ export class LoginThrottle {
     this.#prune(now);
   }
 
-  /** A successful login clears every given key (account and address alike). */
+  /**
+   * A successful login clears the account keys among `keys` only. Address keys keep their
+   * failures: otherwise guesses against many accounts from one address, followed by a good login
+   * on the guesser's own account, would reset the address limit.
+   */
   success(keys: string[]): void {
-    for (const key of keys) this.#failures.delete(key);
+    for (const key of keys) if (key.startsWith(ACCOUNT_KEY_PREFIX)) this.#failures.delete(key);
   }
 
   /** Number of keys currently remembered (for monitoring and tests). */

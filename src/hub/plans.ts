@@ -1,5 +1,12 @@
 import { type MetadataDb, now } from '../metadata/db.js';
-import { findNamespace, findNamespaceById, privateQuota } from '../metadata/namespaces.js';
+import {
+  findNamespace,
+  findNamespaceById,
+  lockNamespace,
+  PlanLimitError,
+  privateQuota,
+  requirePrivateRoom,
+} from '../metadata/namespaces.js';
 import { HubError } from './errors.js';
 
 export interface Plan {
@@ -62,15 +69,18 @@ export async function planUsage(
 }
 
 /**
- * Throws when one more private repository does not fit the namespace's plan: called before a
- * repository is created private or switched to private.
+ * Inside a transaction, before a repository is created private or switched to private: locks the
+ * namespace (so that concurrent changes are counted one after the other) and throws a `denied`
+ * HubError when one more private repository does not fit its plan. The registry's implicit
+ * creation by push does the same in metadata's ensureRepository, with the same message.
  */
-export async function checkPrivateQuota(db: MetadataDb, namespaceId: number): Promise<void> {
-  const ns = await findNamespaceById(db, namespaceId);
+export async function checkPrivateQuota(tx: MetadataDb, namespace: string): Promise<void> {
+  const ns = await lockNamespace(tx, namespace);
   if (!ns) return;
-  const q = await privateQuota(db, ns);
-  if (q.used >= q.allowed) {
-    const what = q.allowed === 1 ? 'repository' : 'repositories';
-    throw new HubError('denied', `the plan of ${ns.name} allows ${q.allowed} private ${what}`);
+  try {
+    await requirePrivateRoom(tx, ns);
+  } catch (err) {
+    if (err instanceof PlanLimitError) throw new HubError('denied', err.message);
+    throw err;
   }
 }

@@ -104,21 +104,24 @@ export async function createRepository(
   if (!ns || !(await actionsOf(account, fullName)).has('push')) {
     throw new HubError('not_found', `namespace ${input.namespace} not found`);
   }
-  if (await row(db, fullName)) throw new HubError('conflict', `repository ${fullName} already exists`);
   const visibility = (input.isPrivate ?? ns.defaultVisibility === 'private') ? 'private' : 'public';
-  if (visibility === 'private') await checkPrivateQuota(db, ns.id);
-  await db
-    .insertInto('repositories')
-    .values({
-      name: fullName,
-      created_at: now(),
-      visibility,
-      namespace_id: ns.id,
-      description: input.description ?? '',
-      full_description: input.fullDescription ?? '',
-      last_pushed_at: null,
-    })
-    .execute();
+  // The plan is checked in the transaction that creates the row (see checkPrivateQuota).
+  await db.transaction().execute(async (tx) => {
+    if (visibility === 'private') await checkPrivateQuota(tx, ns.name);
+    if (await row(tx, fullName)) throw new HubError('conflict', `repository ${fullName} already exists`);
+    await tx
+      .insertInto('repositories')
+      .values({
+        name: fullName,
+        created_at: now(),
+        visibility,
+        namespace_id: ns.id,
+        description: input.description ?? '',
+        full_description: input.fullDescription ?? '',
+        last_pushed_at: null,
+      })
+      .execute();
+  });
   return getRepository(db, actionsOf, account, fullName);
 }
 
@@ -146,15 +149,16 @@ export async function updateRepository(
   if (visibilityChanged && !before.permissions.admin) {
     throw new HubError('denied', 'changing the visibility needs admin permission');
   }
-  if (visibilityChanged && changes.isPrivate) {
-    const ns = await findNamespace(db, before.namespace);
-    if (ns) await checkPrivateQuota(db, ns.id);
-  }
   const set: { description?: string; full_description?: string; visibility?: 'public' | 'private' } = {};
   if (changes.description !== undefined) set.description = changes.description;
   if (changes.fullDescription !== undefined) set.full_description = changes.fullDescription;
   if (visibilityChanged) set.visibility = changes.isPrivate ? 'private' : 'public';
-  if (Object.keys(set).length > 0) await db.updateTable('repositories').set(set).where('id', '=', before.id).execute();
+  if (Object.keys(set).length > 0) {
+    await db.transaction().execute(async (tx) => {
+      if (visibilityChanged && changes.isPrivate) await checkPrivateQuota(tx, before.namespace);
+      await tx.updateTable('repositories').set(set).where('id', '=', before.id).execute();
+    });
+  }
   return { view: await getRepository(db, actionsOf, account, fullName), visibilityChanged };
 }
 

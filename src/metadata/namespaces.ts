@@ -67,6 +67,38 @@ export async function privateQuota(
   return { used: Number(used.n), allowed: plan.private_repos, plan: plan.name };
 }
 
+/** One more private repository does not fit the namespace's plan. The message is for users. */
+export class PlanLimitError extends Error {
+  override readonly name = 'PlanLimitError';
+  constructor(
+    readonly namespace: string,
+    readonly allowed: number,
+  ) {
+    super(`the plan of ${namespace} allows ${allowed} private ${allowed === 1 ? 'repository' : 'repositories'}`);
+  }
+}
+
+/**
+ * Inside a transaction: takes the namespace's row for the rest of it (a no-op update, as the
+ * first write: SQLite then holds its write lock, PostgreSQL the row lock), so that concurrent
+ * creations of private repositories in one namespace are counted one after the other. Returns
+ * the namespace as it is now (undefined when there is none).
+ */
+export async function lockNamespace(tx: MetadataDb, name: string): Promise<Namespace | undefined> {
+  await tx
+    .updateTable('namespaces')
+    .set((eb) => ({ plan_id: eb.ref('plan_id') }))
+    .where('name', '=', name)
+    .execute();
+  return findNamespace(tx, name);
+}
+
+/** Throws PlanLimitError when the plan has no room for one more private repository (under lockNamespace). */
+export async function requirePrivateRoom(tx: MetadataDb, namespace: Namespace): Promise<void> {
+  const q = await privateQuota(tx, namespace);
+  if (q.used >= q.allowed) throw new PlanLimitError(namespace.name, q.allowed);
+}
+
 /** Is the account an owner of the organization namespace? */
 export async function isOrgOwner(db: MetadataDb, namespaceId: number, accountId: number): Promise<boolean> {
   const row = await db

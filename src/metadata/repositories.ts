@@ -1,5 +1,6 @@
 import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
 import { type MetadataDb, now } from './db.js';
+import { lockNamespace, namespaceOf, requirePrivateRoom } from './namespaces.js';
 import type { Database, RepositoriesTable, Visibility } from './schema.js';
 
 export async function findRepositoryId(db: MetadataDb, name: string): Promise<number | undefined> {
@@ -7,7 +8,14 @@ export async function findRepositoryId(db: MetadataDb, name: string): Promise<nu
   return row?.id;
 }
 
-/** Returns the repository's id, creating the repository (with `visibility`) on first use. */
+/**
+ * Returns the repository's id, creating the repository (with `visibility`) on first use: the
+ * registry creates repositories implicitly, by the first push into them. A namespace whose
+ * default is private makes its new repositories private, within its plan: the plan is checked
+ * here, in the transaction that creates the row, so that it holds however the push was
+ * authorized (PlanLimitError otherwise). A server made private as a whole (`visibility`) is the
+ * operator's choice and does not count against a namespace's plan.
+ */
 export async function ensureRepository(
   db: MetadataDb,
   name: string,
@@ -15,26 +23,27 @@ export async function ensureRepository(
 ): Promise<number> {
   const found = await findRepositoryId(db, name);
   if (found !== undefined) return found;
-  // A namespace whose default is private makes its new repositories private (the access policy
-  // refused the push already when the namespace's plan has no room left).
-  const slash = name.indexOf('/');
-  const ns =
-    slash < 0
-      ? undefined
-      : await db
-          .selectFrom('namespaces')
-          .select(['id', 'default_visibility'])
-          .where('name', '=', name.slice(0, slash))
-          .executeTakeFirst();
-  const effective: Visibility = ns?.default_visibility === 'private' ? 'private' : visibility;
-  await db
-    .insertInto('repositories')
-    .values({ name, created_at: now(), visibility: effective, namespace_id: ns?.id ?? null })
-    .onConflict((oc) => oc.column('name').doNothing())
-    .execute();
-  const id = await findRepositoryId(db, name);
-  if (id === undefined) throw new Error(`repository ${name} vanished while being created`);
-  return id;
+  return db.transaction().execute(async (tx) => {
+    const nsName = namespaceOf(name);
+    const ns = nsName === undefined ? undefined : await lockNamespace(tx, nsName);
+    const existing = await findRepositoryId(tx, name);
+    if (existing !== undefined) return existing;
+    const ownDefault = ns?.defaultVisibility === 'private';
+    if (ns && ownDefault) await requirePrivateRoom(tx, ns);
+    await tx
+      .insertInto('repositories')
+      .values({
+        name,
+        created_at: now(),
+        visibility: ownDefault ? 'private' : visibility,
+        namespace_id: ns?.id ?? null,
+      })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    const id = await findRepositoryId(tx, name);
+    if (id === undefined) throw new Error(`repository ${name} vanished while being created`);
+    return id;
+  });
 }
 
 /** Repository names in order, after `last`, at most `limit`. */

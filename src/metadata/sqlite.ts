@@ -1,7 +1,42 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, type Migration, Migrator, SqliteDialect } from 'kysely';
+import {
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  type Migration,
+  Migrator,
+  SqliteDialect,
+  SqliteDriver,
+} from 'kysely';
+
+/**
+ * SQLite rolls a transaction back by itself when a write or COMMIT fails with SQLITE_FULL,
+ * SQLITE_IOERR, SQLITE_NOMEM or SQLITE_BUSY (https://sqlite.org/lang_transaction.html).
+ * Kysely then sends ROLLBACK anyway, which fails with "cannot rollback - no transaction is
+ * active" and is thrown instead of the real error (a full disk showed up as that). So ROLLBACK
+ * is sent only while a transaction is open.
+ */
+class RollbackSafeSqliteDialect extends SqliteDialect {
+  constructor(private readonly sqlite: SQLite.Database) {
+    super({ database: sqlite });
+  }
+
+  override createDriver(): Driver {
+    const sqlite = this.sqlite;
+    return new (class extends SqliteDriver {
+      override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+        if (sqlite.inTransaction) await super.rollbackTransaction(connection);
+      }
+    })({ database: sqlite });
+  }
+}
+
+/** SQLite could not write because its disk (or the database's size limit) is full. */
+export function isDatabaseFull(err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === 'SQLITE_FULL';
+}
 
 /**
  * Opens (creating if needed) an SQLite database and brings its schema up to date with
@@ -19,7 +54,7 @@ export async function openMigratedSqlite<DB>(
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<DB>({ dialect: new RollbackSafeSqliteDialect(sqlite) });
   const migrator = new Migrator({ db: db as Kysely<unknown>, provider: { getMigrations: async () => migrations } });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {

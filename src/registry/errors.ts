@@ -1,3 +1,7 @@
+import { PlanLimitError } from '../metadata/namespaces.js';
+import { isDatabaseFull } from '../metadata/sqlite.js';
+import { isStorageFull } from '../storage/driver.js';
+
 /**
  * The error catalog of the /v2 API: Distribution's codes, messages and HTTP statuses.
  * Every /v2 error is a RegistryError built from one of these, rendered as
@@ -67,4 +71,33 @@ export class RegistryError extends Error {
 /** Shorthand: `fail('BLOB_UNKNOWN', { detail })`. */
 export function fail(code: ErrorCode, options?: RegistryErrorOptions): never {
   throw new RegistryError(code, options);
+}
+
+/** Did `err` fail for lack of space, in blob storage or in the metadata database? */
+export function isOutOfSpace(err: unknown): boolean {
+  return isStorageFull(err) || isDatabaseFull(err);
+}
+
+/**
+ * What a request that ran out of space answers. Docker prints the message of a /v2 error only
+ * for a 4xx status (a 5xx becomes "received unexpected HTTP status: 507 …"), and retries every
+ * code but DENIED, UNAUTHORIZED, UNSUPPORTED, TOOMANYREQUESTS and NAME_UNKNOWN: so 413 (the
+ * content is larger than the server is able to store) with DENIED, which Docker shows as
+ * `denied: storage is full: …` at once instead of re-sending the layer five times.
+ */
+export const STORAGE_FULL = {
+  status: 413,
+  message: 'storage is full: the registry has no space left to store this; try again when space is freed',
+} as const;
+
+/**
+ * The /v2 error for an error of a layer below the registry, when it has one: a namespace's plan
+ * that has no room for a new private repository is DENIED with the plan's message; a full disk
+ * (blob storage or the metadata database) is STORAGE_FULL.
+ */
+export function registryErrorOf(err: unknown): RegistryError | undefined {
+  if (err instanceof RegistryError) return err;
+  if (err instanceof PlanLimitError) return new RegistryError('DENIED', { message: err.message });
+  if (isOutOfSpace(err)) return new RegistryError('DENIED', { ...STORAGE_FULL });
+  return undefined;
 }

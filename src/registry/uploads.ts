@@ -1,8 +1,7 @@
 import type { Hash } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { findLinkedBlob, recordAndLinkBlob } from '../metadata/blobs.js';
+import { finished, type Readable, type Writable } from 'node:stream';
+import { findBlob, findLinkedBlob, recordAndLinkBlob } from '../metadata/blobs.js';
 import { ensureRepository } from '../metadata/repositories.js';
 import {
   createUpload,
@@ -17,7 +16,7 @@ import { PathNotFoundError } from '../storage/driver.js';
 import { paths } from '../storage/paths.js';
 import { requireDigest } from './blobs.js';
 import type { RegistryContext } from './context.js';
-import { fail } from './errors.js';
+import { fail, isOutOfSpace } from './errors.js';
 
 /**
  * Upload sessions. Bytes go to uploads/<id>/data, hashed (sha256) while they stream in.
@@ -29,6 +28,41 @@ import { fail } from './errors.js';
 interface HashState {
   hash: Hash;
   offset: number;
+}
+
+/**
+ * pipeline(body, dest), except that a failing `dest` (a full disk) leaves `body`, the request,
+ * alive: it is unpiped and drained (after `stop`), so that the client still gets the answer
+ * that says why, instead of a reset connection. A failing `body` (the client went away)
+ * destroys `dest`.
+ */
+function pipeInto(body: Readable, dest: Writable, stop: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (err?: Error | null): void => {
+      if (settled) return;
+      settled = true;
+      cleanBody();
+      cleanDest();
+      if (err) reject(err);
+      else resolve();
+    };
+    const cleanDest = finished(dest, (err) => {
+      if (err && !settled) {
+        body.unpipe(dest);
+        stop();
+        body.resume();
+      }
+      settle(err);
+    });
+    const cleanBody = finished(body, (err) => {
+      if (err) {
+        dest.destroy(err);
+        settle(err);
+      }
+    });
+    body.pipe(dest);
+  });
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -94,13 +128,14 @@ export class Uploads {
       const state = await this.hashState(id, current);
       const writer = await this.ctx.storage.writer(paths.uploadData(id), { append: true });
       try {
-        const piping = pipeline(body, writer.stream);
         // A second 'data' listener, added in the same tick as the pipe: it sees every chunk the
         // file gets, without the cost of a Transform stage in the hot path.
-        body.on('data', (chunk: Buffer) => {
+        const onData = (chunk: Buffer) => {
           state.hash.update(chunk);
           this.bytesReceived += chunk.length;
-        });
+        };
+        const piping = pipeInto(body, writer.stream, () => body.off('data', onData));
+        body.on('data', onData);
         await piping;
         if (opts.durable) await writer.commit();
         else await writer.close();
@@ -108,6 +143,9 @@ export class Uploads {
         // Some hashed bytes may not have reached the file: rebuild the hash next time.
         this.hashes.delete(id);
         await writer.close().catch(() => {});
+        // Out of space: the partial bytes would keep the disk full until the session expires.
+        // Release them now; the client starts the blob over.
+        if (isOutOfSpace(err)) await this.discard(id).catch(() => {});
         throw err;
       }
       state.offset = writer.size();
@@ -136,9 +174,24 @@ export class Uploads {
         await this.discard(id);
         fail('DIGEST_INVALID', { detail: { expected: digest.value, actual } });
       }
+      // The repository first: a push refused by the namespace's plan leaves no blob behind.
+      const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility).catch(
+        async (err: unknown) => {
+          await this.discard(id);
+          throw err;
+        },
+      );
       await this.ctx.storage.move(paths.uploadData(id), paths.blob(digest));
-      const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
-      await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size);
+      try {
+        await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size);
+      } catch (err) {
+        // The database is full: the blob's bytes go, unless another upload has recorded it.
+        if (isOutOfSpace(err) && !(await findBlob(this.ctx.db, digest.value).catch(() => true))) {
+          await this.ctx.storage.delete(paths.blob(digest)).catch(() => {});
+        }
+        await this.discard(id).catch(() => {});
+        throw err;
+      }
       await this.discard(id);
       return size;
     });

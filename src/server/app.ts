@@ -9,6 +9,7 @@ import { registerApi } from './api/index.js';
 import { DEFAULT_API_OPTIONS } from './api/plumbing.js';
 import { openAuthorizer } from './authorizer.js';
 import type { Config } from './config.js';
+import { renderStorageMetrics, storageSpace } from './health.js';
 import { startHubEvents } from './hub-events.js';
 import { createLogger } from './logger.js';
 import { Metrics, routeLabel } from './metrics.js';
@@ -84,13 +85,20 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     );
   });
 
+  // The data directory's free space (filesystem driver); a full disk is reported, not fatal.
+  const space = () => (config.storage.driver === 'memory' ? undefined : storageSpace(config.storage.root));
   app.get('/healthz', async (_req, reply) => {
     await db.selectFrom('repositories').select('id').limit(1).execute();
-    reply.header('Content-Type', 'application/json').send('{"status":"ok"}');
+    const s = await space();
+    const storage = s ? { storage: s.low ? 'low' : 'ok', storage_free_bytes: s.freeBytes } : {};
+    reply.header('Content-Type', 'application/json').send(JSON.stringify({ status: 'ok', ...storage }));
   });
   app.head('/healthz', async (_req, reply) => reply.send());
   app.get('/metrics', async (_req, reply) => {
-    reply.header('Content-Type', 'text/plain; version=0.0.4').send(metrics.render());
+    const s = await space();
+    reply
+      .header('Content-Type', 'text/plain; version=0.0.4')
+      .send(metrics.render() + (s ? renderStorageMetrics(s) : ''));
   });
   await app.register(async (v2) => v2Routes(v2, { ctx, uploads, authorizer: authorizer.authorizer }));
   const { tokenDeps } = authorizer;

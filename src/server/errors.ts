@@ -1,8 +1,10 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { RegistryError } from '../registry/errors.js';
+import { PlanLimitError } from '../metadata/namespaces.js';
+import { isOutOfSpace, RegistryError, registryErrorOf } from '../registry/errors.js';
 
 function toRegistryError(err: unknown): RegistryError {
-  if (err instanceof RegistryError) return err;
+  const known = registryErrorOf(err);
+  if (known) return known;
   const status = (err as { statusCode?: unknown } | undefined)?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new RegistryError('UNKNOWN', { status, message: (err as Error).message });
@@ -20,6 +22,9 @@ export function registryErrorHandler(err: FastifyError | unknown, req: FastifyRe
     return;
   }
   if (error.status >= 500) req.log.error({ err }, 'request failed');
+  // Answered as a 4xx so that clients show it, but it is the operator's problem.
+  else if (isOutOfSpace(err)) req.log.error({ err }, 'storage is full');
+  else if (err instanceof PlanLimitError) req.log.warn({ url: req.url, reason: err.message }, 'push refused');
   if (reply.sent) return;
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
   reply.status(error.status).header('Content-Type', 'application/json').send(JSON.stringify(error.toJSON()));

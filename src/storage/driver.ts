@@ -82,6 +82,22 @@ export class InvalidPathError extends StorageError {
   }
 }
 
+/** The medium has no room left (ENOSPC, EDQUOT, or a driver's own quota). */
+export class StorageFullError extends StorageError {
+  override readonly name = 'StorageFullError';
+  constructor(path: string, cause?: unknown) {
+    super(`no space left on the storage for ${path}`, path);
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
+/** Did `err` fail for lack of space? StorageFullError, or a system error ENOSPC/EDQUOT. */
+export function isStorageFull(err: unknown): boolean {
+  if (err instanceof StorageFullError) return true;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
 const PATH_PATTERN = /^(\/[A-Za-z0-9._-]+)+$/;
 
 /** Throws InvalidPathError unless `path` is absolute, clean and has no `.`/`..` component. */

@@ -48,16 +48,26 @@ describe('LoginThrottle', () => {
     expect(throttle.retryAfter([ALICE])).toBeUndefined();
   });
 
-  it('clears every given key on success', () => {
+  it('clears only the account key on success, never the address key', () => {
     const { throttle } = setup(2);
     throttle.failure([ALICE, ADDR]);
     throttle.failure([ALICE, ADDR]);
     expect(throttle.retryAfter([ALICE])).toBeGreaterThan(0);
     expect(throttle.retryAfter([ADDR])).toBeGreaterThan(0);
     throttle.success([ALICE, ADDR]);
-    expect(throttle.retryAfter([ALICE, ADDR])).toBeUndefined();
+    expect(throttle.retryAfter([ALICE])).toBeUndefined();
+    expect(throttle.retryAfter([ADDR])).toBeGreaterThan(0);
     throttle.failure([ALICE]);
     expect(throttle.retryAfter([ALICE])).toBeUndefined();
+  });
+
+  it('a good login on one account leaves the address count built on other accounts', () => {
+    const { throttle } = setup(3);
+    throttle.failure(['account:u1', ADDR]);
+    throttle.failure(['account:u2', ADDR]);
+    throttle.success(['account:mallory', ADDR]);
+    throttle.failure(['account:u3', ADDR]);
+    expect(throttle.retryAfter(['account:mallory', ADDR])).toBeGreaterThan(0);
   });
 
   it('keeps keys independent; retryAfter answers for any blocked key', () => {

@@ -767,11 +767,23 @@ describe('token mode: failed-login throttling', () => {
     expect((await login('bob', PASSWORDS.bob, '10.0.0.10')).statusCode).toBe(200);
   });
 
-  it('a successful login before the limit resets the count', async () => {
+  it("a successful login before the limit resets the account's count", async () => {
     for (let i = 0; i < 2; i++) expect((await login('alice', 'wrong', '10.0.0.1')).statusCode).toBe(401);
     expect((await login('alice', PASSWORDS.alice, '10.0.0.1')).statusCode).toBe(200);
-    for (let i = 0; i < 2; i++) expect((await login('alice', 'wrong', '10.0.0.1')).statusCode).toBe(401);
-    expect((await login('alice', PASSWORDS.alice, '10.0.0.1')).statusCode).toBe(200);
+    // From a fresh address (the first one's count is not reset): alice's count starts again.
+    for (let i = 0; i < 2; i++) expect((await login('alice', 'wrong', '10.0.0.2')).statusCode).toBe(401);
+    expect((await login('alice', PASSWORDS.alice, '10.0.0.2')).statusCode).toBe(200);
+  });
+
+  it('a good login on one account does not reset the address counter built by failures on others', async () => {
+    // Two guesses on other accounts, then the guesser's own good login, then a third guess.
+    for (const user of ['u1', 'u2']) expect((await login(user, 'guess', '10.0.0.9')).statusCode).toBe(401);
+    expect((await login('bob', PASSWORDS.bob, '10.0.0.9')).statusCode).toBe(200);
+    expect((await login('u3', 'guess', '10.0.0.9')).statusCode).toBe(401);
+    // Three failures from this address within the window: blocked, good password or not.
+    expectThrottled(await login('bob', PASSWORDS.bob, '10.0.0.9'));
+    expectThrottled(await login('u4', 'guess', '10.0.0.9'));
+    expect((await login('bob', PASSWORDS.bob, '10.0.0.10')).statusCode).toBe(200);
   });
 });
 

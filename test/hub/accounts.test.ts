@@ -29,7 +29,7 @@ describe('hub accounts, organizations and permissions (auth.mode token)', () => 
 
   async function call(method: Method, url: string, auth?: string | Record<string, string>, body?: unknown) {
     const headers: Record<string, string> = typeof auth === 'string' ? basicOf(auth) : (auth ?? {});
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (method !== 'GET') headers['content-type'] = 'application/json';
     const res = await app.inject({
       method,
       url,

@@ -142,6 +142,46 @@ describe('hub security', () => {
     });
     expect(json.statusCode).toBe(201);
   });
+
+  it('body-less POST/PUT/PATCH/DELETE without application/json get 415 and change nothing', async () => {
+    const create = await app.inject({
+      method: 'POST',
+      url: '/api/repositories/alice',
+      headers: { authorization: basic('alice'), 'content-type': 'application/json' },
+      payload: JSON.stringify({ name: 'starred' }),
+    });
+    expect(create.statusCode).toBe(201);
+    const star = '/api/repositories/alice/starred/star';
+    const bare = (method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, headers: Record<string, string> = {}) =>
+      app.inject({ method, url, headers: { authorization: basic('alice'), ...headers } });
+    const starCount = async () =>
+      ((await app.inject({ url: '/api/repositories/alice/starred' })).json() as { star_count: number }).star_count;
+
+    // What a cross-site page can send: no Content-Type at all, or a form's with an empty body.
+    for (const headers of [{}, { 'content-type': 'text/plain' }] as Record<string, string>[]) {
+      for (const [method, url] of [
+        ['POST', star],
+        ['PUT', '/api/repositories/alice/starred/collaborators/carol'],
+        ['PATCH', '/api/user'],
+        ['DELETE', '/api/repositories/alice/starred'],
+      ] as const) {
+        const res = await bare(method, url, headers);
+        expect(res.statusCode, `${method} ${url}`).toBe(415);
+        expect((res.json() as { errors: { code: string }[] }).errors[0]?.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+      }
+    }
+    expect(await starCount()).toBe(0);
+    expect((await app.inject({ url: '/api/repositories/alice/starred' })).statusCode).toBe(200);
+
+    // Declared JSON, still without a body: accepted.
+    const json = { 'content-type': 'application/json' };
+    expect((await bare('POST', star, json)).statusCode).toBe(200);
+    expect(await starCount()).toBe(1);
+    expect((await bare('DELETE', star)).statusCode).toBe(415);
+    expect(await starCount()).toBe(1);
+    expect((await bare('DELETE', star, json)).statusCode).toBe(200);
+    expect(await starCount()).toBe(0);
+  });
 });
 
 describe('hub security with auth.allow_top_level', () => {

@@ -24,7 +24,8 @@ async function call(
   const res = await app.inject({
     method,
     url,
-    headers: { ...(user ? basic(user) : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    // Every API change is declared JSON, with a body or without (the API's CSRF guard).
+    headers: { ...(user ? basic(user) : {}), ...(method !== 'GET' ? { 'content-type': 'application/json' } : {}) },
     ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
   });
   return {

@@ -25,7 +25,7 @@ describe('hub security review (auth.mode token)', () => {
 
   async function call(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, user: string, body?: unknown) {
     const headers: Record<string, string> = basicOf(user);
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (method !== 'GET') headers['content-type'] = 'application/json';
     const res = await app.inject({
       method,
       url,

@@ -76,7 +76,7 @@ async function api(
     method,
     headers: {
       authorization: `Basic ${Buffer.from(`alice:${PASSWORD}`).toString('base64')}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(method === 'GET' ? {} : { 'content-type': 'application/json' }),
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });

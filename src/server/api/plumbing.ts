@@ -352,15 +352,24 @@ export async function mountApi(api: FastifyInstance, ctx: ApiContext, modules: A
       return reply;
     }
   });
-  // Changes come as JSON (or without a body): a cross-site form (urlencoded, multipart,
-  // text/plain) cannot ride on credentials a browser remembered for /api.
+  // Every change (POST/PUT/PATCH/DELETE) is declared application/json, with a body or without:
+  // a cross-site page can send a form (urlencoded, multipart, text/plain) or a body-less POST
+  // with a browser's remembered credentials, but never application/json without a CORS preflight.
   api.addHook('onRequest', async (req, reply) => {
     if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return;
     const type = req.headers['content-type'];
-    if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
+    if (type === undefined || !/^application\/json\s*(;|$)/i.test(type)) {
       sendError(reply, 415, 'UNSUPPORTED_MEDIA_TYPE', 'changes are sent as application/json');
       return reply;
     }
+  });
+  // So application/json with no body at all (`POST …/star`) is allowed: it parses to undefined.
+  const parseJson = api.getDefaultJsonParser('error', 'error');
+  api.removeContentTypeParser('application/json');
+  api.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = body.toString();
+    if (text === '') done(null, undefined);
+    else parseJson(req, text, done);
   });
   api.get('/openapi.json', async (_req, reply) => sendJson(reply, ctx.openapi.document()));
   for (const routes of modules) await routes(api, ctx);
