@@ -19,6 +19,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   skopeo: 'skopeo',
   umoci: 'umoci',
   'docker-registry': 'docker-registry',
+  'docker-proxy': 'docker.io',
   busybox: 'busybox-static',
   runc: 'runc',
   htpasswd: 'apache2-utils',
