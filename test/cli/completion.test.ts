@@ -43,6 +43,7 @@ interopDescribe('wharf completion', ['bash', 'busybox'], () => {
       `COMP_LINE=${JSON.stringify(line)}`,
       'COMPREPLY=()',
       '_wharf',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: bash, not a template
       'printf "%s\\n" "${COMPREPLY[@]}"',
     ].join('\n');
     const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, WHARF_ROOT: root };
