@@ -118,7 +118,9 @@ async function attachAndStart(store: LocalStore, container: Container, stdin: bo
   const size = tty && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : {};
   await startContainer(store, container, { waitAttach: true, ...size });
   const socket = await connectAttach(containerLayout.socket(store.root, container.id));
-  process.exitCode = await attachStdio(socket, { stdin, tty });
+  const reported = await attachStdio(socket, { stdin, tty });
+  // A monitor that died without reporting: the recorded state's exit code (after reconciling), never 0.
+  process.exitCode = reported ?? (await waitStopped(store, container.id, 10_000)).exitCode ?? 137;
   // Like docker run --rm: return once the container is gone, not merely exited.
   if (container.hostConfig.AutoRemove) await waitRemoved(store, container.id);
 }
