@@ -24,6 +24,7 @@ import { type LocalStore, withLocalStore } from '../engine/store.js';
 import { goTimeString, humanDuration } from '../engine/units.js';
 import { requireRoot, runcBinary } from '../runtime/runc.js';
 import { attachStdio, connectAttach } from './attach.js';
+import { commandText, statusText } from './container-text.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
 import { formatRows, parseOutputFormat, type TemplateObject } from './format.js';
 import { volumeGroup } from './volume-commands.js';
@@ -273,32 +274,6 @@ const PS_HEADERS: TemplateObject = {
   Networks: 'NETWORKS',
   Labels: 'LABELS',
 };
-
-/** Docker's STATUS column. */
-function statusText(c: Container, now: number): string {
-  const since = (iso: string | null) => humanDuration(now - (iso ? Date.parse(iso) : now));
-  switch (c.status) {
-    case 'running':
-      return `Up ${since(c.startedAt)}`;
-    case 'paused':
-      return `Up ${since(c.startedAt)} (Paused)`;
-    case 'restarting':
-      return `Restarting (${c.exitCode ?? 0}) ${since(c.finishedAt)} ago`;
-    case 'exited':
-      return `Exited (${c.exitCode ?? 0}) ${since(c.finishedAt)} ago`;
-    case 'created':
-      return 'Created';
-    default:
-      return c.status.charAt(0).toUpperCase() + c.status.slice(1);
-  }
-}
-
-/** Docker's COMMAND column: the command, cut to 20 columns with …, quoted as Go's %q. */
-function commandText(c: Container, trunc: boolean): string {
-  const command = [...(c.config.Entrypoint ?? []), ...(c.config.Cmd ?? [])].join(' ');
-  const shown = trunc && [...command].length > 20 ? `${[...command].slice(0, 19).join('')}…` : command;
-  return JSON.stringify(shown);
-}
 
 function psCommand(name = 'ps'): Command {
   return withRoot(new Command(name).description('list containers'))
