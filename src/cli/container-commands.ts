@@ -427,7 +427,8 @@ function execCommand(): Command {
 function inspectCommand(): Command {
   return withRoot(new Command('inspect').description('display detailed information on one or more containers'))
     .argument('<containers...>')
-    .action((refs: string[], flags: RootOptions) =>
+    .option('-f, --format <format>', 'format the output using the given Go template')
+    .action((refs: string[], flags: RootOptions & { format?: string }) =>
       run(async () => {
         const found = await withLocalStore(flags.root, async (store) => {
           const out: Record<string, unknown>[] = [];
@@ -435,6 +436,11 @@ function inspectCommand(): Command {
             out.push(inspectContainer(store, await reconcile(store, await getContainer(store.db, ref))));
           return out;
         });
+        if (flags.format) {
+          const rows = found as TemplateObject[];
+          process.stdout.write(formatRows(parseOutputFormat(flags.format, ''), rows, {}));
+          return;
+        }
         process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
       }, true),
     );

@@ -79,4 +79,32 @@ interopDescribe('system df: Wharf and the Docker engine agree', ['runc', 'busybo
     },
     TIMEOUT,
   );
+
+  it(
+    '--format on volume ls, volume inspect and container inspect, as Docker prints it',
+    async () => {
+      if (!docker.requireRun('--format on the containers and volumes of system df')) return;
+      const both = async (args: string[]) => {
+        const [ours, theirs] = [await store.wharf.ok(args), await docker.dockerOk(args)];
+        expect(ours).toBe(theirs);
+        return ours;
+      };
+      expect(await both(['volume', 'ls'])).toMatch(/^DRIVER +VOLUME NAME\nlocal +data\nlocal +spare\n$/);
+      await both(['volume', 'ls', '--format', '{{.Name}}|{{.Driver}}|{{.Scope}}|{{.Labels}}|{{.Size}}']);
+      await both(['volume', 'ls', '--format', 'table {{.Name}}\t{{.Driver}}']);
+      await both(['volume', 'inspect', '-f', '{{.Name}} {{.Driver}} {{.Scope}}', 'data', 'spare']);
+      await both(['container', 'inspect', '-f', '{{.Name}} {{.State.Status}} {{.State.ExitCode}}', 'filler', 'idle']);
+      await both(['inspect', '--format', '{{.Name}} {{.Config.Cmd}}', 'sleeper']);
+      // json: one object a line with Docker's keys (the mount points differ: other roots).
+      const keys = (out: string) =>
+        out
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => Object.keys(JSON.parse(l)).sort());
+      expect(keys(await store.wharf.ok(['volume', 'ls', '--format', 'json']))).toEqual(
+        keys(await docker.dockerOk(['volume', 'ls', '--format', 'json'])),
+      );
+    },
+    TIMEOUT,
+  );
 });
