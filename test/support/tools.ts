@@ -27,6 +27,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   ip: 'iproute2',
   setfattr: 'attr',
   chromium: 'chromium',
+  'systemd-analyze': 'systemd',
 };
 
 /** $PATH with the sbin directories appended (once each). */
