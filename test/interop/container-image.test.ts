@@ -79,7 +79,7 @@ interopDescribe(
     afterAll(async () => {
       await allSteps([
         async () => {
-          if (d) await d.docker(['rm', '-f', '--volumes', 'myregistry', 'reader'], { timeoutMs: 60_000 });
+          if (d) await d.docker(['rm', '-f', '--volumes', 'myregistry', 'reader', 'tokenreg'], { timeoutMs: 60_000 });
         },
         async () => d?.stop(),
         () => host.remove(),
@@ -175,6 +175,37 @@ interopDescribe(
         expect(await volumes()).toContain(volume);
         await engine().dockerOk(['rm', '-f', '--volumes', 'myregistry'], { timeoutMs: 60_000 });
         expect(await volumes()).not.toContain(volume);
+      },
+      STEP_TIMEOUT,
+    );
+
+    it(
+      'with WHARF_AUTH_MODE=token: anonymous push is refused, the generated admin logs in and pushes',
+      async () => {
+        const e = engine();
+        await e.dockerOk([
+          'run',
+          '-d',
+          '--name',
+          'tokenreg',
+          '-p',
+          '5001:5000',
+          '-e',
+          'WHARF_AUTH_MODE=token',
+          '-e',
+          'WHARF_AUTH_ALLOW_NONE_ON_NETWORK=false',
+          'wharf',
+        ]);
+        expect(await waitFor('tokenreg', '{{.State.Health.Status}}', (s) => s === 'healthy')).toBe('healthy');
+        const ref = '127.0.0.1:5001/admin/busybox:1';
+        await e.dockerOk(['tag', IMAGE, ref]);
+        const anonymous = await e.docker(['push', ref], { timeoutMs: STEP_TIMEOUT });
+        expect(anonymous.code).not.toBe(0);
+        expect(anonymous.stderr).toMatch(/requested access to the resource is denied|unauthorized/i);
+        const password = (await e.dockerOk(['exec', 'tokenreg', 'cat', '/var/lib/wharf/admin-password'])).trim();
+        await e.dockerOk(['login', '127.0.0.1:5001', '-u', 'admin', '--password-stdin'], { input: `${password}\n` });
+        await e.dockerOk(['push', ref], { timeoutMs: STEP_TIMEOUT });
+        await e.dockerOk(['rm', '-f', '--volumes', 'tokenreg'], { timeoutMs: 60_000 });
       },
       STEP_TIMEOUT,
     );
