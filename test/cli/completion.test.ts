@@ -70,6 +70,9 @@ interopDescribe('wharf completion', ['bash', 'busybox'], () => {
     expect(top).toEqual(expect.arrayContaining(['images', 'rmi', 'run', 'ps', 'system', 'completion', 'volume']));
     expect(top).not.toContain('container-monitor');
     expect(top).not.toContain('__complete');
+    const help = await runOk(process.execPath, [WHARF_BIN, '--help']);
+    expect(help.stdout).toMatch(/^ {2}completion /m);
+    expect(help.stdout).not.toMatch(/container-monitor|__complete/);
     expect(await complete('wharf sys')).toEqual(['system']);
     expect(await complete('wharf system ')).toEqual(['df']);
     expect(await complete('wharf images --fo')).toEqual(['--format']);
