@@ -8,8 +8,8 @@
 #
 # BASE is any Debian-like Node image (default: the official Node 20 one). The `runtime`
 # stage (the default) builds the app with `npm ci` in the `build` stage; the `prebuilt`
-# target instead copies an app built outside (dist/, production node_modules/, package.json,
-# src/server/ui/) from the context, for machines whose builds have no network.
+# target instead takes an app built outside as its context (dist/, production node_modules/,
+# package.json, src/server/ui/), for machines whose builds have no network.
 ARG BASE=node:20-bookworm-slim
 
 # ---------------------------------------------------------------- the runtime both targets share
@@ -37,12 +37,12 @@ USER wharf
 CMD ["node", "/app/dist/cli/main.js", "serve"]
 
 # ---------------------------------------------------------------- prebuilt app from the context
+# The context is the app itself (package.json, dist/, production node_modules/,
+# src/server/ui/{views,static}): docs/deployment-container.md. The classic builder builds every
+# stage before the target, so this one must not fail on the repository's own context (where it
+# copies the sources, unused): hence one COPY of the whole context.
 FROM runtime-base AS prebuilt
-COPY package.json /app/
-COPY node_modules /app/node_modules
-COPY src/server/ui/views /app/src/server/ui/views
-COPY src/server/ui/static /app/src/server/ui/static
-COPY dist /app/dist
+COPY . /app/
 
 # ---------------------------------------------------------------- build with npm
 FROM ${BASE} AS build

@@ -5,7 +5,7 @@
 // becomes healthy, comes back after its process is killed, stops cleanly (exit 0) on SIGTERM,
 // and its data volume survives `docker rm` and goes with `docker rm --volumes`.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { importBaseImage, stagePrebuiltContext } from '../support/container-image.js';
+import { importBaseImage, REPO_ROOT, stagePrebuiltContext } from '../support/container-image.js';
 import { type Dockerd, makeBusyboxImage, startDockerd } from '../support/dockerd.js';
 import { allSteps, NetnsHost } from '../support/netns.js';
 import { interopDescribe, removeTmpDir, sleep, tmpDir } from '../support/tools.js';
@@ -88,6 +88,25 @@ interopDescribe(
         },
       ]);
     }, 2 * 60_000);
+
+    it(
+      'the default target, on the repository itself, builds every stage before `npm ci` (classic builder)',
+      async () => {
+        // The test base has no npm: the build stops there, which shows that the stages before it
+        // (the prebuilt one included) do not fail on the repository's context.
+        const r = await engine().docker(
+          ['build', '--build-arg', 'BASE=wharf-base:test', '-t', 'wharf-default', REPO_ROOT],
+          {
+            env: { ...engine().env, DOCKER_BUILDKIT: '0' },
+            timeoutMs: STEP_TIMEOUT,
+          },
+        );
+        expect(r.code).not.toBe(0);
+        expect(r.stdout).toMatch(/Step \d+\/\d+ : RUN npm ci && npm prune --omit=dev/);
+        expect(`${r.stdout}${r.stderr}`).toMatch(/npm: not found/);
+      },
+      STEP_TIMEOUT,
+    );
 
     it('the image runs as a non-root user, serves 0.0.0.0:5000 with /var/lib/wharf as its volume', async () => {
       const config = JSON.parse(
