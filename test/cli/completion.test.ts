@@ -1,6 +1,6 @@
-// `wharf completion bash` as a user loads it: the script sourced in bash, completions asked the
-// way bash asks them (COMP_WORDS/COMP_CWORD, then _wharf), `wharf` on PATH reading the store
-// through WHARF_ROOT.
+// `wharf completion bash|fish` as a user loads it: the script sourced in bash (completions asked
+// the way bash asks them: COMP_WORDS/COMP_CWORD, then _wharf) and in fish (`complete -C`),
+// `wharf` on PATH reading the store through WHARF_ROOT.
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -8,16 +8,13 @@ import { importBusybox, wharfIn } from '../support/busybox.js';
 import { WHARF_BIN } from '../support/server.js';
 import { interopDescribe, removeTmpDir, run, runOk, tmpDir } from '../support/tools.js';
 
-interopDescribe('wharf completion', ['bash', 'busybox'], () => {
-  let dir = '';
-  let root = '';
-  let script = '';
-  let bin = '';
-
+/** A store with two tagged images and `wharf` on a PATH of its own (set up in beforeAll). */
+function useCompletionStore(shell: 'bash' | 'fish') {
+  const state = { dir: '', root: '', script: '', bin: '' };
   beforeAll(async () => {
-    dir = await tmpDir('wharf-completion');
-    root = join(dir, 'root');
-    bin = join(dir, 'bin');
+    const dir = await tmpDir(`wharf-completion-${shell}`);
+    const root = join(dir, 'root');
+    const bin = join(dir, 'bin');
     await runOk('mkdir', ['-p', bin]);
     await writeFile(
       join(bin, 'wharf'),
@@ -26,11 +23,48 @@ interopDescribe('wharf completion', ['bash', 'busybox'], () => {
     await chmod(join(bin, 'wharf'), 0o755);
     await importBusybox(root, 'busybox:latest');
     await wharfIn(root).ok(['tag', 'busybox', 'example.com/team/tool:1.2']);
-    script = join(dir, 'wharf.bash');
-    await writeFile(script, (await runOk(process.execPath, [WHARF_BIN, 'completion', 'bash'])).stdout);
+    const script = join(dir, `wharf.${shell}`);
+    await writeFile(script, (await runOk(process.execPath, [WHARF_BIN, 'completion', shell])).stdout);
+    Object.assign(state, { dir, root, script, bin });
   }, 60_000);
   afterAll(async () => {
-    await removeTmpDir(dir);
+    if (state.dir) await removeTmpDir(state.dir);
+  });
+  return state;
+}
+
+interopDescribe('wharf completion fish', ['fish', 'busybox'], () => {
+  const store = useCompletionStore('fish');
+  /** What fish offers for the command line `line` (`complete -C`), descriptions cut off. */
+  async function complete(line: string): Promise<string[]> {
+    const env = { ...process.env, PATH: `${store.bin}:${process.env.PATH ?? ''}`, WHARF_ROOT: store.root };
+    const program = `source ${JSON.stringify(store.script)}; complete -C ${JSON.stringify(line)}`;
+    const r = await run('fish', ['--no-config', '-c', program], { env, timeoutMs: 30_000 });
+    expect(r.stderr).toBe('');
+    return r.stdout
+      .split('\n')
+      .filter((w) => w !== '')
+      .map((w) => w.split('\t')[0] ?? '')
+      .sort();
+  }
+
+  it('completes image names, subcommands and flags', async () => {
+    expect(await complete('wharf rmi ')).toEqual(['busybox:latest', 'example.com/team/tool:1.2']);
+    expect(await complete('wharf image rm ')).toEqual(['busybox:latest', 'example.com/team/tool:1.2']);
+    expect(await complete('wharf system ')).toEqual(['df']);
+    expect(await complete('wharf images --fo')).toEqual(['--format']);
+    expect(await complete('wharf ')).not.toContain('container-monitor');
+  });
+});
+
+interopDescribe('wharf completion', ['bash', 'busybox'], () => {
+  const store = useCompletionStore('bash');
+  let root = '';
+  let script = '';
+  let bin = '';
+
+  beforeAll(() => {
+    ({ root, script, bin } = store);
   });
 
   /** The completions bash offers for the command line `line` (the cursor at its end). */
