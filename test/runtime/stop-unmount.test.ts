@@ -56,6 +56,12 @@ interopDescribe('container roots on stop, and the exit status of a run whose mon
       await running('mounted');
       expect(await mountsOf(id)).toHaveLength(1);
       expect(await wharfOk(['exec', 'mounted', 'cat', '/etc/hostname'])).toBe(`${id.slice(0, 12)}\n`);
+      // restart: the stopping monitor must not unmount the root its successor runs on.
+      await wharfOk(['restart', '-t', '1', 'mounted']);
+      await running('mounted');
+      await sleep(1000);
+      expect(await mountsOf(id)).toHaveLength(1);
+      expect(await wharfOk(['exec', 'mounted', 'cat', '/etc/hostname'])).toBe(`${id.slice(0, 12)}\n`);
       await wharfOk(['kill', 'mounted']);
       await wharfOk(['wait', 'mounted']);
       for (let i = 0; i < 50 && (await mountsOf(id)).length > 0; i++) await sleep(100);

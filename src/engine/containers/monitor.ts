@@ -142,9 +142,11 @@ export async function runMonitor(store: LocalStore, id: string, options: Monitor
     await attach.close();
     if (autoRemove) await removeContainer(store, await getContainer(db, id), { volumes: true });
     else {
-      // Like Docker, a stopped container does not keep its root mounted (start mounts it again).
+      // Like Docker, a stopped container does not keep its root mounted (start mounts it again),
+      // unless a new start (`restart`) has already replaced this monitor and uses the mount.
       const container = await getContainer(db, id).catch(() => undefined);
-      if (container && !isCopiedRoot(container)) await unmountRootfs(root, id).catch(() => {});
+      if (container && container.monitorPid === process.pid && !isCopiedRoot(container))
+        await unmountRootfs(root, id).catch(() => {});
       await updateContainer(db, id, { monitorPid: null }).catch(() => {});
     }
   }
