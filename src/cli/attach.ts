@@ -28,8 +28,11 @@ export interface AttachOptions {
   tty: boolean;
 }
 
-/** Pipes stdio through the socket until the container exits; resolves with its exit code. */
-export function attachStdio(socket: Socket, options: AttachOptions): Promise<number> {
+/**
+ * Pipes stdio through the socket until the container exits; resolves with its exit code, or
+ * undefined when the socket closed without one (the monitor died).
+ */
+export function attachStdio(socket: Socket, options: AttachOptions): Promise<number | undefined> {
   return new Promise((resolve) => {
     let exitCode: number | undefined;
     const input = process.stdin;
@@ -60,7 +63,7 @@ export function attachStdio(socket: Socket, options: AttachOptions): Promise<num
     });
     socket.on('close', () => {
       cleanup();
-      resolve(exitCode ?? 0);
+      resolve(exitCode);
     });
     socket.on('error', () => {});
   });

@@ -24,6 +24,7 @@ import { type LocalStore, withLocalStore } from '../engine/store.js';
 import { goTimeString, humanDuration } from '../engine/units.js';
 import { requireRoot, runcBinary } from '../runtime/runc.js';
 import { attachStdio, connectAttach } from './attach.js';
+import { commandText, statusText } from './container-text.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
 import { formatRows, parseOutputFormat, type TemplateObject } from './format.js';
 import { volumeGroup } from './volume-commands.js';
@@ -118,7 +119,9 @@ async function attachAndStart(store: LocalStore, container: Container, stdin: bo
   const size = tty && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : {};
   await startContainer(store, container, { waitAttach: true, ...size });
   const socket = await connectAttach(containerLayout.socket(store.root, container.id));
-  process.exitCode = await attachStdio(socket, { stdin, tty });
+  const reported = await attachStdio(socket, { stdin, tty });
+  // A monitor that died without reporting: the recorded state's exit code (after reconciling), never 0.
+  process.exitCode = reported ?? (await waitStopped(store, container.id, 10_000)).exitCode ?? 137;
   // Like docker run --rm: return once the container is gone, not merely exited.
   if (container.hostConfig.AutoRemove) await waitRemoved(store, container.id);
 }
@@ -272,32 +275,6 @@ const PS_HEADERS: TemplateObject = {
   Labels: 'LABELS',
 };
 
-/** Docker's STATUS column. */
-function statusText(c: Container, now: number): string {
-  const since = (iso: string | null) => humanDuration(now - (iso ? Date.parse(iso) : now));
-  switch (c.status) {
-    case 'running':
-      return `Up ${since(c.startedAt)}`;
-    case 'paused':
-      return `Up ${since(c.startedAt)} (Paused)`;
-    case 'restarting':
-      return `Restarting (${c.exitCode ?? 0}) ${since(c.finishedAt)} ago`;
-    case 'exited':
-      return `Exited (${c.exitCode ?? 0}) ${since(c.finishedAt)} ago`;
-    case 'created':
-      return 'Created';
-    default:
-      return c.status.charAt(0).toUpperCase() + c.status.slice(1);
-  }
-}
-
-/** Docker's COMMAND column: the command, cut to 20 columns with …, quoted as Go's %q. */
-function commandText(c: Container, trunc: boolean): string {
-  const command = [...(c.config.Entrypoint ?? []), ...(c.config.Cmd ?? [])].join(' ');
-  const shown = trunc && [...command].length > 20 ? `${[...command].slice(0, 19).join('')}…` : command;
-  return JSON.stringify(shown);
-}
-
 function psCommand(name = 'ps'): Command {
   return withRoot(new Command(name).description('list containers'))
     .option('-a, --all', 'show all containers (default shows just running)')
@@ -450,7 +427,8 @@ function execCommand(): Command {
 function inspectCommand(): Command {
   return withRoot(new Command('inspect').description('display detailed information on one or more containers'))
     .argument('<containers...>')
-    .action((refs: string[], flags: RootOptions) =>
+    .option('-f, --format <format>', 'format the output using the given Go template')
+    .action((refs: string[], flags: RootOptions & { format?: string }) =>
       run(async () => {
         const found = await withLocalStore(flags.root, async (store) => {
           const out: Record<string, unknown>[] = [];
@@ -458,6 +436,11 @@ function inspectCommand(): Command {
             out.push(inspectContainer(store, await reconcile(store, await getContainer(store.db, ref))));
           return out;
         });
+        if (flags.format) {
+          const rows = found as TemplateObject[];
+          process.stdout.write(formatRows(parseOutputFormat(flags.format, ''), rows, {}));
+          return;
+        }
         process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
       }, true),
     );

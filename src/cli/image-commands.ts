@@ -13,7 +13,6 @@ import { dockerJson, type ImageInspect, inspectImage, type JsonObject } from '..
 import { imageLabels, pruneImages } from '../engine/prune.js';
 import { withLocalStore } from '../engine/store.js';
 import { goTimeString, humanDuration, humanSize, rfc3339, shortId } from '../engine/units.js';
-import { diskUsage, reclaimableImages } from '../engine/usage.js';
 import { familiarOfFullName, parseReference } from '../oci/reference.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
 import { formatRows, parseOutputFormat, type TemplateObject, type TemplateValue } from './format.js';
@@ -400,33 +399,52 @@ interface DfOptions extends RootOptions {
   format?: string;
 }
 
-/** docker system df: Images from the store; containers, volumes and build cache are not tracked yet (0). */
+/** `Size (NN%)` as docker prints a reclaimable amount. */
+function reclaimableText(reclaimable: number, total: number): string {
+  return total > 0
+    ? `${humanSize(reclaimable, 4)} (${Math.trunc((reclaimable * 100) / total)}%)`
+    : humanSize(reclaimable, 4);
+}
+
+/** docker system df [-v]: images, containers and volumes of the store; no build cache (Wharf does not build). */
 async function dfAction(opts: DfOptions): Promise<void> {
   await run(async () => {
-    const usage = await withLocalStore(opts.root, (store) => diskUsage(store));
+    // Loaded here: the container modules are not needed by the other image commands.
+    const usageModule = await import('../engine/usage.js');
+    const { isActive } = await import('../engine/containers/records.js');
+    const { commandText, statusText } = await import('./container-text.js');
+    const usage = await withLocalStore(opts.root, (store) => usageModule.diskUsage(store));
     const total = usage.layersSize;
-    const reclaimable = reclaimableImages(usage);
-    const active = usage.images.filter((i) => i.containers > 0).length;
+    const containersSize = usage.containers.reduce((s, c) => s + c.sizeRw, 0);
+    const volumesSize = usage.volumes.reduce((s, v) => s + v.size, 0);
     if (!opts.verbose) {
       const format = parseOutputFormat(
         opts.format,
         'table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}',
       );
-      const empty = (type: string) => ({ Type: type, TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' });
       const rows: TemplateObject[] = [
         {
           Type: 'Images',
           TotalCount: String(usage.images.length),
-          Active: String(active),
+          Active: String(usage.images.filter((i) => i.containers > 0).length),
           Size: humanSize(total, 4),
-          Reclaimable:
-            total > 0
-              ? `${humanSize(reclaimable, 4)} (${Math.trunc((reclaimable * 100) / total)}%)`
-              : humanSize(reclaimable, 4),
+          Reclaimable: reclaimableText(usageModule.reclaimableImages(usage), total),
         },
-        empty('Containers'),
-        empty('Local Volumes'),
-        empty('Build Cache'),
+        {
+          Type: 'Containers',
+          TotalCount: String(usage.containers.length),
+          Active: String(usage.containers.filter((c) => isActive(c.container)).length),
+          Size: humanSize(containersSize, 4),
+          Reclaimable: reclaimableText(usageModule.reclaimableContainers(usage), containersSize),
+        },
+        {
+          Type: 'Local Volumes',
+          TotalCount: String(usage.volumes.length),
+          Active: String(usage.volumes.filter((v) => v.links > 0).length),
+          Size: humanSize(volumesSize, 4),
+          Reclaimable: reclaimableText(usageModule.reclaimableVolumes(usage), volumesSize),
+        },
+        { Type: 'Build Cache', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' },
       ];
       const headers = { Type: 'TYPE', TotalCount: 'TOTAL', Active: 'ACTIVE', Size: 'SIZE', Reclaimable: 'RECLAIMABLE' };
       process.stdout.write(formatRows(format, rows, headers));
@@ -461,6 +479,21 @@ async function dfAction(opts: DfOptions): Promise<void> {
       UniqueSize: 'UNIQUE SIZE',
       Containers: 'CONTAINERS',
     };
+    const containerRows: TemplateObject[] = usage.containers.map(({ container, sizeRw, localVolumes }) => ({
+      ID: container.id.slice(0, 12),
+      Image: container.imageRef,
+      Command: commandText(container, true),
+      LocalVolumes: String(localVolumes),
+      Size: humanSize(sizeRw),
+      RunningFor: `${humanDuration(now - Date.parse(container.created))} ago`,
+      Status: statusText(container, now),
+      Names: container.name,
+    }));
+    const volumeRows: TemplateObject[] = usage.volumes.map(({ volume, links, size }) => ({
+      Name: volume.name,
+      Links: String(links),
+      Size: humanSize(size, 4),
+    }));
     const table = (h: string[]) =>
       formatRows(
         parseOutputFormat(`table ${h.map((_, i) => `{{.c${i}}}`).join('\t')}`, ''),
@@ -472,9 +505,29 @@ async function dfAction(opts: DfOptions): Promise<void> {
         'Images space usage:\n\n',
         formatRows(images, rows, headers),
         '\nContainers space usage:\n\n',
-        table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'LOCAL VOLUMES', 'SIZE', 'CREATED', 'STATUS', 'NAMES']),
+        formatRows(
+          parseOutputFormat(
+            undefined,
+            'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}',
+          ),
+          containerRows,
+          {
+            ID: 'CONTAINER ID',
+            Image: 'IMAGE',
+            Command: 'COMMAND',
+            LocalVolumes: 'LOCAL VOLUMES',
+            Size: 'SIZE',
+            RunningFor: 'CREATED',
+            Status: 'STATUS',
+            Names: 'NAMES',
+          },
+        ),
         '\nLocal Volumes space usage:\n\n',
-        table(['VOLUME NAME', 'LINKS', 'SIZE']),
+        formatRows(parseOutputFormat(undefined, 'table {{.Name}}\t{{.Links}}\t{{.Size}}'), volumeRows, {
+          Name: 'VOLUME NAME',
+          Links: 'LINKS',
+          Size: 'SIZE',
+        }),
         '\nBuild cache usage: 0B\n\n',
         table(['CACHE ID', 'CACHE TYPE', 'SIZE', 'CREATED', 'LAST USED', 'USAGE', 'SHARED']),
       ].join(''),

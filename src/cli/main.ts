@@ -22,6 +22,8 @@ const modules: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['images', 'tag', 'rmi', 'history', 'inspect', 'system'], load: () => import('./image-commands.js') },
   { names: ['pull', 'push', 'login', 'logout'], load: () => import('./registry-commands.js') },
   { names: ['search'], load: () => import('./search-command.js') },
+  // (`wharf completion` loads every module, as help does: the script lists every command.)
+  { names: ['__complete'], load: () => import('./completion-commands.js') },
   { names: ['save', 'load', 'import'], load: () => import('./archive-commands.js') },
   { names: ['diff', 'commit', 'export'], load: () => import('./change-commands.js') },
   {
@@ -53,7 +55,9 @@ const program = new Command()
 const command = process.argv[2] ?? '';
 const wanted = modules.filter((m) => m.names.includes(command));
 const loaded = await Promise.all((wanted.length > 0 ? wanted : modules).map((m) => m.load()));
-for (const m of loaded) for (const c of m.commands()) program.addCommand(c);
+// Internal commands (spawned by wharf itself, or by the completion scripts) stay out of help.
+const hidden = new Set(['container-monitor', '__complete']);
+for (const m of loaded) for (const c of m.commands()) program.addCommand(c, { hidden: hidden.has(c.name()) });
 if (wanted.length === 0) {
   // `wharf image …` (or help): the image commands again, grouped as in docker.
   const image = new Command('image').description('manage images');

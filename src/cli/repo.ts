@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { RepositoryActions } from '../auth/scope.js';
 import { audit } from '../hub/audit.js';
+import { listCollaborators } from '../hub/collaborators.js';
 import { setOfficial } from '../hub/official.js';
+import { listRepositoryTeams } from '../hub/teams.js';
 import { findAccount } from '../metadata/accounts.js';
 import type { MetadataDb } from '../metadata/db.js';
 import { findRepository, listGrants, type RepositoryInfo, setGrant, setVisibility } from '../metadata/repositories.js';
@@ -91,8 +93,16 @@ export function repoCommand(): Command {
     const out = await withDatabase(opts, { create: false }, async (db) => {
       const repository = await requireRepository(db, name);
       const grants = (await listGrants(db, repository.id)).map((g) => [g.username, g.actions.join(',')]);
+      // Hub access counts too: an organization's teams and a user repository's collaborators.
+      const teams = (await listRepositoryTeams(db, repository.id)).map((t) => [t.team, t.permission]);
+      const collaborators = (await listCollaborators(db, repository.id)).map((c) => [c.username, c.permission]);
+      const tables = [
+        grants.length > 0 ? formatTable(['USER', 'ACTIONS'], grants) : '',
+        teams.length > 0 ? formatTable(['TEAM', 'PERMISSION'], teams) : '',
+        collaborators.length > 0 ? formatTable(['COLLABORATOR', 'PERMISSION'], collaborators) : '',
+      ].filter((t) => t !== '');
       let text = formatTable(['NAME', 'VISIBILITY'], [[repository.name, repository.visibility]]);
-      text += `\n${grants.length > 0 ? formatTable(['USER', 'ACTIONS'], grants) : 'no grants\n'}`;
+      text += `\n${tables.length > 0 ? tables.join('\n') : 'no grants\n'}`;
       return text;
     });
     process.stdout.write(out);

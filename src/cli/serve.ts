@@ -1,3 +1,4 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Command } from 'commander';
 import { buildServer } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
@@ -19,19 +20,63 @@ export function serveCommand(): Command {
       const logger = createLogger(config.log);
       const server = await buildServer(config, logger);
       const { host, port } = splitAddr(config.http.addr);
+      const inFlight = countInFlight(server.app.server);
       await server.app.listen({ host, port });
       logger.info({ addr: config.http.addr, data: config.storage.root }, 'wharf registry listening');
       releaseStartupMemory();
-      const stop = (signal: string) => {
-        logger.info({ signal }, 'shutting down');
-        server.close().then(
+      let stopping = false;
+      const stop = async (signal: string) => {
+        // A second signal while draining: stop at once.
+        if (stopping) process.exit(1);
+        stopping = true;
+        // Graceful drain (docker stop, systemctl stop): no new connections, idle keep-alive ones
+        // closed, requests in flight get DRAIN_MS to finish; whatever is left is then cut (an
+        // interrupted upload resumes from what reached the disk).
+        logger.info({ signal, inFlight: inFlight.count() }, 'shutting down: draining requests');
+        server.app.server.close();
+        await inFlight.drained(DRAIN_MS);
+        await server.close();
+      };
+      const onSignal = (signal: string) =>
+        stop(signal).then(
           () => process.exit(0),
           () => process.exit(1),
         );
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
     });
+}
+
+/** How long a stop waits for requests in flight: within docker stop's and systemd's 10 s grace. */
+const DRAIN_MS = 8_000;
+
+/** Counts the HTTP requests in flight on `server`, and waits for them to end. */
+function countInFlight(server: Server): { count(): number; drained(ms: number): Promise<void> } {
+  let count = 0;
+  const waiters = new Set<() => void>();
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    count++;
+    res.once('close', () => {
+      count--;
+      // The connection may now be idle: close it rather than wait for its keep-alive timeout.
+      if (!server.listening) server.closeIdleConnections();
+      if (count === 0) for (const done of waiters) done();
+    });
+  });
+  return {
+    count: () => count,
+    drained: (ms) =>
+      new Promise<void>((resolve) => {
+        if (count === 0) return resolve();
+        const timer = setTimeout(finish, ms);
+        function finish() {
+          clearTimeout(timer);
+          waiters.delete(finish);
+          resolve();
+        }
+        waiters.add(finish);
+      }),
+  };
 }
 
 export function splitAddr(addr: string): { host: string; port: number } {

@@ -1,6 +1,4 @@
 // `wharf volume create|ls|inspect|rm|prune`, as in docker.
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import {
@@ -13,10 +11,24 @@ import {
 } from '../engine/containers/volumes.js';
 import { withLocalStore } from '../engine/store.js';
 import { humanSize } from '../engine/units.js';
+import { directorySize } from '../engine/usage.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
-import { formatTable } from './table.js';
+import { formatRows, parseOutputFormat, type TemplateObject } from './format.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+
+const VOLUME_HEADERS: TemplateObject = {
+  Availability: 'AVAILABILITY',
+  Driver: 'DRIVER',
+  Group: 'GROUP',
+  Labels: 'LABELS',
+  Links: 'LINKS',
+  Mountpoint: 'MOUNTPOINT',
+  Name: 'VOLUME NAME',
+  Scope: 'SCOPE',
+  Size: 'SIZE',
+  Status: 'STATUS',
+};
 
 function parseLabels(values: string[]): Record<string, string> {
   return Object.fromEntries(
@@ -27,7 +39,7 @@ function parseLabels(values: string[]): Record<string, string> {
   );
 }
 
-function inspectJson(v: Volume): Record<string, unknown> {
+function inspectJson(v: Volume): TemplateObject {
   return {
     CreatedAt: v.createdAt.replace(/\.\d+Z$/, 'Z'),
     Driver: 'local',
@@ -37,17 +49,6 @@ function inspectJson(v: Volume): Record<string, unknown> {
     Options: null,
     Scope: 'local',
   };
-}
-
-/** Bytes in a directory tree (what removing it frees). */
-async function treeSize(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) total += await treeSize(path);
-    else total += (await lstat(path)).size;
-  }
-  return total;
 }
 
 async function confirm(question: string): Promise<boolean> {
@@ -77,29 +78,51 @@ export function volumeGroup(): Command {
   group.addCommand(
     withRoot(new Command('ls').alias('list').description('list volumes'))
       .option('-q, --quiet', 'only display volume names')
-      .action((flags: RootOptions & { quiet?: boolean }) =>
+      .option('--format <format>', "'table', 'table TEMPLATE', 'json' or a Go template ({{.Name}} {{.Mountpoint}}…)")
+      .action((flags: RootOptions & { quiet?: boolean; format?: string }) =>
         run(async () => {
           const volumes = await withLocalStore(flags.root, (store) => listVolumes(store));
-          if (flags.quiet) process.stdout.write(volumes.map((v) => `${v.name}\n`).join(''));
-          else
-            process.stdout.write(
-              formatTable(
-                ['DRIVER', 'VOLUME NAME'],
-                volumes.map((v) => ['local', v.name]),
-              ),
-            );
+          if (flags.quiet) {
+            process.stdout.write(volumes.map((v) => `${v.name}\n`).join(''));
+            return;
+          }
+          // Docker's volume list fields; what it computes only for `system df` is N/A.
+          const rows = volumes.map(
+            (v): TemplateObject => ({
+              Availability: 'N/A',
+              Driver: 'local',
+              Group: 'N/A',
+              Labels: Object.entries(v.labels)
+                .map(([k, value]) => `${k}=${value}`)
+                .join(','),
+              Links: 'N/A',
+              Mountpoint: v.mountpoint,
+              Name: v.name,
+              Scope: 'local',
+              Size: 'N/A',
+              Status: 'N/A',
+            }),
+          );
+          const format = parseOutputFormat(flags.format, 'table {{.Driver}}\t{{.Name}}');
+          process.stdout.write(formatRows(format, rows, VOLUME_HEADERS));
         }, true),
       ),
   );
   group.addCommand(
     withRoot(new Command('inspect').description('display detailed information on one or more volumes'))
       .argument('<names...>')
-      .action((names: string[], flags: RootOptions) =>
+      .option('-f, --format <format>', 'format the output using the given Go template')
+      .action((names: string[], flags: RootOptions & { format?: string }) =>
         run(async () => {
           const volumes = await withLocalStore(flags.root, (store) =>
             Promise.all(names.map((n) => getVolume(store, n))),
           );
-          process.stdout.write(`${JSON.stringify(volumes.map(inspectJson), null, 4)}\n`);
+          const json = volumes.map(inspectJson);
+          if (flags.format) {
+            process.stdout.write(formatRows(parseOutputFormat(flags.format, ''), json as TemplateObject[], {}));
+            return;
+          }
+          process.stdout.write(`${JSON.stringify(json, null, 4)}\n`);
         }, true),
       ),
   );
@@ -145,7 +168,7 @@ export function volumeGroup(): Command {
             let bytes = 0;
             for (const v of await listVolumes(store)) {
               if ((users.get(v.name)?.length ?? 0) > 0 || (!flags.all && !v.anonymous)) continue;
-              bytes += await treeSize(v.mountpoint);
+              bytes += await directorySize(v.mountpoint);
               await removeVolume(store, v.name);
               out.push(v.name);
             }

@@ -114,6 +114,20 @@ export async function listTeamPermissions(
     .execute();
 }
 
+/** The teams with a permission on a repository, by team name. */
+export async function listRepositoryTeams(
+  db: MetadataDb,
+  repositoryId: number,
+): Promise<{ team: string; permission: Permission }[]> {
+  return db
+    .selectFrom('team_permissions as tp')
+    .innerJoin('teams as t', 't.id', 'tp.team_id')
+    .select(['t.name as team', 'tp.permission'])
+    .where('tp.repository_id', '=', repositoryId)
+    .orderBy('t.name')
+    .execute();
+}
+
 /** Sets (or with undefined, removes) a team's permission on a repository of its organization. */
 export async function setTeamPermission(
   db: MetadataDb,

@@ -3,6 +3,9 @@
 // database (as a first push would).
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setCollaborator } from '../../src/hub/collaborators.js';
+import { createOrganization } from '../../src/hub/namespaces.js';
+import { createTeam, setTeamPermission } from '../../src/hub/teams.js';
 import { findAccount } from '../../src/metadata/accounts.js';
 import { type MetadataDb, openSqlite } from '../../src/metadata/db.js';
 import { ensureRepository, findRepository, grantedActions } from '../../src/metadata/repositories.js';
@@ -157,5 +160,22 @@ describe('wharf repo', () => {
       await wharf(['repo', 'grant', 'alice/nope', 'bob', 'pull', '--data', dir]),
       'no such repository: alice/nope',
     );
+  });
+
+  it('shows the teams and collaborators with access, not "no grants"', async () => {
+    await withDb(async (db) => {
+      const alice = await findAccount(db, 'alice');
+      const org = await createOrganization(db, alice!, { name: 'acme' });
+      const team = await createTeam(db, org.id, { name: 'devs' });
+      const repoId = await ensureRepository(db, 'acme/tool', 'private');
+      await setTeamPermission(db, team.id, repoId, 'write');
+      const app = await findRepository(db, 'alice/app');
+      const bob = await findAccount(db, 'bob');
+      await setCollaborator(db, app!.id, bob!.id, 'read');
+    });
+    const team = await wharf(['repo', 'show', 'acme/tool', '--data', dir]);
+    expect(team.stdout).toBe('NAME        VISIBILITY\nacme/tool   private\n\nTEAM      PERMISSION\ndevs      write\n');
+    const collaborator = await wharf(['repo', 'show', 'alice/app', '--data', dir]);
+    expect(collaborator.stdout).toMatch(/\n\nCOLLABORATOR +PERMISSION\nbob +read\n$/);
   });
 });

@@ -48,7 +48,7 @@ interopDescribe('containers through runc', ['runc', 'busybox', 'script'], () => 
     const ps = await wharfOk(['ps', '-a', '--filter', 'name=attached']);
     expect(ps.split('\n')[0]).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
     expect(ps.split('\n')[1]).toMatch(
-      /^[0-9a-f]{12}\s+busybox\s+"sh -c echo out; ech…"\s+.+ ago\s+Exited \(3\) .+ ago\s+attached$/,
+      /^[0-9a-f]{12}\s+busybox\s+"sh -c 'echo out; ec…"\s+.+ ago\s+Exited \(3\) .+ ago\s+attached$/,
     );
     expect(await wharfOk(['logs', 'attached'])).toBe('out\n');
   });

@@ -104,7 +104,21 @@ class StartFailure extends Error {
   }
 }
 
-async function startWithDriver(dockerdPath: string, storageDriver: string): Promise<Dockerd> {
+/** How to run the engine: by default on the host's network with networking off. */
+export interface DockerdOptions {
+  /**
+   * Command prefix that runs dockerd inside a network namespace of the test's own
+   * (e.g. `nsenter --net=/run/netns/NAME`): then bridge networking, iptables and the userland proxy are on (`-p`
+   * works), all inside that namespace, never touching the host's network settings.
+   */
+  netnsWrap?: string[];
+}
+
+async function startWithDriver(
+  dockerdPath: string,
+  storageDriver: string,
+  options: DockerdOptions = {},
+): Promise<Dockerd> {
   const dir = await tmpDir('wharf-dockerd');
   const dataRoot = join(dir, 'data');
   const execRoot = join(dir, 'exec');
@@ -129,17 +143,18 @@ async function startWithDriver(dockerdPath: string, storageDriver: string): Prom
     `--pidfile=${join(dir, 'dockerd.pid')}`,
     `--host=${host}`,
     `--storage-driver=${storageDriver}`,
-    '--iptables=false',
-    '--ip6tables=false',
-    '--bridge=none',
-    '--userland-proxy=false',
+    ...(options.netnsWrap
+      ? ['--ip6tables=false']
+      : ['--iptables=false', '--ip6tables=false', '--bridge=none', '--userland-proxy=false']),
     `--containerd-namespace=${ns}`,
     `--containerd-plugins-namespace=${ns}-plugins`,
   ];
 
   const logFd = openSync(logFile, 'a');
   // dockerd looks up containerd, runc and friends on PATH; runc is in /usr/sbin.
-  const child = spawn(dockerdPath, args, {
+  const wrap = options.netnsWrap ?? [];
+  const [command, ...prefix] = [...wrap, dockerdPath];
+  const child = spawn(command as string, [...prefix, ...args], {
     stdio: ['ignore', logFd, logFd],
     env: { ...process.env, PATH: pathWithSbin() },
   });
@@ -226,7 +241,7 @@ async function startWithDriver(dockerdPath: string, storageDriver: string): Prom
  * when dockerd refuses overlay2 (e.g. data root on overlayfs inside some
  * containers). WHARF_DOCKER_STORAGE_DRIVER forces one driver.
  */
-export async function startDockerd(): Promise<Dockerd> {
+export async function startDockerd(options: DockerdOptions = {}): Promise<Dockerd> {
   const dockerdPath = whichTool('dockerd');
   if (dockerdPath === undefined) throw new Error('dockerd not found (apt-get install -y docker.io)');
   const forced = process.env.WHARF_DOCKER_STORAGE_DRIVER;
@@ -234,7 +249,7 @@ export async function startDockerd(): Promise<Dockerd> {
   const failures: string[] = [];
   for (const driver of drivers) {
     try {
-      return await startWithDriver(dockerdPath, driver);
+      return await startWithDriver(dockerdPath, driver, options);
     } catch (e) {
       if (!(e instanceof StartFailure) || !e.exited) throw e;
       failures.push(e.message);

@@ -23,6 +23,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   skopeo: 'skopeo',
   umoci: 'umoci',
   'docker-registry': 'docker-registry',
+  'docker-proxy': 'docker.io',
   busybox: 'busybox-static',
   runc: 'runc',
   htpasswd: 'apache2-utils',
@@ -32,6 +33,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   getfattr: 'attr',
   chromium: 'chromium',
   script: 'bsdutils',
+  'systemd-analyze': 'systemd',
 };
 
 /**

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { requireRoot, runcBinary, runcKill, runcState } from '../../runtime/runc.js';
 import { DaemonError } from '../images.js';
 import type { LocalStore } from '../store.js';
+import { isCopiedRoot, unmountRootfs } from './bundle.js';
 import { containerLayout } from './layout.js';
 import { type Container, getContainer, isActive, updateContainer } from './records.js';
 
@@ -44,6 +45,7 @@ export async function reconcile(store: LocalStore, container: Container): Promis
     await runcKill(stateRoot, container.id, 'KILL').catch(() => {});
     for (let i = 0; i < 100 && (await runcState(stateRoot, container.id))?.status === 'running'; i++) await sleep(20);
   }
+  if (!isCopiedRoot(container)) await unmountRootfs(store.root, container.id).catch(() => {});
   await updateContainer(store.db, container.id, {
     status: 'exited',
     pid: null,

@@ -6,7 +6,7 @@ import { JsonLog } from '../../runtime/json-log.js';
 import { runcDelete } from '../../runtime/runc.js';
 import { runBundle } from '../../runtime/supervisor.js';
 import type { LocalStore } from '../store.js';
-import { prepareBundle } from './bundle.js';
+import { isCopiedRoot, prepareBundle, unmountRootfs } from './bundle.js';
 import { containerLayout } from './layout.js';
 import { type Container, getContainer, updateContainer } from './records.js';
 import { removeContainer } from './remove.js';
@@ -141,6 +141,13 @@ export async function runMonitor(store: LocalStore, id: string, options: Monitor
     await log.close();
     await attach.close();
     if (autoRemove) await removeContainer(store, await getContainer(db, id), { volumes: true });
-    else await updateContainer(db, id, { monitorPid: null }).catch(() => {});
+    else {
+      // Like Docker, a stopped container does not keep its root mounted (start mounts it again),
+      // unless a new start (`restart`) has already replaced this monitor and uses the mount.
+      const container = await getContainer(db, id).catch(() => undefined);
+      if (container && container.monitorPid === process.pid && !isCopiedRoot(container))
+        await unmountRootfs(root, id).catch(() => {});
+      await updateContainer(db, id, { monitorPid: null }).catch(() => {});
+    }
   }
 }
