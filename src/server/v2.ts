@@ -6,7 +6,13 @@ import { deleteBlob, parseRange, prepareBlob, statBlob } from '../registry/blobs
 import type { EventRequest, RegistryContext } from '../registry/context.js';
 import { fail } from '../registry/errors.js';
 import { catalog, type Page, parsePageSize, referrers, tags } from '../registry/listing.js';
-import { deleteManifest, getManifest, parseReference, putManifestChecked } from '../registry/manifests.js';
+import {
+  deleteManifest,
+  getManifest,
+  parseReadReference,
+  parseReference,
+  putManifestChecked,
+} from '../registry/manifests.js';
 import type { Uploads } from '../registry/uploads.js';
 import type { Authorizer, Need, Principal } from './authorizer.js';
 import { registryErrorHandler } from './errors.js';
@@ -215,7 +221,7 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
   const manifestGet =
     (withBody: boolean): Handler =>
     async (r) => {
-      const ref = parseReference(r.param);
+      const ref = parseReadReference(r.param);
       // A GET is a pull (events, pull counts); a HEAD only looks.
       const m = await getManifest(ctx, r.name, ref, withBody ? eventRequest(r) : undefined);
       if (ref.kind === 'tag') checkAccept(r.req.headers.accept, m.mediaType);
