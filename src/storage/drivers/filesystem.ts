@@ -3,7 +3,6 @@ import {
   close as closeFd,
   createReadStream,
   createWriteStream,
-  fdatasync,
   fstat,
   fsync,
   open as openFd,
@@ -25,15 +24,6 @@ import { type ByteSpan, writeAndFlush } from '../send.js';
 
 /** Large read buffers: a 64 KiB stream reaches a third of the disk's speed, 1–4 MiB gets close. */
 const READ_BUFFER = 2 * 1024 * 1024;
-
-/**
- * While a big object is written, its data is flushed to disk in the background every this many
- * bytes, so that the fsync of the commit has little left to write. Without it the kernel keeps
- * the whole upload dirty (its writeback starts at 10 % of RAM) and the client waits at the end
- * for the disk to write everything at once.
- */
-const SYNC_AHEAD = 32 * 1024 * 1024;
-const SYNC_AHEAD_CHECK_MS = 50;
 
 /** Marks temp files; `#` cannot appear in a valid path, so no object is ever mistaken for one. */
 const TEMP_MARK = '#tmp-';
@@ -156,32 +146,9 @@ export class FilesystemDriver implements StorageDriver {
     });
     flushed.catch(() => {});
     let closed = false;
-    // Background flushes: at most one at a time, never past the end (awaited before the fd closes).
-    let synced = 0;
-    let syncing: Promise<void> | undefined;
-    const syncAhead = setInterval(() => {
-      const written = stream.bytesWritten;
-      if (syncing || closed || stream.destroyed || written - synced < SYNC_AHEAD) return;
-      syncing = promisify(fdatasync)(fd).then(
-        () => {
-          synced = written;
-          syncing = undefined;
-        },
-        () => {
-          // Reported by the commit's own fsync, if it matters.
-          syncing = undefined;
-        },
-      );
-    }, SYNC_AHEAD_CHECK_MS);
-    syncAhead.unref();
-    const stopSyncing = async () => {
-      clearInterval(syncAhead);
-      await syncing;
-    };
     const finish = async (sync: boolean) => {
       if (closed) return;
       closed = true;
-      await stopSyncing();
       if (stream.destroyed) {
         await released;
         throw failure ?? new Error(`writing ${path} was interrupted`);
@@ -203,7 +170,6 @@ export class FilesystemDriver implements StorageDriver {
       cancel: async () => {
         if (!closed) {
           closed = true;
-          await stopSyncing();
           if (!stream.destroyed) stream.destroy();
           await released;
         }
