@@ -40,8 +40,11 @@ export function startHubEvents(config: Config, ctx: RegistryContext, logger: Log
   return {
     // Pending pull counts are written before the database closes: none lost on a clean stop.
     stop: async () => {
-      await worker.stop();
-      await pulls.stop();
+      try {
+        await worker.stop();
+      } finally {
+        await pulls.stop();
+      }
     },
   };
 }
