@@ -29,6 +29,7 @@ import {
   smallImagePushRate,
   timeListing,
 } from './workloads.js';
+import { haveWrk, WRK_BIN, wrk } from './wrk.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -65,6 +66,14 @@ function metricDefs(blobMiB: number, tags: number, repos: number): MetricDef[] {
     { key: 'pull', label: `blob pull, GET (${blobMiB} MiB, median)`, unit: 'MiB/s', better: 'higher' },
     { key: 'manifest_get', label: 'manifest GET, concurrency 32', unit: 'req/s', better: 'higher' },
     { key: 'manifest_get_p99', label: 'manifest GET p99 latency', unit: 'ms', better: 'lower', latency: true },
+    { key: 'manifest_get_wrk', label: 'manifest GET by tag, wrk -c32', unit: 'req/s', better: 'higher' },
+    {
+      key: 'manifest_get_wrk_p99',
+      label: 'manifest GET by tag, wrk p99 latency',
+      unit: 'ms',
+      better: 'lower',
+      latency: true,
+    },
     { key: 'blob_head', label: 'blob HEAD, concurrency 32', unit: 'req/s', better: 'higher' },
     { key: 'blob_head_p99', label: 'blob HEAD p99 latency', unit: 'ms', better: 'lower', latency: true },
     {
@@ -228,6 +237,8 @@ async function benchServer(kind: ServerKind, cfg: Config, blobs: BigBlobs): Prom
       [
         'manifest_get',
         'manifest_get_p99',
+        'manifest_get_wrk',
+        'manifest_get_wrk_p99',
         'blob_head',
         'blob_head_p99',
         'tag_put',
@@ -246,6 +257,19 @@ async function benchServer(kind: ServerKind, cfg: Config, blobs: BigBlobs): Prom
         details.manifest_get = r;
         record('manifest_get', r.perSec, 'req/s');
         record('manifest_get_p99', r.p99ms, 'ms');
+      });
+      // The same request from a neutral load generator in its own process (2 threads, 32 connections).
+      await step(['manifest_get_wrk', 'manifest_get_wrk_p99'], async () => {
+        if (!haveWrk()) throw new Error(`${WRK_BIN} not installed (apt-get install -y wrk)`);
+        const r = await wrk(
+          `${server.origin}/v2/bench/manifest/manifests/latest`,
+          { accept: MANIFEST_TYPE },
+          cfg.durationS,
+          32,
+        );
+        details.manifest_get_wrk = r;
+        record('manifest_get_wrk', r.perSec, 'req/s');
+        record('manifest_get_wrk_p99', r.p99ms, 'ms');
       });
       await step(['blob_head', 'blob_head_p99'], async () => {
         const r = await blobHeadRate(c, 'bench/manifest', base.layerDigest, durationMs, 32);

@@ -1,7 +1,10 @@
 // Password hashing and verification. New hashes are argon2id; bcrypt is
 // verified too because htpasswd files (`htpasswd -B`) carry bcrypt hashes.
 import { randomBytes } from 'node:crypto';
-import { hash as argon2Hash, verify as argon2Verify, parseOptions as parseArgon2Options } from '@node-rs/argon2';
+import type { Options as Argon2Options } from '@node-rs/argon2';
+
+/** argon2 (a native module) is loaded on the first login or new password, not by an idle server. */
+const argon2 = () => import('@node-rs/argon2');
 
 /** bcrypt is only for htpasswd files: loaded when first needed, not by every server. */
 const bcrypt = async () => (await import('bcryptjs')).default;
@@ -25,8 +28,8 @@ export function hashFormat(hash: string): HashFormat | undefined {
 }
 
 /** argon2id with the library defaults (m=19 MiB, t=2, p=1: OWASP's recommendation), as a PHC string. */
-export function hashPassword(password: string): Promise<string> {
-  return argon2Hash(password);
+export async function hashPassword(password: string): Promise<string> {
+  return (await argon2()).hash(password);
 }
 
 /**
@@ -37,7 +40,7 @@ export async function verifyPassword(hash: string, password: string): Promise<bo
   try {
     switch (hashFormat(hash)) {
       case 'argon2':
-        return await argon2Verify(hash, password);
+        return await (await argon2()).verify(hash, password);
       case 'bcrypt':
         // $2y$ (PHP/Apache) and $2b$ are the same algorithm; normalise so the
         // bcrypt library never has to know about the alias.
@@ -58,7 +61,7 @@ const MAX_DUMMIES = 32;
 const DEFAULT_DUMMY = 'argon2:default';
 
 /** Cache key and recipe for a dummy hash that costs as much to verify as `like`. */
-function dummyRecipe(like: string | undefined): [string, () => Promise<string>] {
+async function dummyRecipe(like: string | undefined): Promise<[string, () => Promise<string>]> {
   const format = like === undefined ? undefined : hashFormat(like);
   if (like !== undefined && format === 'bcrypt') {
     const cost = Number(like.slice(4, 6));
@@ -66,8 +69,9 @@ function dummyRecipe(like: string | undefined): [string, () => Promise<string>] 
   }
   if (like !== undefined && format === 'argon2') {
     try {
-      const o = parseArgon2Options(like);
-      const options = {
+      const { hash: argon2Hash, parseOptions } = await argon2();
+      const o = parseOptions(like);
+      const options: Argon2Options = {
         algorithm: o.algorithm,
         version: o.version,
         memoryCost: o.memoryCost,
@@ -84,9 +88,9 @@ function dummyRecipe(like: string | undefined): [string, () => Promise<string>] 
   return [DEFAULT_DUMMY, () => hashPassword(generatePassword())];
 }
 
-function dummyFor(like: string | undefined): Promise<string> {
-  let [key, make] = dummyRecipe(like);
-  if (!dummies.has(key) && dummies.size >= MAX_DUMMIES) [key, make] = dummyRecipe(undefined);
+async function dummyFor(like: string | undefined): Promise<string> {
+  let [key, make] = await dummyRecipe(like);
+  if (!dummies.has(key) && dummies.size >= MAX_DUMMIES) [key, make] = await dummyRecipe(undefined);
   let dummy = dummies.get(key);
   if (dummy === undefined) {
     dummy = make();

@@ -1,9 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Command } from 'commander';
-import { buildServer } from '../server/app.js';
-import { loadConfig } from '../server/config.js';
-import { createLogger } from '../server/logger.js';
-import { releaseStartupMemory } from '../server/memory.js';
+import { holdStartupMemory, releaseStartupMemory } from '../server/memory.js';
 
 /** `wharf serve`: the registry on HOST:PORT, storing in DIR, like `docker run -p 5000:5000 registry`. */
 export function serveCommand(): Command {
@@ -13,6 +10,11 @@ export function serveCommand(): Command {
     .option('--addr <host:port>', 'address to listen on (default 127.0.0.1:5000)')
     .option('--data <dir>', 'data directory (default ./data)')
     .action(async (opts: { config?: string; addr?: string; data?: string }) => {
+      // Before the server's modules load (see memory.ts), hence the dynamic imports.
+      holdStartupMemory();
+      const { loadConfig } = await import('../server/config.js');
+      const { createLogger } = await import('../server/logger.js');
+      const { buildServer } = await import('../server/app.js');
       const overrides: [string[], unknown][] = [];
       if (opts.addr) overrides.push([['http', 'addr'], opts.addr]);
       if (opts.data) overrides.push([['storage', 'root'], opts.data]);

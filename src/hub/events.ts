@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
 import { type MetadataDb, now } from '../metadata/db.js';
 import type { ManifestEvent, RegistryEvents } from '../registry/context.js';
 import { enqueue, type NewDelivery } from './deliveries.js';
+import type { PullCounter } from './pulls.js';
 import { webhooksFor } from './webhooks.js';
 
 /**
  * The hub's side of the registry's events: per-tag pushed/pulled times, the repository's last
  * push and pull count, and queued deliveries for repository webhooks (Docker Hub's payload) and
- * configured notification endpoints (Distribution's envelope). One transaction per event; the
- * worker is only woken, never waited for.
+ * configured notification endpoints (Distribution's envelope). One transaction per push or
+ * delete; pulls are counted in memory and written in batches (hub/pulls.ts), with a transaction
+ * of their own only when a notification endpoint wants pull events. The worker is only woken,
+ * never waited for.
  */
 
 export const DISTRIBUTION_EVENTS_TYPE = 'application/vnd.docker.distribution.events.v2+json';
@@ -28,6 +30,8 @@ export interface HubEventsOptions {
   sourceAddr: string;
   /** Called after deliveries were queued (wakes the worker). */
   queued?: () => void;
+  /** Counts pulls of tags (pull_count, per-tag pulled_at) and writes them in batches. */
+  pulls: PullCounter;
   log: { error(obj: object, msg: string): void };
 }
 
@@ -54,6 +58,8 @@ function splitName(name: string): [string, string] {
 
 export function createHubEvents(db: MetadataDb, options: HubEventsOptions): RegistryEvents {
   const instanceID = randomUUID();
+  // Without an endpoint that wants pulls, a pull writes nothing but the batched counts.
+  const pullsDelivered = options.endpoints.some((ep) => !ep.ignoredActions.includes('pull'));
 
   const baseUrl = (e: ManifestEvent): string => `${options.scheme}://${e.request?.host || options.sourceAddr}`;
 
@@ -203,24 +209,12 @@ export function createHubEvents(db: MetadataDb, options: HubEventsOptions): Regi
           .execute();
         return webhookDeliveries(tx, e, repo, 'push', at);
       }),
-    onManifestPulled: (e) =>
-      handle(e, 'pull', async (tx, repo, at) => {
-        // A pull is a GET of a tag's manifest (what `docker pull name:tag` does once); the
-        // platform manifest it then fetches by digest is the same pull.
-        if (!e.tag) return [];
-        await tx
-          .updateTable('repositories')
-          .set({ pull_count: sql`pull_count + 1` })
-          .where('id', '=', repo.id)
-          .execute();
-        await tx
-          .updateTable('tags')
-          .set({ pulled_at: at })
-          .where('repository_id', '=', repo.id)
-          .where('name', '=', e.tag)
-          .execute();
-        return [];
-      }),
+    onManifestPulled: async (e) => {
+      // A pull is a GET of a tag's manifest (what `docker pull name:tag` does once); the
+      // platform manifest it then fetches by digest is the same pull.
+      if (e.tag) options.pulls.record(e.repository, e.tag, now());
+      if (pullsDelivered) await handle(e, 'pull', async () => []);
+    },
     onManifestDeleted: (e) => handle(e, 'delete', (tx, repo, at) => webhookDeliveries(tx, e, repo, 'delete', at)),
   };
 }

@@ -1,5 +1,6 @@
 import type { MetadataDb } from '../metadata/db.js';
 import type { StorageDriver } from '../storage/driver.js';
+import type { ManifestCache } from './manifest-cache.js';
 
 /** The rules a registry enforces, from the configuration. */
 export interface RegistryOptions {
@@ -20,6 +21,12 @@ export interface RegistryContext {
   readonly options: RegistryOptions;
   /** Told of manifest pushes, pulls and deletes once they are committed. */
   events?: RegistryEvents;
+  /**
+   * Tag → digest → manifest bytes for manifest GETs. Anything that deletes or moves tags or
+   * manifests outside registry/manifests.ts (GC, repository deletes) must call its
+   * `forgetManifest` / `forgetTag` / `forgetRepository` after committing (see manifest-cache.ts).
+   */
+  manifestCache?: ManifestCache;
 }
 
 /** Who caused a registry event and through which request (Distribution's `request` and `actor`). */

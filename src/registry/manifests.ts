@@ -32,6 +32,20 @@ export function parseReference(value: string): Reference {
 }
 
 /**
+ * A reference to read (GET/HEAD). Something that is neither a tag nor a digest cannot name a
+ * stored manifest, so it is unknown (404 MANIFEST_UNKNOWN, as Distribution's router and the OCI
+ * conformance suite's `.INVALID_MANIFEST_NAME` expect), not a 400: only writes reject the name.
+ */
+export function parseReadReference(value: string): Reference {
+  try {
+    return parseReference(value);
+  } catch (err) {
+    if (err instanceof RegistryError) fail('MANIFEST_UNKNOWN', { detail: { reference: value } });
+    throw err;
+  }
+}
+
+/**
  * Tells ctx.events after a committed change. Never fails the request: a listener's failure is
  * its own to log, and deliveries happen later from the hub's queue.
  */
@@ -44,6 +58,23 @@ async function emit(ctx: RegistryContext, kind: keyof RegistryEvents, event: Man
   }
 }
 
+/** A manifest by tag or digest, from ctx.manifestCache when it holds a fresh answer. */
+async function lookup(ctx: RegistryContext, repository: string, ref: Reference): Promise<ManifestRecord | undefined> {
+  const cache = ctx.manifestCache;
+  const read = () =>
+    ref.kind === 'tag'
+      ? getManifestByTag(ctx.db, repository, ref.tag)
+      : getManifestByDigest(ctx.db, repository, ref.digest);
+  if (!cache) return read();
+  const generation = cache.generation;
+  const digest = ref.kind === 'tag' ? cache.tag(repository, ref.tag) : ref.digest;
+  const hit = digest === undefined ? undefined : cache.manifest(repository, digest);
+  if (hit) return hit;
+  const found = await read();
+  if (found) cache.remember(repository, ref.kind === 'tag' ? ref.tag : undefined, found, generation);
+  return found;
+}
+
 /** A manifest by tag or digest; with `pull` (a GET, not a HEAD) the read counts as a pull event. */
 export async function getManifest(
   ctx: RegistryContext,
@@ -51,10 +82,7 @@ export async function getManifest(
   ref: Reference,
   pull?: EventRequest,
 ): Promise<ManifestRecord> {
-  const found =
-    ref.kind === 'tag'
-      ? await getManifestByTag(ctx.db, repository, ref.tag)
-      : await getManifestByDigest(ctx.db, repository, ref.digest);
+  const found = await lookup(ctx, repository, ref);
   if (!found) {
     fail('MANIFEST_UNKNOWN', { detail: ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest } });
   }
@@ -161,6 +189,7 @@ export async function putManifestChecked(
     },
     tags,
   );
+  for (const tag of tags) ctx.manifestCache?.forgetTag(repository, tag);
   const pushed = { repository, digest, mediaType: parsed.mediaType, size: content.byteLength, request };
   if (tags.length === 0) await emit(ctx, 'onManifestPushed', pushed);
   for (const tag of tags) await emit(ctx, 'onManifestPushed', { ...pushed, tag });
@@ -187,6 +216,8 @@ export async function deleteManifest(
     repoId !== undefined &&
     (ref.kind === 'tag' ? await deleteTag(ctx.db, repoId, ref.tag) : await removeManifest(ctx.db, repoId, ref.digest));
   if (!deleted) fail('MANIFEST_UNKNOWN', { detail: ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest } });
+  if (ref.kind === 'tag') ctx.manifestCache?.forgetTag(repository, ref.tag);
+  else ctx.manifestCache?.forgetManifest(repository, ref.digest);
   if (before) {
     await emit(ctx, 'onManifestDeleted', {
       repository,

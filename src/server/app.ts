@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import { DATABASE_FILE, openSqlite } from '../metadata/db.js';
 import type { RegistryContext } from '../registry/context.js';
+import { ManifestCache } from '../registry/manifest-cache.js';
 import { Uploads } from '../registry/uploads.js';
 import { createDriver } from '../storage/factory.js';
 import { registerApi } from './api/index.js';
@@ -46,6 +47,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       uploadPurgeAge: config.storage.upload_purge_age,
       defaultVisibility: config.auth.default_visibility,
     },
+    manifestCache: new ManifestCache(),
   };
   const hubEvents = startHubEvents(config, ctx, logger);
   // Access control (jose, argon2…) is loaded only when it is used.

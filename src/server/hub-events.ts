@@ -1,12 +1,14 @@
 import type { Logger } from 'pino';
 import { DeliveryWorker } from '../hub/deliveries.js';
 import { createHubEvents } from '../hub/events.js';
+import { PullCounter } from '../hub/pulls.js';
 import type { RegistryContext } from '../registry/context.js';
 import type { Config } from './config.js';
 
 /**
  * Wires the registry's events to the hub (tag times, pull counts, webhooks, notification
- * endpoints) and starts the delivery worker; stop() before the database closes.
+ * endpoints) and starts the delivery worker; stop() (which also writes pending pull counts)
+ * before the database closes.
  */
 export function startHubEvents(config: Config, ctx: RegistryContext, logger: Logger): { stop(): Promise<void> } {
   const endpoints = config.notifications.endpoints;
@@ -25,13 +27,24 @@ export function startHubEvents(config: Config, ctx: RegistryContext, logger: Log
     },
     logger,
   );
+  const pulls = new PullCounter(ctx.db, { log: logger });
   ctx.events = createHubEvents(ctx.db, {
     endpoints: endpoints.map((e) => ({ name: e.name, url: e.url, ignoredActions: e.ignored_actions })),
     scheme: config.tls.cert ? 'https' : 'http',
     sourceAddr: config.http.addr,
     queued: () => worker.kick(),
+    pulls,
     log: logger,
   });
   worker.start();
-  return { stop: () => worker.stop() };
+  return {
+    // Pending pull counts are written before the database closes: none lost on a clean stop.
+    stop: async () => {
+      try {
+        await worker.stop();
+      } finally {
+        await pulls.stop();
+      }
+    },
+  };
 }

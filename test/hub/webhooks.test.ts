@@ -310,11 +310,18 @@ interopDescribe('webhooks and notifications', ['skopeo'], () => {
       ]);
       const db = await openSqlite(join(wharf.dataDir, DATABASE_FILE));
       try {
-        const repo = await db
-          .selectFrom('repositories')
-          .select(['id', 'pull_count', 'last_pushed_at'])
-          .where('name', '=', 'alice/app')
-          .executeTakeFirstOrThrow();
+        const readRepo = () =>
+          db
+            .selectFrom('repositories')
+            .select(['id', 'pull_count', 'last_pushed_at'])
+            .where('name', '=', 'alice/app')
+            .executeTakeFirstOrThrow();
+        // Pull counts are written in batches about once a second (hub/pulls.ts).
+        let repo = await readRepo();
+        for (let i = 0; i < 50 && repo.pull_count === 0; i++) {
+          await sleep(100);
+          repo = await readRepo();
+        }
         expect(repo.pull_count).toBe(1);
         expect(Date.now() - Date.parse(repo.last_pushed_at ?? '')).toBeLessThan(60_000);
         const tags = await db

@@ -254,6 +254,7 @@ export const repositoryRoutes: ApiRoutes = (api, ctx) => {
     const fullName = fullNameOf(req.params);
     const namespaceId = await db_namespaceId(fullName);
     await hub(deleteRepository(ctx.db, actions, caller.account, fullName));
+    ctx.registry.manifestCache?.forgetRepository(fullName);
     await audit(ctx.db, {
       accountId: caller.account.id,
       action: 'repository.delete',

@@ -1,7 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import { MediaType } from '../../oci/mediatypes.js';
 import { fail } from '../../registry/errors.js';
-import { deleteManifest, getManifest, parseReference, putManifestChecked } from '../../registry/manifests.js';
+import {
+  deleteManifest,
+  getManifest,
+  parseReadReference,
+  parseReference,
+  putManifestChecked,
+} from '../../registry/manifests.js';
 import { eventRequest, type Handler, type V2Deps } from './request.js';
 
 /** GET, HEAD, PUT and DELETE of /v2/<name>/manifests/<reference>. */
@@ -9,7 +15,7 @@ export function manifestHandlers({ ctx }: V2Deps) {
   const manifestGet =
     (withBody: boolean): Handler =>
     async (r) => {
-      const ref = parseReference(r.param);
+      const ref = parseReadReference(r.param);
       // A GET is a pull (events, pull counts); a HEAD only looks.
       const m = await getManifest(ctx, r.name, ref, withBody ? eventRequest(r) : undefined);
       if (ref.kind === 'tag') checkAccept(r.req.headers.accept, m.mediaType);

@@ -43,7 +43,7 @@ export async function repositoryPages(app: FastifyInstance, deps: UiDeps): Promi
       repo,
       path: repoPath(repo.fullName),
       pull: `docker pull ${host}/${repo.displayName}`,
-      descriptionHtml: renderMarkdown(repo.fullDescription),
+      descriptionHtml: await renderMarkdown(repo.fullDescription),
       tags,
       starred,
       canStar: Boolean(account),
