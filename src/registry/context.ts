@@ -20,6 +20,24 @@ export interface RegistryContext {
   readonly options: RegistryOptions;
   /** Told of manifest pushes, pulls and deletes once they are committed. */
   events?: RegistryEvents;
+  /** Storage quotas (hub/quotas.ts): asked before a write adds bytes to a namespace. */
+  quota?: StorageQuota;
+}
+
+/** What a write would add to a repository: a blob (linked there) or a manifest (stored there). */
+export interface QuotaAddition {
+  kind: 'blob' | 'manifest';
+  digest: string;
+  size: number;
+}
+
+/**
+ * Decides whether a write fits the storage quota of the repository's namespace. Called inside the
+ * write's transaction (with that transaction as `db`), so that concurrent pushes cannot both fit
+ * in the same room. Returns the refusal's message (the push gets DENIED with it), or undefined.
+ */
+export interface StorageQuota {
+  refusal(db: MetadataDb, repository: string, added: QuotaAddition): Promise<string | undefined>;
 }
 
 /** Who caused a registry event and through which request (Distribution's `request` and `actor`). */

@@ -1,8 +1,10 @@
 import { linkedDigests } from '../metadata/blobs.js';
+import type { MetadataDb } from '../metadata/db.js';
 import {
   existingManifests,
   getManifestByDigest,
   getManifestByTag,
+  hasManifest,
   type ManifestRecord,
   putManifest,
   deleteManifest as removeManifest,
@@ -14,6 +16,7 @@ import { type Descriptor, ManifestFormatError, type ParsedManifest, parseManifes
 import { isValidTag } from '../oci/name.js';
 import type { EventRequest, ManifestEvent, RegistryContext, RegistryEvents } from './context.js';
 import { fail, RegistryError } from './errors.js';
+import { enforceQuota } from './quota.js';
 
 /** A manifest reference from a URL: a tag or a digest. */
 export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: string };
@@ -142,6 +145,12 @@ export async function putManifestChecked(
   if (firstMissing) {
     fail('MANIFEST_BLOB_UNKNOWN', { message: firstMissing.message, detail: firstMissing.detail, also: moreMissing });
   }
+  // Only a manifest new to the repository adds bytes.
+  const quotaCheck = async (db: MetadataDb) => {
+    if (knownId !== undefined && (await hasManifest(db, knownId, digest))) return;
+    await enforceQuota(ctx, db, repository, { kind: 'manifest', digest, size: content.byteLength });
+  };
+  await quotaCheck(ctx.db);
   const repoId = knownId ?? (await ensureRepository(ctx.db, repository, ctx.options.defaultVisibility));
 
   await putManifest(
@@ -160,6 +169,7 @@ export async function putManifestChecked(
       ],
     },
     tags,
+    ctx.quota ? quotaCheck : undefined,
   );
   const pushed = { repository, digest, mediaType: parsed.mediaType, size: content.byteLength, request };
   if (tags.length === 0) await emit(ctx, 'onManifestPushed', pushed);

@@ -17,7 +17,8 @@ import { PathNotFoundError } from '../storage/driver.js';
 import { paths } from '../storage/paths.js';
 import { requireDigest } from './blobs.js';
 import type { RegistryContext } from './context.js';
-import { fail } from './errors.js';
+import { fail, RegistryError } from './errors.js';
+import { enforceQuota } from './quota.js';
 
 /**
  * Upload sessions. Bytes go to uploads/<id>/data, hashed (sha256) while they stream in.
@@ -136,9 +137,21 @@ export class Uploads {
         await this.discard(id);
         fail('DIGEST_INVALID', { detail: { expected: digest.value, actual } });
       }
-      await this.ctx.storage.move(paths.uploadData(id), paths.blob(digest));
-      const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
-      await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size);
+      const added = { kind: 'blob' as const, digest: digest.value, size };
+      try {
+        await enforceQuota(this.ctx, this.ctx.db, repository, added);
+        const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
+        // The quota is checked again, and the file moved under its digest, inside the transaction
+        // that links it: two uploads cannot both take the last room, and a refused one stores nothing.
+        await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size, async (tx) => {
+          await enforceQuota(this.ctx, tx, repository, added);
+          await this.ctx.storage.move(paths.uploadData(id), paths.blob(digest));
+        });
+      } catch (err) {
+        // A refused upload's bytes are released at once rather than waiting for the purge.
+        if (err instanceof RegistryError) await this.discard(id);
+        throw err;
+      }
       await this.discard(id);
       return size;
     });
@@ -149,6 +162,9 @@ export class Uploads {
     requireDigest(digestValue);
     const blob = await findLinkedBlob(this.ctx.db, from, digestValue);
     if (!blob) return false;
+    // Over the quota: no mount; the client uploads instead and gets the quota's refusal then.
+    const added = { kind: 'blob' as const, digest: blob.digest, size: Number(blob.size) };
+    if (this.ctx.quota && (await this.ctx.quota.refusal(this.ctx.db, repository, added)) !== undefined) return false;
     const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
     await recordAndLinkBlob(this.ctx.db, repoId, blob.digest, Number(blob.size));
     return true;

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { createStorageQuota } from '../hub/quotas.js';
 import { DATABASE_FILE, openSqlite } from '../metadata/db.js';
 import type { RegistryContext } from '../registry/context.js';
 import { Uploads } from '../registry/uploads.js';
@@ -47,6 +48,8 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     },
   };
   const hubEvents = startHubEvents(config, ctx, logger);
+  // Storage quotas of the namespaces' plans, checked by the registry before a write adds bytes.
+  ctx.quota = createStorageQuota();
   // Access control (jose, argon2…) is loaded only when it is used.
   const authorizer =
     config.auth.mode === 'none'

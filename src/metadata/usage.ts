@@ -1,0 +1,121 @@
+import { type RawBuilder, sql } from 'kysely';
+import type { MetadataDb } from './db.js';
+
+/**
+ * Disk usage from the metadata alone, with SQL aggregates (never by walking storage). A blob's
+ * bytes are on disk once however many repositories link it (the store deduplicates by digest), so
+ * a scope's blob bytes split into those only it links (unique) and those another scope links too
+ * (shared). Manifests are kept per repository (rows in this database), so they are always unique.
+ * Blob rows are the blob files: the sum of `blobs.size` is what `du` counts under blobs/.
+ */
+
+/** A repository (by id), a namespace (by name; '' for top-level names without a slash). */
+export type UsageScope = { repositoryId: number } | { namespace: string };
+
+export interface Usage {
+  /** Blob bytes linked only in this scope. */
+  uniqueBytes: number;
+  /** Blob bytes linked in this scope and elsewhere. */
+  sharedBytes: number;
+  blobs: number;
+  blobBytes: number;
+  manifests: number;
+  manifestBytes: number;
+  /** blobBytes + manifestBytes: what the scope holds, counting shared blobs whole. */
+  totalBytes: number;
+}
+
+export interface StoreTotals {
+  blobs: number;
+  /** Sum of every blob's size: the bytes under blobs/. */
+  blobBytes: number;
+  /** Blob bytes no repository links (waiting for garbage collection). */
+  unlinkedBytes: number;
+  manifests: number;
+  manifestBytes: number;
+  totalBytes: number;
+}
+
+/** The condition "repository `alias` is in the scope", portable to PostgreSQL. */
+function inScope(scope: UsageScope, alias: string): RawBuilder<boolean> {
+  const r = sql.ref(alias);
+  if ('repositoryId' in scope) return sql<boolean>`${r}.id = ${scope.repositoryId}`;
+  // Ranges, not LIKE: `_` in a namespace would be a wildcard; '0' is the character after '/'.
+  if (scope.namespace === '') return sql<boolean>`${r}.name not like ${'%/%'}`;
+  return sql<boolean>`(${r}.name > ${`${scope.namespace}/`} and ${r}.name < ${`${scope.namespace}0`})`;
+}
+
+const num = (v: unknown): number => Number(v ?? 0);
+
+export async function scopeUsage(db: MetadataDb, scope: UsageScope): Promise<Usage> {
+  const blobs = await sql<{ n: unknown; total: unknown; shared: unknown }>`
+    with mine as (
+      select distinct l.digest from repository_blobs l
+      join repositories r on r.id = l.repository_id
+      where ${inScope(scope, 'r')}
+    )
+    select count(*) as n, coalesce(sum(b.size), 0) as total,
+      coalesce(sum(case when exists (
+        select 1 from repository_blobs l2 join repositories r2 on r2.id = l2.repository_id
+        where l2.digest = b.digest and not ${inScope(scope, 'r2')}
+      ) then b.size else 0 end), 0) as shared
+    from mine join blobs b on b.digest = mine.digest`.execute(db);
+  const manifests = await sql<{ n: unknown; total: unknown }>`
+    select count(*) as n, coalesce(sum(m.size), 0) as total from manifests m
+    join repositories r on r.id = m.repository_id
+    where ${inScope(scope, 'r')}`.execute(db);
+  const b = blobs.rows[0];
+  const m = manifests.rows[0];
+  const blobBytes = num(b?.total);
+  const sharedBytes = num(b?.shared);
+  const manifestBytes = num(m?.total);
+  return {
+    uniqueBytes: blobBytes - sharedBytes,
+    sharedBytes,
+    blobs: num(b?.n),
+    blobBytes,
+    manifests: num(m?.n),
+    manifestBytes,
+    totalBytes: blobBytes + manifestBytes,
+  };
+}
+
+/** The whole store. */
+export async function storeTotals(db: MetadataDb): Promise<StoreTotals> {
+  const blobs = await sql<{ n: unknown; total: unknown; unlinked: unknown }>`
+    select count(*) as n, coalesce(sum(b.size), 0) as total,
+      coalesce(sum(case when not exists (select 1 from repository_blobs l where l.digest = b.digest)
+        then b.size else 0 end), 0) as unlinked
+    from blobs b`.execute(db);
+  const manifests = await sql<{ n: unknown; total: unknown }>`
+    select count(*) as n, coalesce(sum(size), 0) as total from manifests`.execute(db);
+  const b = blobs.rows[0];
+  const m = manifests.rows[0];
+  return {
+    blobs: num(b?.n),
+    blobBytes: num(b?.total),
+    unlinkedBytes: num(b?.unlinked),
+    manifests: num(m?.n),
+    manifestBytes: num(m?.total),
+    totalBytes: num(b?.total) + num(m?.total),
+  };
+}
+
+/** Namespaces that hold repositories, by name ('' for top-level repositories), in order. */
+export async function usageNamespaces(db: MetadataDb): Promise<string[]> {
+  const names = await db.selectFrom('repositories').select('name').orderBy('name').execute();
+  const out = new Set<string>();
+  for (const { name } of names) {
+    const slash = name.indexOf('/');
+    out.add(slash < 0 ? '' : name.slice(0, slash));
+  }
+  return [...out].sort();
+}
+
+/** Whether a repository of the namespace already links the blob (a push of it adds no bytes). */
+export async function linkedInScope(db: MetadataDb, scope: UsageScope, digest: string): Promise<boolean> {
+  const found = await sql<{ one: number }>`
+    select 1 as one from repository_blobs l join repositories r on r.id = l.repository_id
+    where l.digest = ${digest} and ${inScope(scope, 'r')} limit 1`.execute(db);
+  return found.rows.length > 0;
+}
