@@ -74,4 +74,6 @@ export interface RegistryEvents {
   onManifestPushed(event: ManifestEvent): Promise<void>;
   onManifestPulled(event: ManifestEvent): Promise<void>;
   onManifestDeleted(event: ManifestEvent): Promise<void>;
+  /** A whole repository was deleted (Distribution's repository `delete` event, target = the name only). */
+  onRepositoryDeleted?(event: { repository: string; request?: EventRequest }): Promise<void>;
 }

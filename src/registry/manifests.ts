@@ -14,7 +14,7 @@ import { deleteTag } from '../metadata/tags.js';
 import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.js';
 import { type Descriptor, ManifestFormatError, type ParsedManifest, parseManifest } from '../oci/manifest.js';
 import { isValidTag } from '../oci/name.js';
-import type { EventRequest, ManifestEvent, RegistryContext, RegistryEvents } from './context.js';
+import type { EventRequest, ManifestEvent, RegistryContext } from './context.js';
 import { fail, RegistryError } from './errors.js';
 import { enforceQuota } from './quota.js';
 
@@ -38,7 +38,11 @@ export function parseReference(value: string): Reference {
  * Tells ctx.events after a committed change. Never fails the request: a listener's failure is
  * its own to log, and deliveries happen later from the hub's queue.
  */
-async function emit(ctx: RegistryContext, kind: keyof RegistryEvents, event: ManifestEvent): Promise<void> {
+async function emit(
+  ctx: RegistryContext,
+  kind: 'onManifestPushed' | 'onManifestPulled' | 'onManifestDeleted',
+  event: ManifestEvent,
+): Promise<void> {
   if (!ctx.events) return;
   try {
     await ctx.events[kind](event);
