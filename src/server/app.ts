@@ -14,6 +14,7 @@ import { startHubEvents } from './hub-events.js';
 import { createLogger } from './logger.js';
 import { Metrics, routeLabel } from './metrics.js';
 import { searchRoutes } from './search.js';
+import { startRetentionSchedule } from './lifecycle.js';
 import { httpsOptions } from './tls.js';
 import { v2Routes } from './v2.js';
 
@@ -137,6 +138,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
   await purge();
   const timer = setInterval(purge, config.storage.upload_purge_interval);
   timer.unref();
+  const retention = startRetentionSchedule(ctx, config.retention.interval, logger);
 
   return {
     app,
@@ -145,6 +147,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     metrics,
     async close() {
       clearInterval(timer);
+      await retention.stop();
       await app.close();
       await hubEvents.stop();
       await db.destroy();

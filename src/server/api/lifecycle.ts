@@ -15,14 +15,7 @@ import {
 import { namespaceUsage, repositoryUsage, totalsJson, usageJson, usageReport } from '../../hub/usage.js';
 import { findNamespace } from '../../metadata/namespaces.js';
 import { auditBy, bodyOf, hub, params } from './hub-common.js';
-import {
-  type ApiRoutes,
-  type Caller,
-  invalid,
-  notFound,
-  requireAccount,
-  sendJson,
-} from './plumbing.js';
+import { type ApiRoutes, type Caller, invalid, notFound, requireAccount, sendJson } from './plumbing.js';
 import { actionsOf } from './repositories.js';
 
 // Storage lifecycle routes (issue 11): retention policies of repositories and namespaces with
