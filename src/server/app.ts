@@ -11,10 +11,10 @@ import { DEFAULT_API_OPTIONS } from './api/plumbing.js';
 import { openAuthorizer } from './authorizer.js';
 import type { Config } from './config.js';
 import { startHubEvents } from './hub-events.js';
+import { startRetentionSchedule } from './lifecycle.js';
 import { createLogger } from './logger.js';
 import { Metrics, routeLabel } from './metrics.js';
 import { searchRoutes } from './search.js';
-import { startRetentionSchedule } from './lifecycle.js';
 import { httpsOptions } from './tls.js';
 import { v2Routes } from './v2.js';
 
