@@ -13,7 +13,7 @@ import type { MetadataDb } from './db.js';
 export type UsageScope = { repositoryId: number } | { namespace: string };
 
 export interface Usage {
-  /** Blob bytes linked only in this scope. */
+  /** Bytes only this scope holds: blobs linked nowhere else, and its manifests. */
   uniqueBytes: number;
   /** Blob bytes linked in this scope and elsewhere. */
   sharedBytes: number;
@@ -21,7 +21,7 @@ export interface Usage {
   blobBytes: number;
   manifests: number;
   manifestBytes: number;
-  /** blobBytes + manifestBytes: what the scope holds, counting shared blobs whole. */
+  /** blobBytes + manifestBytes = uniqueBytes + sharedBytes: what the scope holds, shared blobs whole. */
   totalBytes: number;
 }
 
@@ -70,7 +70,7 @@ export async function scopeUsage(db: MetadataDb, scope: UsageScope): Promise<Usa
   const sharedBytes = num(b?.shared);
   const manifestBytes = num(m?.total);
   return {
-    uniqueBytes: blobBytes - sharedBytes,
+    uniqueBytes: blobBytes - sharedBytes + manifestBytes,
     sharedBytes,
     blobs: num(b?.n),
     blobBytes,

@@ -15,6 +15,7 @@ import { startRetentionSchedule } from './lifecycle.js';
 import { createLogger } from './logger.js';
 import { Metrics, routeLabel } from './metrics.js';
 import { searchRoutes } from './search.js';
+import { storageMetrics } from './storage-metrics.js';
 import { httpsOptions } from './tls.js';
 import { v2Routes } from './v2.js';
 
@@ -94,7 +95,8 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
   });
   app.head('/healthz', async (_req, reply) => reply.send());
   app.get('/metrics', async (_req, reply) => {
-    reply.header('Content-Type', 'text/plain; version=0.0.4').send(metrics.render());
+    const storageLines = await storageMetrics(db);
+    reply.header('Content-Type', 'text/plain; version=0.0.4').send(metrics.render() + storageLines);
   });
   await app.register(async (v2) => v2Routes(v2, { ctx, uploads, authorizer: authorizer.authorizer }));
   const { tokenDeps } = authorizer;

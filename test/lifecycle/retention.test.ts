@@ -5,7 +5,7 @@
 // input changing nothing. In process (fastify.inject), auth.mode token.
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectRemovals, type TagFacts } from '../../src/hub/retention.js';
+import { type RetentionRules, selectRemovals, type TagFacts } from '../../src/hub/retention.js';
 import type { WharfServer } from '../../src/server/app.js';
 import { pushImage } from '../support/push.js';
 import { hubServer } from '../support/server.js';
@@ -159,7 +159,7 @@ describe('retention rules', () => {
     pulledAt: pulledDaysAgo === undefined ? null : new Date(at - pulledDaysAgo * day).toISOString(),
   });
   const tags = [facts('latest', 1, 0), facts('v1', 40), facts('v2', 30, 2), facts('v3', 20), facts('dev-x', 10)];
-  const rules = { keepLast: null, keepPatterns: [], protectPatterns: [], removeUnpulledDays: null };
+  const rules: RetentionRules = { keepLast: null, keepPatterns: [], protectPatterns: [], removeUnpulledDays: null };
   const removed = (r: Partial<typeof rules>) =>
     selectRemovals(tags, { ...rules, ...r }, at)
       .map((x) => x.tag)
