@@ -14,8 +14,10 @@ import {
 } from '../../hub/retention.js';
 import { namespaceUsage, repositoryUsage, totalsJson, usageJson, usageReport } from '../../hub/usage.js';
 import { findNamespace } from '../../metadata/namespaces.js';
+import { RegistryError } from '../../registry/errors.js';
+import { deleteManifest, parseReference } from '../../registry/manifests.js';
 import { auditBy, bodyOf, hub, params } from './hub-common.js';
-import { type ApiRoutes, type Caller, invalid, notFound, requireAccount, sendJson } from './plumbing.js';
+import { type ApiRoutes, apiFail, type Caller, invalid, notFound, requireAccount, sendJson } from './plumbing.js';
 import { actionsOf } from './repositories.js';
 
 // Storage lifecycle routes (issue 11): retention policies of repositories and namespaces with
@@ -200,6 +202,55 @@ export const lifecycleRoutes: ApiRoutes = (api, ctx) => {
     '/namespaces/:namespace/retention/run',
     'Applies the policies of the namespace’s repositories; ?dry_run=1',
   );
+
+  // Deleting a tag (untags only) or a manifest (and its tags), through the registry's delete: its
+  // delete event, webhooks and notifications; the bytes return through garbage collection.
+  for (const [kind, path] of [
+    ['tag', '/repositories/:namespace/:repo/tags/:reference'],
+    ['manifest', '/repositories/:namespace/:repo/manifests/:reference'],
+  ] as const) {
+    api.delete<{ Params: RepoParams & { reference: string } }>(path, async (req, reply) => {
+      const { caller, view } = await adminRepository(req, 'admin');
+      const { reference } = req.params;
+      if (kind === 'manifest' && !reference.includes(':')) invalid('a manifest is deleted by digest (sha256:…)');
+      try {
+        await deleteManifest(
+          ctx.registry,
+          view.fullName,
+          kind === 'tag' ? { kind: 'tag', tag: reference } : parseReference(reference),
+          {
+            actor: caller.account.username,
+            addr: req.ip,
+            host: req.headers.host ?? '',
+            method: 'DELETE',
+            userAgent: req.headers['user-agent'] ?? '',
+            id: String(req.id),
+          },
+        );
+      } catch (err) {
+        if (err instanceof RegistryError) {
+          if (err.code === 'MANIFEST_UNKNOWN') return notFound(kind);
+          if (err.code === 'UNSUPPORTED') apiFail(405, 'UNSUPPORTED', err.message);
+          return invalid(err.message);
+        }
+        throw err;
+      }
+      const ns = await findNamespace(ctx.db, view.namespace);
+      await auditBy(ctx, req, caller, {
+        action: `${kind}.delete`,
+        namespaceId: ns?.id ?? null,
+        target: `${view.fullName}${kind === 'tag' ? ':' : '@'}${reference}`,
+      });
+      reply.status(204).send();
+    });
+    doc(
+      'delete',
+      path,
+      kind === 'tag'
+        ? 'Removes a tag (the manifest stays while other tags or digests use it) (admin)'
+        : 'Deletes a manifest by digest, with every tag pointing at it (admin)',
+    );
+  }
 
   // Usage.
   api.get('/namespaces/:namespace/usage', async (req, reply) => {
