@@ -93,6 +93,13 @@ describe('storage pages of the web UI', () => {
     const tags = await server.ctx.db.selectFrom('tags').select('name').orderBy('name').execute();
     expect(tags.map((t) => t.name)).toEqual(['stable', 't4']);
 
+    const del = await alice.post('/r/alice/app/settings/tags/delete', { tag: 't4' }, settings);
+    expect(del.statusCode).toBe(303);
+    const unknown = await alice.post('/r/alice/app/settings/tags/delete', { tag: 't4' }, settings);
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.body).toContain('no tag &quot;t4&quot;');
+    expect((await server.ctx.db.selectFrom('tags').select('name').execute()).map((t) => t.name)).toEqual(['stable']);
+
     // The namespace page's storage view, for its owner only.
     const ns = await alice.get('/u/alice/storage');
     expect(ns.statusCode).toBe(200);

@@ -17,6 +17,8 @@ import {
 } from '../../../hub/retention.js';
 import { namespaceUsage, repositoryUsage } from '../../../hub/usage.js';
 import { findNamespace } from '../../../metadata/namespaces.js';
+import { RegistryError } from '../../../registry/errors.js';
+import { deleteManifest } from '../../../registry/manifests.js';
 import { actionsOf, form, NotFound, page, Refusal, type UiDeps, userError } from '../context.js';
 import { repoName, repoPath } from './repository.js';
 
@@ -181,6 +183,46 @@ export async function lifecyclePages(app: FastifyInstance, deps: UiDeps): Promis
       (error, status) => render(req, reply, target, { error }, status),
     );
     return failed ?? render(req, reply, target, ran ? { ran } : {});
+  });
+
+  app.post('/r/:ns/:name/settings/tags/delete', async (req, reply) => {
+    const { account, repo } = await administeredRepo(req);
+    const target = { kind: 'repository' as const, name: repo.fullName, id: repo.id };
+    const tag = (form(req).get('tag') ?? '').trim();
+    const failed = await attempt(
+      async () => {
+        try {
+          await deleteManifest(
+            registry(),
+            repo.fullName,
+            { kind: 'tag', tag },
+            {
+              actor: account.username,
+              addr: req.ip,
+              host: req.headers.host ?? '',
+              method: 'DELETE',
+              userAgent: req.headers['user-agent'] ?? '',
+              id: String(req.id),
+            },
+          );
+        } catch (err) {
+          if (err instanceof RegistryError)
+            throw new Refusal(err.code === 'MANIFEST_UNKNOWN' ? `no tag ${JSON.stringify(tag)}` : err.message);
+          throw err;
+        }
+        const ns = await findNamespace(deps.db, repo.namespace);
+        await audit(deps.db, {
+          accountId: account.id,
+          action: 'tag.delete',
+          namespaceId: ns?.id ?? null,
+          target: `${repo.fullName}:${tag}`,
+          detail: { via: 'web' },
+          ip: req.ip,
+        });
+      },
+      (error, status) => render(req, reply, target, { error }, status),
+    );
+    return failed ?? reply.redirect(`${repoPath(repo.fullName)}/settings/storage`, 303);
   });
 
   app.get('/u/:name/storage', async (req, reply) => {
