@@ -166,7 +166,9 @@ export class Uploads {
     const added = { kind: 'blob' as const, digest: blob.digest, size: Number(blob.size) };
     if (this.ctx.quota && (await this.ctx.quota.refusal(this.ctx.db, repository, added)) !== undefined) return false;
     const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
-    await recordAndLinkBlob(this.ctx.db, repoId, blob.digest, Number(blob.size));
+    await recordAndLinkBlob(this.ctx.db, repoId, blob.digest, Number(blob.size), (tx) =>
+      enforceQuota(this.ctx, tx, repository, added),
+    );
     return true;
   }
 

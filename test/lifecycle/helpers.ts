@@ -31,10 +31,13 @@ export async function asPusher(
   user: string,
   password: string,
   repository: string,
+  /** Further repositories to pull from (a cross-repository mount's source). */
+  pullFrom: string[] = [],
 ): Promise<FastifyInstance> {
+  const scopes = [`repository:${repository}:pull,push,delete`, ...pullFrom.map((r) => `repository:${r}:pull`)];
   const res = await app.inject({
     method: 'GET',
-    url: `/token?service=wharf&scope=repository:${repository}:pull,push,delete`,
+    url: `/token?service=wharf&${scopes.map((s) => `scope=${s}`).join('&')}`,
     headers: basicAuth(user, password),
   });
   if (res.statusCode !== 200) throw new Error(`token: ${res.statusCode} ${res.body}`);

@@ -225,6 +225,22 @@ describe('disk usage and quotas on a real data directory', () => {
     expect(put.body).toContain('storage quota exceeded: namespace carol');
     expect((await pusher.inject({ method: 'HEAD', url: '/v2/carol/app/manifests/1' })).statusCode).toBe(404);
 
+    // A full namespace gets no cross-repository mount of another namespace's blob: the client
+    // is sent to upload it instead (202), and that upload would be refused.
+    const mounter = await asPusher(app, 'carol', PASSWORDS.carol, 'carol/app', ['alice/app']);
+    const mount = await mounter.inject({
+      method: 'POST',
+      url: `/v2/carol/app/blobs/uploads/?mount=${digestOf(base)}&from=alice/app`,
+    });
+    expect(mount.statusCode).toBe(202);
+    const session = String(mount.headers.location);
+    expect((await mounter.inject({ method: 'DELETE', url: session })).statusCode).toBe(204);
+    const within = await mounter.inject({
+      method: 'POST',
+      url: `/v2/carol/app/blobs/uploads/?mount=${digestOf(config)}&from=carol/app`,
+    });
+    expect(within.statusCode).toBe(201);
+
     // Shrinking the plan below the usage keeps everything readable.
     expect((await apiCall(app, 'PUT', '/api/plans/small', admin, { private_repos: 1, quota_bytes: 1024 })).status).toBe(
       200,
