@@ -1,6 +1,6 @@
 import type { MetadataDb } from '../metadata/db.js';
 import { findRepositoryId } from '../metadata/repositories.js';
-import { linkedInScope, scopeUsage } from '../metadata/usage.js';
+import { linkedInScope, scopeTotal } from '../metadata/usage.js';
 import type { QuotaAddition, StorageQuota } from '../registry/context.js';
 
 // Storage quotas (issue 11): bytes per namespace, from its plan (plans.quota_bytes). A push that
@@ -60,12 +60,11 @@ export async function namespaceQuota(db: MetadataDb, namespace: string): Promise
     .where('n.name', '=', namespace)
     .executeTakeFirst();
   if (!row) return undefined;
-  const usage = await scopeUsage(db, { namespace });
   return {
     namespace,
     plan: row.name,
     quotaBytes: row.quota_bytes === null ? null : Number(row.quota_bytes),
-    usedBytes: usage.totalBytes,
+    usedBytes: await scopeTotal(db, { namespace }),
   };
 }
 

@@ -80,6 +80,18 @@ export async function scopeUsage(db: MetadataDb, scope: UsageScope): Promise<Usa
   };
 }
 
+/** Bytes a scope holds (its linked blobs counted once, and its manifests): cheaper than scopeUsage. */
+export async function scopeTotal(db: MetadataDb, scope: UsageScope): Promise<number> {
+  const row = await sql<{ blobs: unknown; manifests: unknown }>`
+    select
+      (select coalesce(sum(b.size), 0) from blobs b where b.digest in (
+        select l.digest from repository_blobs l join repositories r on r.id = l.repository_id
+        where ${inScope(scope, 'r')})) as blobs,
+      (select coalesce(sum(m.size), 0) from manifests m join repositories r on r.id = m.repository_id
+        where ${inScope(scope, 'r')}) as manifests`.execute(db);
+  return num(row.rows[0]?.blobs) + num(row.rows[0]?.manifests);
+}
+
 /** The whole store. */
 export async function storeTotals(db: MetadataDb): Promise<StoreTotals> {
   const blobs = await sql<{ n: unknown; total: unknown; unlinked: unknown }>`

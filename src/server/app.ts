@@ -94,8 +94,9 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     reply.header('Content-Type', 'application/json').send('{"status":"ok"}');
   });
   app.head('/healthz', async (_req, reply) => reply.send());
+  const storageLinesOf = storageMetrics(db);
   app.get('/metrics', async (_req, reply) => {
-    const storageLines = await storageMetrics(db);
+    const storageLines = await storageLinesOf();
     reply.header('Content-Type', 'text/plain; version=0.0.4').send(metrics.render() + storageLines);
   });
   await app.register(async (v2) => v2Routes(v2, { ctx, uploads, authorizer: authorizer.authorizer }));

@@ -5,10 +5,27 @@ import type { MetadataDb } from '../metadata/db.js';
 const label = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
 /**
- * The wharf_storage_* gauges, computed from the metadata at each scrape (SQL aggregates; the
- * same numbers as `wharf usage` and /api/admin/usage).
+ * The wharf_storage_* gauges from the metadata (SQL aggregates; the same numbers as `wharf usage`
+ * and /api/admin/usage). Computed at most once per `maxAgeMs`: on a large store (10,000
+ * repositories in 100 namespaces: about 1.5 s) a scrape must not redo it every 15 s; a scrape
+ * gets the last figures, and one in flight is shared.
  */
-export async function storageMetrics(db: MetadataDb): Promise<string> {
+export function storageMetrics(db: MetadataDb, maxAgeMs = 60_000): () => Promise<string> {
+  let last: { at: number; text: Promise<string> } | undefined;
+  return () => {
+    if (!last || Date.now() - last.at > maxAgeMs) {
+      const text = renderStorageMetrics(db);
+      last = { at: Date.now(), text };
+      // A failed computation is retried at the next scrape.
+      text.catch(() => {
+        last = undefined;
+      });
+    }
+    return last.text;
+  };
+}
+
+async function renderStorageMetrics(db: MetadataDb): Promise<string> {
   const { totals, namespaces } = await usageReport(db);
   const out = [
     '# HELP wharf_storage_bytes Bytes the store holds: blob files and manifests (kept in the metadata database).',
