@@ -100,6 +100,10 @@ describe('storage pages of the web UI', () => {
     expect(unknown.body).toContain('no tag &quot;t4&quot;');
     expect((await server.ctx.db.selectFrom('tags').select('name').execute()).map((t) => t.name)).toEqual(['stable']);
 
+    // The repository page shows its usage to anyone who may see it.
+    const repoPage = await new Browser(app).get('/r/alice/app');
+    expect(repoPage.body).toMatch(/data-test="storage">Storage: [\d.]+ (B|KiB) only here · [\d.]+ (B|KiB) shared/);
+
     // The namespace page's storage view, for its owner only.
     const ns = await alice.get('/u/alice/storage');
     expect(ns.statusCode).toBe(200);
