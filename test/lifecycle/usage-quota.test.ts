@@ -14,7 +14,7 @@ import type { WharfServer } from '../../src/server/app.js';
 import { prngBytes } from '../support/generated-blob.js';
 import { pushBlob } from '../support/push.js';
 import { hubServer, WHARF_BIN } from '../support/server.js';
-import { removeTmpDir, runOk, tmpDir } from '../support/tools.js';
+import { removeTmpDir, run, runOk, tmpDir } from '../support/tools.js';
 import { apiCall, asPusher, basicAuth } from './helpers.js';
 
 const PASSWORDS = { admin: 'admin-Secret-0', alice: 'alice-Secret-1', bob: 'bob-Secret-2', carol: 'carol-Secret-3' };
@@ -198,6 +198,25 @@ describe('disk usage and quotas on a real data directory', () => {
     // A blob the namespace already holds adds nothing: another of its repositories may link it.
     const other = await asPusher(app, 'carol', PASSWORDS.carol, 'carol/other');
     expect(await pushBlob(other, 'carol/other', first)).toBe(digestOf(first));
+  });
+
+  it('wharf user plan --quota sets, changes and removes a quota, and refuses a size it cannot read', async () => {
+    const cli = (args: string[]) => run(process.execPath, [WHARF_BIN, 'user', 'plan', ...args, '--data', data]);
+    const bad = await cli(['bob', 'cli-plan', '--quota', 'lots']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('invalid --quota "lots": use e.g. 10MiB, 5GB or none');
+    expect(await server.ctx.db.selectFrom('plans').select('name').where('name', '=', 'cli-plan').execute()).toEqual([]);
+    const set = await cli(['bob', 'cli-plan', '--quota', '1.5GiB']);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toMatch(/^bob: plan cli-plan, 0 of 0 private repositories, [\d.]+ MiB of 1\.5 GiB storage$/m);
+    const none = await cli(['bob', 'cli-plan', '--quota', 'none']);
+    expect(none.stdout).toBe('bob: plan cli-plan, 0 of 0 private repositories\n');
+    expect((await apiCall(app, 'GET', '/api/namespaces/bob/plan', admin)).body).toMatchObject({
+      plan: 'cli-plan',
+      quota_bytes: null,
+    });
+    // Back to the free plan (no quota) for the tests below.
+    expect((await cli(['bob', 'free'])).code).toBe(0);
   });
 
   it('the manifest PUT that would go over is refused too; a smaller plan deletes nothing', async () => {
