@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createStorageQuota } from '../src/hub/quotas.js';
 import { usageReport } from '../src/hub/usage.js';
 import { openSqlite } from '../src/metadata/db.js';
-import { scopeTotal, scopeUsage, storeTotals } from '../src/metadata/usage.js';
+import { allNamespaceUsage, scopeTotal, scopeUsage, storeTotals } from '../src/metadata/usage.js';
 
 const REPOS = Number(process.argv[2] ?? 10_000);
 const NAMESPACES = 100;
@@ -105,7 +105,13 @@ try {
     quota.refusal(db, 'ns7/repo7', { kind: 'blob', digest: `sha256:${hex(99_999_999)}`, size: 1 }),
   );
   await time('scopeUsage of one repository', () => scopeUsage(db, { repositoryId: 8 }));
-  await time(`usageReport (every namespace: wharf usage, /metrics)`, () => usageReport(db), 3);
+  await time('allNamespaceUsage (three grouped queries)', () => allNamespaceUsage(db), 3);
+  const report = await time(`usageReport (every namespace: wharf usage, /metrics)`, () => usageReport(db), 3);
+  // The one-query report must agree with the per-namespace computation.
+  const one = await scopeUsage(db, { namespace: 'ns7' });
+  const fromReport = report.namespaces.find((n) => n.namespace === 'ns7');
+  if (fromReport?.uniqueBytes !== one.uniqueBytes || fromReport.sharedBytes !== one.sharedBytes)
+    throw new Error(`report and scopeUsage disagree: ${JSON.stringify([fromReport, one])}`);
   await db.destroy();
 } finally {
   if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });

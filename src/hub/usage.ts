@@ -1,5 +1,5 @@
 import type { MetadataDb } from '../metadata/db.js';
-import { type StoreTotals, scopeUsage, storeTotals, type Usage, usageNamespaces } from '../metadata/usage.js';
+import { allNamespaceUsage, type StoreTotals, scopeUsage, storeTotals, type Usage } from '../metadata/usage.js';
 
 // Honest disk usage (issue 11): per namespace and repository, the bytes only it holds and the
 // bytes it shares with others (layers are stored once), from the metadata's aggregates. The same
@@ -30,10 +30,12 @@ export function repositoryUsage(db: MetadataDb, repositoryId: number): Promise<U
   return scopeUsage(db, { repositoryId });
 }
 
-/** The whole store, and every namespace that holds a repository. */
+/** The whole store, and every namespace that holds a repository, by name. */
 export async function usageReport(db: MetadataDb): Promise<UsageReport> {
-  const namespaces: NamespaceUsage[] = [];
-  for (const ns of await usageNamespaces(db)) namespaces.push(await namespaceUsage(db, ns));
+  const all = await allNamespaceUsage(db);
+  const namespaces = [...all.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([namespace, u]) => ({ namespace, ...u }));
   return { totals: await storeTotals(db), namespaces };
 }
 

@@ -113,15 +113,68 @@ export async function storeTotals(db: MetadataDb): Promise<StoreTotals> {
   };
 }
 
-/** Namespaces that hold repositories, by name ('' for top-level repositories), in order. */
-export async function usageNamespaces(db: MetadataDb): Promise<string[]> {
-  const names = await db.selectFrom('repositories').select('name').orderBy('name').execute();
-  const out = new Set<string>();
-  for (const { name } of names) {
-    const slash = name.indexOf('/');
-    out.add(slash < 0 ? '' : name.slice(0, slash));
+/**
+ * A repository's namespace from its name ('' without a slash). Dialect-specific, so kept here:
+ * SQLite's instr/substr; PostgreSQL's will be split_part(name, '/', 1) guarded the same way.
+ */
+function namespaceKey(alias: string): RawBuilder<string> {
+  const r = sql.ref(alias);
+  return sql<string>`case when instr(${r}.name, '/') > 0 then substr(${r}.name, 1, instr(${r}.name, '/') - 1) else '' end`;
+}
+
+/**
+ * Every namespace's usage in three aggregate queries (scopeUsage per namespace would cost one
+ * round per namespace): the same numbers as scopeUsage({ namespace }) for each.
+ */
+export async function allNamespaceUsage(db: MetadataDb): Promise<Map<string, Usage & { repositories: number }>> {
+  // Per blob and namespace, how many namespaces hold the blob (a window over the distinct links).
+  const blobs = await sql<{ ns: string; n: unknown; total: unknown; shared: unknown }>`
+    select ns, count(*) as n, coalesce(sum(size), 0) as total,
+      coalesce(sum(case when holders > 1 then size else 0 end), 0) as shared
+    from (
+      select links.ns as ns, b.size as size, count(*) over (partition by links.digest) as holders
+      from (
+        select distinct ${namespaceKey('r')} as ns, l.digest as digest from repository_blobs l
+        join repositories r on r.id = l.repository_id
+      ) links join blobs b on b.digest = links.digest
+    ) per_blob
+    group by ns`.execute(db);
+  const manifests = await sql<{ ns: string; n: unknown; total: unknown }>`
+    select ${namespaceKey('r')} as ns, count(*) as n, coalesce(sum(m.size), 0) as total
+    from manifests m join repositories r on r.id = m.repository_id group by 1`.execute(db);
+  const repositories = await sql<{ ns: string; n: unknown }>`
+    select ${namespaceKey('r')} as ns, count(*) as n from repositories r group by 1`.execute(db);
+  const out = new Map<string, Usage & { repositories: number }>();
+  for (const r of repositories.rows) {
+    out.set(r.ns, {
+      repositories: num(r.n),
+      uniqueBytes: 0,
+      sharedBytes: 0,
+      blobs: 0,
+      blobBytes: 0,
+      manifests: 0,
+      manifestBytes: 0,
+      totalBytes: 0,
+    });
   }
-  return [...out].sort();
+  for (const b of blobs.rows) {
+    const u = out.get(b.ns);
+    if (!u) continue;
+    u.blobs = num(b.n);
+    u.blobBytes = num(b.total);
+    u.sharedBytes = num(b.shared);
+  }
+  for (const m of manifests.rows) {
+    const u = out.get(m.ns);
+    if (!u) continue;
+    u.manifests = num(m.n);
+    u.manifestBytes = num(m.total);
+  }
+  for (const u of out.values()) {
+    u.uniqueBytes = u.blobBytes - u.sharedBytes + u.manifestBytes;
+    u.totalBytes = u.blobBytes + u.manifestBytes;
+  }
+  return out;
 }
 
 /** Whether a repository of the namespace already links the blob (a push of it adds no bytes). */
