@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { hashPassword } from '../auth/passwords.js';
 import { audit } from '../hub/audit.js';
 import { HubError } from '../hub/errors.js';
-import { assignPlan, planUsage, savePlan } from '../hub/plans.js';
+import { assignPlan, findPlan, planUsage, savePlan } from '../hub/plans.js';
+import { formatBytes, namespaceQuota, parseByteSize } from '../hub/quotas.js';
 import { countAccounts, createAccount, findAccount, listAccounts, updateAccount } from '../metadata/accounts.js';
 import type { MetadataDb } from '../metadata/db.js';
 import { findNamespace } from '../metadata/namespaces.js';
@@ -29,6 +30,14 @@ function checkPassword(password: string): void {
   }
 }
 
+/** `--quota 10MiB` → bytes; `none` → null (no quota). */
+function parseQuotaOption(text: string): number | null {
+  if (text === 'none') return null;
+  const bytes = parseByteSize(text);
+  if (bytes === undefined) throw new Error(`invalid --quota ${JSON.stringify(text)}: use e.g. 10MiB, 5GB or none`);
+  return bytes;
+}
+
 interface PasswordOptions extends DataOptions {
   passwordStdin?: boolean;
 }
@@ -45,13 +54,18 @@ export function userCommand(): Command {
       )
       .argument('<namespace>', 'user or organization name')
       .argument('<plan>', 'plan name, e.g. free')
-      .option('--private-repos <n>', 'private repositories the plan allows'),
-  ).action(async (namespace: string, plan: string, opts: DataOptions & { privateRepos?: string }) => {
+      .option('--private-repos <n>', 'private repositories the plan allows')
+      .option('--quota <size>', "storage quota of each namespace on the plan, e.g. 10MiB, 5GB ('none': no quota)"),
+  ).action(async (namespace: string, plan: string, opts: DataOptions & { privateRepos?: string; quota?: string }) => {
+    const quota = opts.quota === undefined ? undefined : parseQuotaOption(opts.quota);
     await withDatabase(opts, { create: false }, async (db) => {
       try {
         if (opts.privateRepos !== undefined) {
           if (!/^\d+$/.test(opts.privateRepos)) throw new Error('--private-repos must be a non-negative integer');
-          await savePlan(db, plan, Number(opts.privateRepos));
+          await savePlan(db, plan, Number(opts.privateRepos), quota);
+        } else if (quota !== undefined) {
+          // A new plan made only for a quota allows no private repository, as the free plan's count is its own.
+          await savePlan(db, plan, (await findPlan(db, plan))?.privateRepos ?? 0, quota);
         }
         await assignPlan(db, namespace, plan);
       } catch (err) {
@@ -61,8 +75,11 @@ export function userCommand(): Command {
       await audit(db, { action: 'plan.assign', target: namespace, detail: { plan, via: 'cli' } });
       const ns = await findNamespace(db, namespace);
       const u = await planUsage(db, ns?.id ?? 0);
+      const q = await namespaceQuota(db, namespace);
+      const storage =
+        q?.quotaBytes == null ? '' : `, ${formatBytes(q.usedBytes)} of ${formatBytes(q.quotaBytes)} storage`;
       process.stdout.write(
-        `${namespace}: plan ${u.plan}, ${u.privateReposUsed} of ${u.privateRepos} private repositories\n`,
+        `${namespace}: plan ${u.plan}, ${u.privateReposUsed} of ${u.privateRepos} private repositories${storage}\n`,
       );
     });
   });

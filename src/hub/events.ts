@@ -102,7 +102,12 @@ export function createHubEvents(db: MetadataDb, options: HubEventsOptions): Regi
     const base = baseUrl(e);
     const target =
       action === 'delete'
-        ? { repository: e.repository, digest: e.digest, ...(e.tag ? { tag: e.tag } : {}) }
+        ? {
+            repository: e.repository,
+            // A repository delete names the repository only.
+            ...(e.digest ? { digest: e.digest } : {}),
+            ...(e.tag ? { tag: e.tag } : {}),
+          }
         : {
             mediaType: e.mediaType,
             size: e.size,
@@ -216,5 +221,17 @@ export function createHubEvents(db: MetadataDb, options: HubEventsOptions): Regi
       if (pullsDelivered) await handle(e, 'pull', async () => []);
     },
     onManifestDeleted: (e) => handle(e, 'delete', (tx, repo, at) => webhookDeliveries(tx, e, repo, 'delete', at)),
+    // After the rows are gone (its webhooks with them): the notification endpoints are told.
+    onRepositoryDeleted: async ({ repository, request }) => {
+      try {
+        const e: ManifestEvent = { repository, digest: '', mediaType: '', size: 0, ...(request ? { request } : {}) };
+        const items = endpointDeliveries(e, 'delete', now());
+        if (items.length === 0) return;
+        await enqueue(db, items);
+        options.queued?.();
+      } catch (err) {
+        options.log.error({ err, repository, action: 'delete' }, 'recording a repository delete failed');
+      }
+    },
   };
 }

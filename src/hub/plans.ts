@@ -14,9 +14,17 @@ export interface Plan {
   name: string;
   privateRepos: number;
   createdAt: string;
+  /** Storage quota per namespace in bytes (hub/quotas.ts); null: none. */
+  quotaBytes: number | null;
 }
 
-const columns = ['id', 'name', 'private_repos as privateRepos', 'created_at as createdAt'] as const;
+const columns = [
+  'id',
+  'name',
+  'private_repos as privateRepos',
+  'created_at as createdAt',
+  'quota_bytes as quotaBytes',
+] as const;
 
 const PLAN_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -34,13 +42,24 @@ function checkPlan(name: string, privateRepos: number): void {
     throw new HubError('invalid', 'private_repos must be a non-negative integer');
 }
 
-/** Creates a plan, or changes the private repository count of an existing one. */
-export async function savePlan(db: MetadataDb, name: string, privateRepos: number): Promise<Plan> {
+/**
+ * Creates a plan, or changes the private repository count of an existing one; `quotaBytes`
+ * (null: none; undefined: unchanged) sets its storage quota, which never deletes anything.
+ */
+export async function savePlan(
+  db: MetadataDb,
+  name: string,
+  privateRepos: number,
+  quotaBytes?: number | null,
+): Promise<Plan> {
   checkPlan(name, privateRepos);
+  if (quotaBytes != null && (!Number.isSafeInteger(quotaBytes) || quotaBytes < 0))
+    throw new HubError('invalid', 'quota must be a non-negative number of bytes');
+  const quota = quotaBytes === undefined ? {} : { quota_bytes: quotaBytes };
   await db
     .insertInto('plans')
-    .values({ name, private_repos: privateRepos, created_at: now() })
-    .onConflict((oc) => oc.column('name').doUpdateSet({ private_repos: privateRepos }))
+    .values({ name, private_repos: privateRepos, created_at: now(), ...quota })
+    .onConflict((oc) => oc.column('name').doUpdateSet({ private_repos: privateRepos, ...quota }))
     .execute();
   return (await findPlan(db, name)) as Plan;
 }

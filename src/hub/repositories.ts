@@ -3,6 +3,7 @@ import { type MetadataDb, now } from '../metadata/db.js';
 import { findNamespace } from '../metadata/namespaces.js';
 import { displayName } from '../metadata/search.js';
 import { isValidRepositoryName } from '../oci/name.js';
+import type { EventRequest, RegistryEvents } from '../registry/context.js';
 import { HubError } from './errors.js';
 import { checkPrivateQuota } from './plans.js';
 
@@ -164,20 +165,37 @@ export async function updateRepository(
 
 /**
  * Deletes a repository (admin): its row, and by cascade its manifests, tags, blob links, stars,
- * webhooks and permissions. Blob data stays in storage until garbage collection (`wharf gc`)
- * finds it unreferenced, as with a manifest delete.
+ * webhooks, retention policy and permissions; then tells `events` (the notification endpoints
+ * get Distribution's repository delete event). Blob data stays in storage until garbage
+ * collection finds it unreferenced, as with a manifest delete.
  */
 export async function deleteRepository(
   db: MetadataDb,
   actionsOf: ActionsOf,
   account: Account,
   fullName: string,
+  notify: { events?: RegistryEvents; request?: EventRequest } = {},
 ): Promise<RepositoryView> {
   const before = await getRepository(db, actionsOf, account, fullName);
   if (!before.permissions.admin) throw new HubError('denied', 'deleting a repository needs admin permission');
-  await db.deleteFrom('repositories').where('id', '=', before.id).execute();
+  await db.transaction().execute(async (tx) => {
+    await onRepositoryDeleting(tx, before.id);
+    await tx.deleteFrom('repositories').where('id', '=', before.id).execute();
+  });
+  await notify.events?.onRepositoryDeleted?.({
+    repository: fullName,
+    ...(notify.request ? { request: notify.request } : {}),
+  });
   return before;
 }
+
+/**
+ * Runs in the delete's transaction while the repository's rows still exist.
+ * GC: queue this repository's blobs/manifests for review — the garbage collector's queue
+ * functions go here (its manifests and the blobs they and its links reference), so that the
+ * bytes only this repository held leave the disk after the review delay.
+ */
+export async function onRepositoryDeleting(_tx: MetadataDb, _repositoryId: number): Promise<void> {}
 
 /** A namespace's repositories that the account may pull, by name. */
 export async function listNamespaceRepositories(

@@ -5,15 +5,21 @@ export interface BlobRecord {
   size: number;
 }
 
-/** Records a verified blob in storage and links it into a repository, in one transaction. */
+/**
+ * Records a verified blob in storage and links it into a repository, in one transaction.
+ * `prepare` runs first inside it (a quota check, the move of the file under its digest): when it
+ * throws, nothing is recorded.
+ */
 export async function recordAndLinkBlob(
   db: MetadataDb,
   repositoryId: number,
   digest: string,
   size: number,
+  prepare?: (tx: MetadataDb) => Promise<void>,
 ): Promise<void> {
   const at = now();
   await db.transaction().execute(async (tx) => {
+    await prepare?.(tx);
     await tx
       .insertInto('blobs')
       .values({ digest, size, created_at: at })

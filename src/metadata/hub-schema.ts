@@ -32,6 +32,8 @@ export interface PlansTable {
   name: string;
   private_repos: number;
   created_at: string;
+  /** Storage quota of each namespace on the plan, in bytes (0006_lifecycle); null: none. */
+  quota_bytes: Generated<number | null>;
 }
 
 /** A user's or an organization's namespace: the first path component of its repositories. */

@@ -17,10 +17,20 @@ export interface NewManifest {
   references: { digest: string; kind: 'blob' | 'manifest' }[];
 }
 
-/** Stores a manifest and points `tags` at it, in one transaction. */
-export async function putManifest(db: MetadataDb, repositoryId: number, m: NewManifest, tags: string[]): Promise<void> {
+/**
+ * Stores a manifest and points `tags` at it, in one transaction; `guard` runs first inside it
+ * (a quota check) and stops the whole write by throwing.
+ */
+export async function putManifest(
+  db: MetadataDb,
+  repositoryId: number,
+  m: NewManifest,
+  tags: string[],
+  guard?: (tx: MetadataDb) => Promise<void>,
+): Promise<void> {
   const at = now();
   await db.transaction().execute(async (tx) => {
+    await guard?.(tx);
     await tx
       .insertInto('manifests')
       .values({
@@ -100,6 +110,11 @@ export async function getManifestByTag(
     .where('r.name', '=', repository)
     .where('t.name', '=', tag)
     .executeTakeFirst();
+}
+
+/** Whether the repository already stores the manifest. */
+export async function hasManifest(db: MetadataDb, repositoryId: number, digest: string): Promise<boolean> {
+  return (await existingManifests(db, repositoryId, [digest])).size > 0;
 }
 
 /** Which of `digests` are manifests of the repository. */

@@ -27,6 +27,24 @@ export interface RegistryContext {
    * `forgetManifest` / `forgetTag` / `forgetRepository` after committing (see manifest-cache.ts).
    */
   manifestCache?: ManifestCache;
+  /** Storage quotas (hub/quotas.ts): asked before a write adds bytes to a namespace. */
+  quota?: StorageQuota;
+}
+
+/** What a write would add to a repository: a blob (linked there) or a manifest (stored there). */
+export interface QuotaAddition {
+  kind: 'blob' | 'manifest';
+  digest: string;
+  size: number;
+}
+
+/**
+ * Decides whether a write fits the storage quota of the repository's namespace. Called inside the
+ * write's transaction (with that transaction as `db`), so that concurrent pushes cannot both fit
+ * in the same room. Returns the refusal's message (the push gets DENIED with it), or undefined.
+ */
+export interface StorageQuota {
+  refusal(db: MetadataDb, repository: string, added: QuotaAddition): Promise<string | undefined>;
 }
 
 /** Who caused a registry event and through which request (Distribution's `request` and `actor`). */
@@ -63,4 +81,6 @@ export interface RegistryEvents {
   onManifestPushed(event: ManifestEvent): Promise<void>;
   onManifestPulled(event: ManifestEvent): Promise<void>;
   onManifestDeleted(event: ManifestEvent): Promise<void>;
+  /** A whole repository was deleted (Distribution's repository `delete` event, target = the name only). */
+  onRepositoryDeleted?(event: { repository: string; request?: EventRequest }): Promise<void>;
 }

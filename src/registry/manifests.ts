@@ -1,8 +1,10 @@
 import { linkedDigests } from '../metadata/blobs.js';
+import type { MetadataDb } from '../metadata/db.js';
 import {
   existingManifests,
   getManifestByDigest,
   getManifestByTag,
+  hasManifest,
   type ManifestRecord,
   putManifest,
   deleteManifest as removeManifest,
@@ -12,8 +14,9 @@ import { deleteTag } from '../metadata/tags.js';
 import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.js';
 import { type Descriptor, ManifestFormatError, type ParsedManifest, parseManifest } from '../oci/manifest.js';
 import { isValidTag } from '../oci/name.js';
-import type { EventRequest, ManifestEvent, RegistryContext, RegistryEvents } from './context.js';
+import type { EventRequest, ManifestEvent, RegistryContext } from './context.js';
 import { fail, RegistryError } from './errors.js';
+import { enforceQuota } from './quota.js';
 
 /** A manifest reference from a URL: a tag or a digest. */
 export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: string };
@@ -49,7 +52,11 @@ export function parseReadReference(value: string): Reference {
  * Tells ctx.events after a committed change. Never fails the request: a listener's failure is
  * its own to log, and deliveries happen later from the hub's queue.
  */
-async function emit(ctx: RegistryContext, kind: keyof RegistryEvents, event: ManifestEvent): Promise<void> {
+async function emit(
+  ctx: RegistryContext,
+  kind: 'onManifestPushed' | 'onManifestPulled' | 'onManifestDeleted',
+  event: ManifestEvent,
+): Promise<void> {
   if (!ctx.events) return;
   try {
     await ctx.events[kind](event);
@@ -170,6 +177,12 @@ export async function putManifestChecked(
   if (firstMissing) {
     fail('MANIFEST_BLOB_UNKNOWN', { message: firstMissing.message, detail: firstMissing.detail, also: moreMissing });
   }
+  // Only a manifest new to the repository adds bytes.
+  const quotaCheck = async (db: MetadataDb) => {
+    if (knownId !== undefined && (await hasManifest(db, knownId, digest))) return;
+    await enforceQuota(ctx, db, repository, { kind: 'manifest', digest, size: content.byteLength });
+  };
+  await quotaCheck(ctx.db);
   const repoId = knownId ?? (await ensureRepository(ctx.db, repository, ctx.options.defaultVisibility));
 
   await putManifest(
@@ -188,6 +201,7 @@ export async function putManifestChecked(
       ],
     },
     tags,
+    ctx.quota ? quotaCheck : undefined,
   );
   for (const tag of tags) ctx.manifestCache?.forgetTag(repository, tag);
   const pushed = { repository, digest, mediaType: parsed.mediaType, size: content.byteLength, request };

@@ -17,6 +17,7 @@ import { paths } from '../storage/paths.js';
 import { requireDigest } from './blobs.js';
 import type { RegistryContext } from './context.js';
 import { fail, isOutOfSpace } from './errors.js';
+import { enforceQuota } from './quota.js';
 
 /**
  * Upload sessions. Bytes go to uploads/<id>/data, hashed (sha256) while they stream in.
@@ -174,21 +175,23 @@ export class Uploads {
         await this.discard(id);
         fail('DIGEST_INVALID', { detail: { expected: digest.value, actual } });
       }
-      // The repository first: a push refused by the namespace's plan leaves no blob behind.
-      const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility).catch(
-        async (err: unknown) => {
-          await this.discard(id);
-          throw err;
-        },
-      );
-      await this.ctx.storage.move(paths.uploadData(id), paths.blob(digest));
+      const added = { kind: 'blob' as const, digest: digest.value, size };
       try {
-        await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size);
+        await enforceQuota(this.ctx, this.ctx.db, repository, added);
+        // The repository first: a push refused by the namespace's plan leaves no blob behind.
+        const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
+        // The quota is checked again, and the file moved under its digest, inside the transaction
+        // that links it: two uploads cannot both take the last room, and a refused one stores nothing.
+        await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size, async (tx) => {
+          await enforceQuota(this.ctx, tx, repository, added);
+          await this.ctx.storage.move(paths.uploadData(id), paths.blob(digest));
+        });
       } catch (err) {
         // The database is full: the blob's bytes go, unless another upload has recorded it.
         if (isOutOfSpace(err) && !(await findBlob(this.ctx.db, digest.value).catch(() => true))) {
           await this.ctx.storage.delete(paths.blob(digest)).catch(() => {});
         }
+        // A refused or failed upload's bytes are released at once rather than waiting for the purge.
         await this.discard(id).catch(() => {});
         throw err;
       }
@@ -202,8 +205,13 @@ export class Uploads {
     requireDigest(digestValue);
     const blob = await findLinkedBlob(this.ctx.db, from, digestValue);
     if (!blob) return false;
+    // Over the quota: no mount; the client uploads instead and gets the quota's refusal then.
+    const added = { kind: 'blob' as const, digest: blob.digest, size: Number(blob.size) };
+    if (this.ctx.quota && (await this.ctx.quota.refusal(this.ctx.db, repository, added)) !== undefined) return false;
     const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
-    await recordAndLinkBlob(this.ctx.db, repoId, blob.digest, Number(blob.size));
+    await recordAndLinkBlob(this.ctx.db, repoId, blob.digest, Number(blob.size), (tx) =>
+      enforceQuota(this.ctx, tx, repository, added),
+    );
     return true;
   }
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { createStorageQuota } from '../hub/quotas.js';
 import { DATABASE_FILE, openSqlite } from '../metadata/db.js';
 import type { RegistryContext } from '../registry/context.js';
 import { ManifestCache } from '../registry/manifest-cache.js';
@@ -12,9 +13,11 @@ import { openAuthorizer } from './authorizer.js';
 import type { Config } from './config.js';
 import { renderStorageMetrics, storageSpace } from './health.js';
 import { startHubEvents } from './hub-events.js';
+import { startRetentionSchedule } from './lifecycle.js';
 import { createLogger } from './logger.js';
 import { Metrics, routeLabel } from './metrics.js';
 import { searchRoutes } from './search.js';
+import { storageMetrics } from './storage-metrics.js';
 import { httpsOptions } from './tls.js';
 import { v2Routes } from './v2/dispatch.js';
 
@@ -50,6 +53,8 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     manifestCache: new ManifestCache(),
   };
   const hubEvents = startHubEvents(config, ctx, logger);
+  // Storage quotas of the namespaces' plans, checked by the registry before a write adds bytes.
+  ctx.quota = createStorageQuota();
   // Access control (jose, argon2…) is loaded only when it is used.
   const authorizer =
     config.auth.mode === 'none'
@@ -96,11 +101,13 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     reply.header('Content-Type', 'application/json').send(JSON.stringify({ status: 'ok', ...storage }));
   });
   app.head('/healthz', async (_req, reply) => reply.send());
+  const storageLinesOf = storageMetrics(db);
   app.get('/metrics', async (_req, reply) => {
     const s = await space();
+    const storageLines = await storageLinesOf();
     reply
       .header('Content-Type', 'text/plain; version=0.0.4')
-      .send(metrics.render() + (s ? renderStorageMetrics(s) : ''));
+      .send(metrics.render() + (s ? renderStorageMetrics(s) : '') + storageLines);
   });
   await app.register(async (v2) => v2Routes(v2, { ctx, uploads, authorizer: authorizer.authorizer }));
   const { tokenDeps } = authorizer;
@@ -122,6 +129,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
         auth: tokenDeps,
         secure: config.tls.cert !== '',
         allowPrivateWebhooks: config.webhooks.allow_private_targets,
+        registry: ctx,
       }),
     );
   }
@@ -144,6 +152,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
   await purge();
   const timer = setInterval(purge, config.storage.upload_purge_interval);
   timer.unref();
+  const retention = startRetentionSchedule(ctx, config.retention.interval, logger);
 
   return {
     app,
@@ -152,6 +161,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     metrics,
     async close() {
       clearInterval(timer);
+      await retention.stop();
       await app.close();
       await hubEvents.stop();
       await db.destroy();

@@ -141,6 +141,14 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Retention policies (docs/storage-lifecycle.md): how often the server applies them. */
+    retention: z
+      .object({
+        /** 0 turns the schedule off (runs on demand only). */
+        interval: duration.default(3_600_000),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,7 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import { listAudit } from '../../hub/audit.js';
 import { setOfficial } from '../../hub/official.js';
-import { assignPlan, listPlans, planUsage, savePlan } from '../../hub/plans.js';
+import { assignPlan, listPlans, type Plan, planUsage, savePlan } from '../../hub/plans.js';
+import { namespaceQuota, parseByteSize } from '../../hub/quotas.js';
 import { findNamespace } from '../../metadata/namespaces.js';
 import { auditBy, bodyOf, hub, params, stringField } from './hub-common.js';
 import { auditJson } from './orgs.js';
@@ -24,6 +25,22 @@ async function requireAdmin(ctx: ApiContext, req: FastifyRequest, scope: 'read' 
   return caller;
 }
 
+const planJson = (p: Plan) => ({
+  name: p.name,
+  private_repos: p.privateRepos,
+  quota_bytes: p.quotaBytes,
+  created_at: p.createdAt,
+});
+
+/** `quota_bytes` of a plan body: bytes, a size text ("10MiB"), null (none) or absent (unchanged). */
+function quotaOf(value: unknown): number | null | undefined {
+  if (value === undefined || value === null) return value;
+  const bytes = typeof value === 'number' ? value : typeof value === 'string' ? parseByteSize(value) : undefined;
+  if (bytes === undefined || !Number.isSafeInteger(bytes) || bytes < 0)
+    return invalid('quota_bytes must be a number of bytes, a size such as "10MiB", or null');
+  return bytes;
+}
+
 /** Plans and their assignment, official marks and the whole audit log: administrators' routes. */
 export const planRoutes: ApiRoutes = (api, ctx) => {
   const doc = (method: 'get' | 'put', path: string, summary: string) =>
@@ -34,31 +51,44 @@ export const planRoutes: ApiRoutes = (api, ctx) => {
     const plans = await listPlans(ctx.db);
     sendJson(reply, {
       count: plans.length,
-      results: plans.map((p) => ({ name: p.name, private_repos: p.privateRepos, created_at: p.createdAt })),
+      results: plans.map(planJson),
     });
   });
   doc('get', '/plans', 'The plans (administrators)');
 
   api.put('/plans/:name', async (req, reply) => {
     const caller = await requireAdmin(ctx, req, 'admin');
-    const n = bodyOf(req).private_repos;
+    const body = bodyOf(req);
+    const n = body.private_repos;
     if (typeof n !== 'number') invalid('private_repos must be a number');
-    const plan = await hub(savePlan(ctx.db, params(req).name ?? '', n as number));
+    const quota = quotaOf(body.quota_bytes);
+    const plan = await hub(savePlan(ctx.db, params(req).name ?? '', n as number, quota));
     await auditBy(ctx, req, caller, {
       action: 'plan.save',
       target: plan.name,
-      detail: { private_repos: plan.privateRepos },
+      detail: { private_repos: plan.privateRepos, quota_bytes: plan.quotaBytes },
     });
-    sendJson(reply, { name: plan.name, private_repos: plan.privateRepos, created_at: plan.createdAt });
+    sendJson(reply, planJson(plan));
   });
-  doc('put', '/plans/:name', 'Create a plan or change it: {"private_repos":N} (administrators)');
+  doc(
+    'put',
+    '/plans/:name',
+    'Create a plan or change it: {"private_repos":N, "quota_bytes":BYTES|"10MiB"|null} (administrators)',
+  );
 
   api.get('/namespaces/:namespace/plan', async (req, reply) => {
     await requireAdmin(ctx, req, 'read');
     const ns = await findNamespace(ctx.db, params(req).namespace ?? '');
     if (!ns) return notFound('namespace');
     const u = await hub(planUsage(ctx.db, ns.id));
-    sendJson(reply, { plan: u.plan, private_repos: u.privateRepos, private_repos_used: u.privateReposUsed });
+    const q = await namespaceQuota(ctx.db, ns.name);
+    sendJson(reply, {
+      plan: u.plan,
+      private_repos: u.privateRepos,
+      private_repos_used: u.privateReposUsed,
+      quota_bytes: q?.quotaBytes ?? null,
+      storage_used_bytes: q?.usedBytes ?? 0,
+    });
   });
   doc('get', '/namespaces/:namespace/plan', "A namespace's plan and its use (administrators)");
 

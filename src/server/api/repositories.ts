@@ -14,6 +14,7 @@ import {
 } from '../../hub/repositories.js';
 import { hasStarred, star, unstar } from '../../hub/stars.js';
 import { getHubTag, listHubTags } from '../../hub/tags.js';
+import { repositoryUsage, usageJson } from '../../hub/usage.js';
 import type { Account } from '../../metadata/accounts.js';
 import {
   type ApiContext,
@@ -216,7 +217,9 @@ export const repositoryRoutes: ApiRoutes = (api, ctx) => {
   api.get<{ Params: RepoParams }>('/repositories/:namespace/:repo', async (req, reply) => {
     const account = await accountOf(req);
     const view = await hub(getRepository(ctx.db, actions, account, fullNameOf(req.params)));
-    sendJson(reply, repositoryJson(view, await starredBy(view, account)));
+    // Disk usage: the bytes only this repository holds, those shared with others (hub/usage.ts).
+    const storage = usageJson(await repositoryUsage(ctx.db, view.id));
+    sendJson(reply, { ...repositoryJson(view, await starredBy(view, account)), storage });
   });
 
   ctx.openapi.add('patch', '/repositories/:namespace/:repo', {
@@ -253,7 +256,19 @@ export const repositoryRoutes: ApiRoutes = (api, ctx) => {
     const caller = await requireAccount(ctx, req, 'admin');
     const fullName = fullNameOf(req.params);
     const namespaceId = await db_namespaceId(fullName);
-    await hub(deleteRepository(ctx.db, actions, caller.account, fullName));
+    await hub(
+      deleteRepository(ctx.db, actions, caller.account, fullName, {
+        ...(ctx.registry.events ? { events: ctx.registry.events } : {}),
+        request: {
+          actor: caller.account.username,
+          addr: req.ip,
+          host: req.headers.host ?? '',
+          method: req.method,
+          userAgent: req.headers['user-agent'] ?? '',
+          id: String(req.id),
+        },
+      }),
+    );
     ctx.registry.manifestCache?.forgetRepository(fullName);
     await audit(ctx.db, {
       accountId: caller.account.id,

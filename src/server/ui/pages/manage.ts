@@ -223,7 +223,17 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
     if (form(req).get('confirm') !== repo.fullName) {
       return settings(req, reply, { error: `Type ${repo.fullName} to confirm the deletion.` }, 400);
     }
-    await deleteRepository(deps.db, actions, account, repo.fullName);
+    await deleteRepository(deps.db, actions, account, repo.fullName, {
+      ...(deps.registry?.events ? { events: deps.registry.events } : {}),
+      request: {
+        actor: account.username,
+        addr: req.ip,
+        host: req.headers.host ?? '',
+        method: 'DELETE',
+        userAgent: req.headers['user-agent'] ?? '',
+        id: String(req.id),
+      },
+    });
     await record(req, account, 'repository.delete', repo.fullName);
     return reply.redirect(`/u/${account.username}`, 303);
   });

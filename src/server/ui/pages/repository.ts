@@ -1,8 +1,10 @@
 // The repository page (description, tags, docker pull command, star) and a tag's layers and history.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { formatBytes } from '../../../hub/quotas.js';
 import { getRepository } from '../../../hub/repositories.js';
 import { hasStarred } from '../../../hub/stars.js';
 import { listHubTags } from '../../../hub/tags.js';
+import { repositoryUsage } from '../../../hub/usage.js';
 import { actionsOf, NotFound, page, type UiDeps } from '../context.js';
 import { formatSize, pullName } from '../data.js';
 import { tagImage } from '../images.js';
@@ -48,6 +50,9 @@ export async function repositoryPages(app: FastifyInstance, deps: UiDeps): Promi
       starred,
       canStar: Boolean(account),
       canAdmin: repo.permissions.admin,
+      // Disk usage: bytes only this repository holds, and those it shares (hub/usage.ts).
+      usage: await repositoryUsage(deps.db, repo.id),
+      bytes: formatBytes,
     });
   });
 
