@@ -164,7 +164,7 @@ describe('manifest cache: a repository deleted through the hub API', () => {
     const del = await server.app.inject({
       method: 'DELETE',
       url: '/api/repositories/alice/app',
-      headers: { authorization: basic },
+      headers: { authorization: basic, 'content-type': 'application/json' },
     });
     expect(del.statusCode).toBe(204);
     const after = await get(server.app, '/v2/alice/app/manifests/latest', bearer);
