@@ -212,7 +212,7 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
 
       const anonymous = await (await browser.newContext()).newPage();
       await anonymous.goto(url('/search?q=secret'));
-      expect(await anonymous.locator('main').innerText()).toContain('0 results');
+      expect(await anonymous.locator('main').innerText()).toContain('No repositories');
       const hidden = await anonymous.goto(url('/r/carol/secret'));
       expect(hidden?.status()).toBe(404);
       await anonymous.context().close();

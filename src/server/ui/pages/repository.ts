@@ -4,7 +4,7 @@ import { getRepository } from '../../../hub/repositories.js';
 import { hasStarred } from '../../../hub/stars.js';
 import { listHubTags } from '../../../hub/tags.js';
 import { actionsOf, NotFound, page, type UiDeps } from '../context.js';
-import { formatSize, pullName } from '../data.js';
+import { abbreviate, absoluteTime, formatSize, pullName, relativeTime } from '../data.js';
 import { tagImage } from '../images.js';
 import { renderMarkdown } from '../markdown.js';
 
@@ -19,36 +19,84 @@ export function repoPath(name: string): string {
   return slash < 0 ? `/r/_/${name}` : `/r/${name}`;
 }
 
+/** The tags of a repository as its pages show them (Docker Hub's shape: per-platform images). */
+async function tagRows(deps: UiDeps, repositoryId: number, host: string, display: string, limit: number) {
+  const now = Date.now();
+  const { count, results } = await listHubTags(deps.db, deps.storage, repositoryId, { limit, offset: 0 });
+  return {
+    count,
+    tags: results.map((t) => {
+      const pushed = t.tag_last_pushed ?? t.last_updated;
+      return {
+        name: t.name,
+        digest: t.digest,
+        platforms: t.images.map((im) => ({
+          platform: [im.os, im.architecture, im.variant].filter(Boolean).join('/'),
+          digest: im.digest,
+          size: formatSize(im.size),
+        })),
+        size: formatSize(t.full_size),
+        own: formatSize(t.own_size),
+        shared: formatSize(t.shared_size),
+        pushed,
+        pushedRelative: relativeTime(pushed, now),
+        pushedAbsolute: absoluteTime(pushed),
+        pulled: t.tag_last_pulled,
+        pulledRelative: t.tag_last_pulled ? relativeTime(t.tag_last_pulled, now) : '',
+        pulledAbsolute: t.tag_last_pulled ? absoluteTime(t.tag_last_pulled) : '',
+        pull: `docker pull ${host}/${display}:${t.name}`,
+      };
+    }),
+  };
+}
+
+/** Tags shown on the Tags tab at most (filtered and sorted among these). */
+const TAGS_SHOWN = 200;
+
 export async function repositoryPages(app: FastifyInstance, deps: UiDeps): Promise<void> {
-  app.get('/r/:ns/:name', async (req, reply) => {
+  /** What every tab of a repository shows: its head (name, badges, stars, pull line, star button). */
+  const head = async (req: FastifyRequest) => {
     const name = repoName(req);
     const { account } = req.viewer;
     const repo = await getRepository(deps.db, actionsOf(deps), account, name);
-    // Docker Hub's tag shape: per-platform images, and the tag's own vs shared bytes.
-    const tags = (await listHubTags(deps.db, deps.storage, repo.id, { limit: 100, offset: 0 })).results.map((t) => ({
-      name: t.name,
-      digest: t.digest,
-      platforms: t.images.map(
-        (im) => `${[im.os, im.architecture, im.variant].filter(Boolean).join('/')} (${formatSize(im.size)})`,
-      ),
-      size: formatSize(t.full_size),
-      own: formatSize(t.own_size),
-      shared: formatSize(t.shared_size),
-      pushed: t.tag_last_pushed ?? t.last_updated,
-    }));
     const starred = account ? await hasStarred(deps.db, repo.id, account.id) : false;
     const host = req.headers.host ?? req.hostname;
-    return page(req, reply, 'repository', {
+    return {
       title: repo.displayName,
       repo,
+      host,
       path: repoPath(repo.fullName),
       pull: `docker pull ${host}/${repo.displayName}`,
-      descriptionHtml: renderMarkdown(repo.fullDescription),
-      tags,
+      pulls: abbreviate(repo.pullCount),
+      updatedRelative: repo.lastPushedAt ? relativeTime(repo.lastPushedAt) : '',
+      updatedAbsolute: repo.lastPushedAt ? absoluteTime(repo.lastPushedAt) : '',
       starred,
       canStar: Boolean(account),
       canAdmin: repo.permissions.admin,
+    };
+  };
+
+  app.get('/r/:ns/:name', async (req, reply) => {
+    const h = await head(req);
+    const { tags, count } = await tagRows(deps, h.repo.id, h.host, h.repo.displayName, 5);
+    return page(req, reply, 'repository', {
+      ...h,
+      tab: 'overview',
+      descriptionHtml: renderMarkdown(h.repo.fullDescription),
+      tags,
+      tagCount: count,
     });
+  });
+
+  app.get('/r/:ns/:name/tags', async (req, reply) => {
+    const h = await head(req);
+    const query = new URLSearchParams(req.url.split('?')[1] ?? '');
+    const filter = (query.get('name') ?? '').trim().slice(0, 128);
+    const sort = query.get('sort') === 'name' ? 'name' : 'newest';
+    const { tags, count } = await tagRows(deps, h.repo.id, h.host, h.repo.displayName, TAGS_SHOWN);
+    const shown = tags.filter((t) => t.name.toLowerCase().includes(filter.toLowerCase()));
+    if (sort === 'name') shown.sort((a, b) => a.name.localeCompare(b.name));
+    return page(req, reply, 'repository', { ...h, tab: 'tags', tags: shown, tagCount: count, filter, sort });
   });
 
   app.get('/r/:ns/:name/tags/:tag', async (req, reply) => {
