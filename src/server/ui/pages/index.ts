@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { UiDeps } from '../context.js';
 import { accountPages } from './account.js';
 import { adminPages } from './admin.js';
+import { dashboardPages } from './dashboard.js';
 import { explorePages } from './explore.js';
 import { managePages } from './manage.js';
 import { orgPages } from './orgs.js';
@@ -15,4 +16,5 @@ export const UI_PAGES: ((app: FastifyInstance, deps: UiDeps) => Promise<void>)[]
   managePages,
   orgPages,
   adminPages,
+  dashboardPages,
 ];
