@@ -4,6 +4,7 @@ import { type MetadataDb, now } from '../metadata/db.js';
 import type { ManifestEvent, RegistryEvents } from '../registry/context.js';
 import { enqueue, type NewDelivery } from './deliveries.js';
 import { webhooksFor } from './webhooks.js';
+import { recordDailyPulls, recordTagPush } from './usage-history.js';
 
 /**
  * The hub's side of the registry's events: per-tag pushed/pulled times, the repository's last
@@ -201,6 +202,7 @@ export function createHubEvents(db: MetadataDb, options: HubEventsOptions): Regi
           .where('repository_id', '=', repo.id)
           .where('name', '=', e.tag)
           .execute();
+        await recordTagPush(tx, { repositoryId: repo.id, repository: repo.name, tag: e.tag, digest: e.digest, at });
         return webhookDeliveries(tx, e, repo, 'push', at);
       }),
     onManifestPulled: (e) =>
@@ -213,6 +215,7 @@ export function createHubEvents(db: MetadataDb, options: HubEventsOptions): Regi
           .set({ pull_count: sql`pull_count + 1` })
           .where('id', '=', repo.id)
           .execute();
+        await recordDailyPulls(tx, [{ repositoryId: repo.id, count: 1 }], at.slice(0, 10));
         await tx
           .updateTable('tags')
           .set({ pulled_at: at })

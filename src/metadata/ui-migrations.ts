@@ -44,4 +44,27 @@ export const uiMigrations: Record<string, Migration> = {
       );
     },
   },
+  '0007_ui_history': {
+    async up(db: Kysely<unknown>) {
+      // Every push of a tag with the image's compressed size: the tag page's size chart.
+      await db.schema
+        .createTable('tag_pushes')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+        .addColumn('tag', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('pushed_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('tag_pushes_tag').on('tag_pushes').columns(['repository_id', 'tag', 'id']).execute();
+      // Pulls of a repository per UTC day: the repository's pulls chart.
+      await db.schema
+        .createTable('daily_pulls')
+        .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+        .addColumn('day', 'text', (c) => c.notNull())
+        .addColumn('count', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('daily_pulls_pk', ['repository_id', 'day'])
+        .execute();
+    },
+  },
 };

@@ -25,6 +25,8 @@ const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('h
 
 interface Pushed {
   manifestDigest: string;
+  /** Compressed size: config + layers. */
+  size: number;
   layers: { digest: string; size: number; createdBy: string }[];
 }
 
@@ -35,6 +37,8 @@ interopDescribe('the hub pages of issue 15 in Chromium', ['chromium'], () => {
   let page: Page;
   const url = (path: string) => `${wharf.url}${path}`;
   let pushed: Pushed;
+  let firstPush: Pushed;
+  let second: Pushed;
 
   /** A token for `scope` with Basic credentials, as docker gets one. */
   async function token(user: string, password: string, scope: string): Promise<string> {
@@ -105,6 +109,7 @@ interopDescribe('the hub pages of issue 15 in Chromium', ['chromium'], () => {
     expect(put.status).toBe(201);
     return {
       manifestDigest: sha256(manifest),
+      size: config.length + layers.reduce((n, l) => n + l.bytes.length, 0),
       layers: layers.map((l, i) => ({
         digest: layerDescs[i]?.digest ?? '',
         size: l.bytes.length,
@@ -176,9 +181,15 @@ interopDescribe('the hub pages of issue 15 in Chromium', ['chromium'], () => {
     await page.fill('input[name=password]', PASSWORD);
     await Promise.all([page.waitForURL(url('/')), page.click('main button[type=submit]')]);
 
+    // Tag 1 is pushed twice (the size chart has two points), tag 2 shares its first layer.
+    firstPush = await pushImage('dana/app', '1', [{ bytes: Buffer.alloc(3000, 1), createdBy: 'ADD rootfs.tar /' }]);
     pushed = await pushImage('dana/app', '1', [
       { bytes: Buffer.alloc(3000, 1), createdBy: 'ADD rootfs.tar /' },
       { bytes: Buffer.alloc(1200, 2), createdBy: 'RUN make install' },
+    ]);
+    second = await pushImage('dana/app', '2', [
+      { bytes: Buffer.alloc(3000, 1), createdBy: 'ADD rootfs.tar /' },
+      { bytes: Buffer.alloc(2500, 5), createdBy: 'RUN make install-more' },
     ]);
     await pushImage('dana/web-tool', 'latest', [{ bytes: Buffer.alloc(500, 3), createdBy: 'COPY tool /bin/' }]);
     await pushImage('dana/zeta', 'latest', [{ bytes: Buffer.alloc(700, 4), createdBy: 'COPY z /bin/' }]);
@@ -292,6 +303,56 @@ interopDescribe('the hub pages of issue 15 in Chromium', ['chromium'], () => {
   );
 
   it(
+    "the charts draw the data: the tag's size at each push, the repository's pulls per day",
+    async () => {
+      await page.goto(url('/r/dana/app/tags/1'));
+      const points = await page
+        .locator('[data-test=size-chart] circle.dot')
+        .evaluateAll((dots) => dots.map((d) => Number(d.getAttribute('data-value'))));
+      expect(points).toEqual([firstPush.size, pushed.size]);
+      // Higher on the chart is bigger: the second push (more layers) sits above the first.
+      const ys = await page
+        .locator('[data-test=size-chart] circle.dot')
+        .evaluateAll((dots) => dots.map((d) => Number(d.getAttribute('cy'))));
+      expect(ys[1]).toBeLessThan(ys[0] as number);
+      await page.goto(url('/r/dana/app'));
+      const bars = await page
+        .locator('[data-test=pulls-chart] rect.bar')
+        .evaluateAll((rects) => rects.map((r) => [r.getAttribute('data-label'), Number(r.getAttribute('data-value'))]));
+      expect(bars).toHaveLength(30);
+      const today = new Date().toISOString().slice(0, 10);
+      expect(bars[29]).toEqual([today, 3]);
+      expect(bars.slice(0, 29).every(([, v]) => v === 0)).toBe(true);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'the compare view shows the layers shared, added and removed, and the size difference',
+    async () => {
+      await page.goto(url('/r/dana/app/tags/1'));
+      await page.selectOption('form[action$="/compare"] select[name=b]', '2');
+      await Promise.all([page.waitForURL(/\/compare\?a=1&b=2/), page.click('form[action$="/compare"] button')]);
+      const digests = (kind: string) =>
+        page
+          .locator(`table[data-kind=${kind}] tbody tr`)
+          .evaluateAll((trs) => trs.map((t) => t.getAttribute('data-digest')));
+      const inFirst = new Set(pushed.layers.map((l) => l.digest));
+      const inSecond = new Set(second.layers.map((l) => l.digest));
+      expect(await digests('shared')).toEqual(second.layers.filter((l) => inFirst.has(l.digest)).map((l) => l.digest));
+      expect(await digests('added')).toEqual(second.layers.filter((l) => !inFirst.has(l.digest)).map((l) => l.digest));
+      expect(await digests('removed')).toEqual(
+        pushed.layers.filter((l) => !inSecond.has(l.digest)).map((l) => l.digest),
+      );
+      expect(await digests('shared')).toHaveLength(1);
+      const diff = second.size - pushed.size;
+      expect(await page.locator('[data-test=size-diff]').textContent()).toContain(`+${(diff / 1000).toFixed(2)} KB`);
+      await checkPage('compare', '/r/dana/app/compare?a=1&b=2');
+    },
+    TIMEOUT,
+  );
+
+  it(
     'the copy button puts the exact docker pull line on the clipboard',
     async () => {
       await page.goto(url('/r/dana/app/tags/1'));
@@ -392,6 +453,7 @@ interopDescribe('the hub pages of issue 15 in Chromium', ['chromium'], () => {
         '/r/dana/app',
         '/r/dana/app/tags',
         '/r/dana/app/tags/1',
+        '/r/dana/app/compare?a=1&b=2',
         '/r/dana/app/settings',
         '/dashboard',
         '/new',

@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { getRepository } from '../../../hub/repositories.js';
 import { hasStarred } from '../../../hub/stars.js';
 import { listHubTags } from '../../../hub/tags.js';
+import { dailyPulls, tagPushes } from '../../../hub/usage-history.js';
+import { barChart, lineChart } from '../charts.js';
 import { actionsOf, NotFound, page, type UiDeps } from '../context.js';
 import { abbreviate, absoluteTime, formatSize, pullName, relativeTime } from '../data.js';
 import { tagImage } from '../images.js';
@@ -79,9 +81,15 @@ export async function repositoryPages(app: FastifyInstance, deps: UiDeps): Promi
   app.get('/r/:ns/:name', async (req, reply) => {
     const h = await head(req);
     const { tags, count } = await tagRows(deps, h.repo.id, h.host, h.repo.displayName, 5);
+    const pulls = await dailyPulls(deps.db, h.repo.id, new Date().toISOString().slice(0, 10));
     return page(req, reply, 'repository', {
       ...h,
       tab: 'overview',
+      pullsChart: barChart(
+        pulls.map((p) => ({ label: p.day, value: p.count })),
+        { title: `Pulls per day of ${h.repo.displayName}, last 30 days` },
+      ),
+      pullsTotal: pulls.reduce((n, p) => n + p.count, 0),
       descriptionHtml: renderMarkdown(h.repo.fullDescription),
       tags,
       tagCount: count,
@@ -101,12 +109,13 @@ export async function repositoryPages(app: FastifyInstance, deps: UiDeps): Promi
 
   app.get('/r/:ns/:name/tags/:tag', async (req, reply) => {
     const name = repoName(req);
-    await getRepository(deps.db, actionsOf(deps), req.viewer.account, name);
+    const repo = await getRepository(deps.db, actionsOf(deps), req.viewer.account, name);
     const { tag } = req.params as { tag: string };
     const digest = new URLSearchParams(req.url.split('?')[1] ?? '').get('digest');
     // A platform of a multi-platform tag is shown by its digest, within the same repository.
     const image = await tagImage(deps.db, deps.storage, name, digest?.startsWith('sha256:') ? digest : tag);
     if (!image) throw new NotFound();
+    const pushes = await tagPushes(deps.db, repo.id, tag);
     const host = req.headers.host ?? req.hostname;
     return page(req, reply, 'tag', {
       title: `${pullName(name)}:${tag}`,
@@ -116,6 +125,54 @@ export async function repositoryPages(app: FastifyInstance, deps: UiDeps): Promi
       image,
       formatSize,
       pull: `docker pull ${host}/${pullName(name)}:${tag}`,
+      sizeChart: lineChart(
+        pushes.map((p) => ({ label: p.pushedAt.slice(0, 16).replace('T', ' '), value: p.size })),
+        { title: `Compressed size of ${tag} at each push`, format: formatSize },
+      ),
+      pushCount: pushes.length,
+      otherTags: (await listHubTags(deps.db, deps.storage, repo.id, { limit: 100, offset: 0 })).results
+        .map((t) => t.name)
+        .filter((t) => t !== tag),
+    });
+  });
+
+  // Two tags side by side: layers shared, added and removed, and the size difference.
+  app.get('/r/:ns/:name/compare', async (req, reply) => {
+    const name = repoName(req);
+    await getRepository(deps.db, actionsOf(deps), req.viewer.account, name);
+    const query = new URLSearchParams(req.url.split('?')[1] ?? '');
+    const a = query.get('a') ?? '';
+    const b = query.get('b') ?? '';
+    const image = async (tag: string) => {
+      const found = tag ? await tagImage(deps.db, deps.storage, name, tag) : undefined;
+      // A multi-platform tag is compared by its first platform.
+      if (found?.kind === 'index') {
+        const first = found.platforms[0];
+        return first ? tagImage(deps.db, deps.storage, name, first.digest) : undefined;
+      }
+      return found;
+    };
+    const [ia, ib] = [await image(a), await image(b)];
+    if (!ia || !ib || ia.kind !== 'image' || ib.kind !== 'image') throw new NotFound();
+    const inA = new Set(ia.layers.map((l) => l.digest));
+    const inB = new Set(ib.layers.map((l) => l.digest));
+    const shared = ib.layers.filter((l) => inA.has(l.digest));
+    const added = ib.layers.filter((l) => !inA.has(l.digest));
+    const removed = ia.layers.filter((l) => !inB.has(l.digest));
+    const diff = ib.size - ia.size;
+    return page(req, reply, 'compare', {
+      title: `${pullName(name)}: ${a} → ${b}`,
+      name: pullName(name),
+      path: repoPath(name),
+      a,
+      b,
+      sizeA: formatSize(ia.size),
+      sizeB: formatSize(ib.size),
+      diff: `${diff > 0 ? '+' : diff < 0 ? '−' : '±'}${formatSize(Math.abs(diff))}`,
+      shared,
+      added,
+      removed,
+      formatSize,
     });
   });
 }
