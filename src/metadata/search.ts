@@ -139,7 +139,7 @@ function likeLiteral(text: string): string {
 /** Above this many matches a page walks an index instead of ranking every match. */
 export const RANK_ALL_UP_TO = 2000;
 /** With many matches, relevance ranks the most popular this many (at least) and the exact names. */
-export const RANK_CANDIDATES = 500;
+export const RANK_CANDIDATES = 300;
 
 const COLUMNS = [
   'r.id',
@@ -201,11 +201,12 @@ export async function searchRepositories(
     }
     return eb.and(and);
   };
-  // The text condition; `walk` keeps the planner from driving the query by the ids (+r.id), so
-  // that it walks the ORDER BY's index and stops at the LIMIT.
+  // The text condition. Driven by the index's ids, or (`walk`) tested on each row as LIKEs (the
+  // same substrings as the trigrams), so that the query walks the ORDER BY's index and stops at
+  // the LIMIT instead of first collecting every match.
   const matching = (eb: Eb, walk: boolean) => {
     if (text === '') return sql<boolean>`1 = 1`;
-    if (indexed) return walk ? sql<boolean>`+r.id in (${indexed})` : eb('r.id', 'in', sql<number>`(${indexed})`);
+    if (indexed && !walk) return eb('r.id', 'in', sql<number>`(${indexed})`);
     const ors: Expression<SqlBool>[] = [sql<boolean>`r.name like ${like} escape '\\'`];
     if (words.length > 0) {
       ors.push(
@@ -372,12 +373,15 @@ async function countMatches(
     );
   if (indexed === undefined || rowFilters) return countRows(rowCondition);
   if (query.reader.all) return matcher.count(db, text, words, visibility);
-  const publicCount = visibility === 'private' ? 0 : await matcher.count(db, text, words, 'public');
+  // Public matches = all − private ones (the private list is short, the public one is not).
+  const privateMatches = await matcher.count(db, text, words, 'private');
+  const publicCount = visibility === 'private' ? 0 : (await matcher.count(db, text, words)) - privateMatches;
   if (visibility === 'public' || (query.reader.accountId === undefined && query.reader.namespace === undefined)) {
     return publicCount;
   }
   const privateIds = matcher.ids(text, words, 'private');
   if (!privateIds) return countRows(rowCondition);
+  if (privateMatches === 0) return publicCount;
   const reader = query.reader;
   const privateCount = await countRows((eb) =>
     eb.and([eb('r.id', 'in', sql<number>`(${privateIds})`), readableBy(eb, reader)]),
