@@ -3,8 +3,8 @@ import { sql } from 'kysely';
 import { type MetadataDb, now } from '../metadata/db.js';
 import type { ManifestEvent, RegistryEvents } from '../registry/context.js';
 import { enqueue, type NewDelivery } from './deliveries.js';
-import { webhooksFor } from './webhooks.js';
 import { recordDailyPulls, recordTagPush } from './usage-history.js';
+import { webhooksFor } from './webhooks.js';
 
 /**
  * The hub's side of the registry's events: per-tag pushed/pulled times, the repository's last
