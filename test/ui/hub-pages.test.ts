@@ -385,6 +385,7 @@ interopDescribe('the hub pages of issue 15 in Chromium', ['chromium'], () => {
       expect(menu).toContain('New repository');
       expect(menu).toContain('New organization');
       await checkPage('dashboard', '/dashboard');
+      await checkPage('profile', '/u/dana');
       await checkPage('new-repository', '/new');
     },
     TIMEOUT,
@@ -456,6 +457,7 @@ interopDescribe('the hub pages of issue 15 in Chromium', ['chromium'], () => {
         '/r/dana/app/compare?a=1&b=2',
         '/r/dana/app/settings',
         '/dashboard',
+        '/u/dana',
         '/new',
       ]) {
         const res = await p.goto(url(path));
