@@ -3,6 +3,7 @@ import { type MetadataDb, now } from '../metadata/db.js';
 import type { ManifestEvent, RegistryEvents } from '../registry/context.js';
 import { enqueue, type NewDelivery } from './deliveries.js';
 import type { PullCounter } from './pulls.js';
+import { recordTagPush } from './usage-history.js';
 import { webhooksFor } from './webhooks.js';
 
 /**
@@ -212,6 +213,7 @@ export function createHubEvents(db: MetadataDb, options: HubEventsOptions): Regi
           .where('repository_id', '=', repo.id)
           .where('name', '=', e.tag)
           .execute();
+        await recordTagPush(tx, { repositoryId: repo.id, repository: repo.name, tag: e.tag, digest: e.digest, at });
         return webhookDeliveries(tx, e, repo, 'push', at);
       }),
     onManifestPulled: async (e) => {

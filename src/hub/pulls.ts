@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { MetadataDb } from '../metadata/db.js';
+import { recordDailyPulls } from './usage-history.js';
 
 /**
  * Pull counts, batched. A pull (a manifest GET by tag) is the hottest request of a registry; a
@@ -19,9 +20,10 @@ export interface RepositoryPulls {
 export type PullBatch = Map<string, RepositoryPulls>;
 
 /**
- * Writes one batch in one transaction: each repository's `pull_count` grows by its count and
- * each tag's `pulled_at` becomes its last pull time. Repositories or tags deleted meanwhile are
- * skipped (their updates match no row).
+ * Writes one batch in one transaction: each repository's `pull_count` grows by its count, so do
+ * its pulls of the day (the UI's chart; the day of its last pull in the batch, so a batch that
+ * spans midnight counts its second of pulls on the new day) and each tag's `pulled_at` becomes its
+ * last pull time. Repositories or tags deleted meanwhile are skipped (their updates match no row).
  */
 export async function flushPullCounts(db: MetadataDb, batch: PullBatch): Promise<void> {
   if (batch.size === 0) return;
@@ -34,6 +36,8 @@ export async function flushPullCounts(db: MetadataDb, batch: PullBatch): Promise
         .set({ pull_count: sql`pull_count + ${pulls.count}` })
         .where('id', '=', repo.id)
         .execute();
+      const last = [...pulls.tags.values()].reduce((a, b) => (a > b ? a : b), '');
+      if (last !== '') await recordDailyPulls(tx, [{ repositoryId: repo.id, count: pulls.count }], last.slice(0, 10));
       for (const [tag, at] of pulls.tags) {
         await tx
           .updateTable('tags')

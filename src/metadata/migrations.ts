@@ -2,6 +2,7 @@ import { type Kysely, type Migration, sql } from 'kysely';
 import { hubMigrations } from './hub-migrations.js';
 import { lifecycleMigrations } from './lifecycle-migrations.js';
 import { searchMigrations } from './search-migrations.js';
+import { uiMigrations } from './ui-migrations.js';
 
 /**
  * Hand-written migrations, kept inside the subset of SQL that SQLite and PostgreSQL share.
@@ -127,4 +128,5 @@ export const registryMigrations: Record<string, Migration> = {
   ...hubMigrations,
   ...searchMigrations,
   ...lifecycleMigrations,
+  ...uiMigrations,
 };

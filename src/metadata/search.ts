@@ -1,10 +1,14 @@
-// Repository search: the query behind `/v1/search` (what `docker search` asks) and the hub API's
-// search. Matching and relevance sit behind TextMatcher so that PostgreSQL full text can replace
-// SQLite FTS5 without touching the ranking or the HTTP layers.
-import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
+// Repository search: the query behind `/v1/search` (what `docker search` asks), the hub API's
+// search and the web UI's explore and search pages. Matching sits behind TextMatcher so that
+// PostgreSQL (pg_trgm) can replace SQLite FTS5 without touching the ranking or the HTTP layers.
+// The cost of a page does not grow with the number of matches (issue 15): matches are counted in
+// the index, and a page of a search with many matches walks an index in the page's order and
+// stops early instead of scoring every match.
+import { type Expression, type ExpressionBuilder, type RawBuilder, type SqlBool, sql } from 'kysely';
 import type { MetadataDb } from './db.js';
 import { type CatalogReader, readableBy } from './repositories.js';
-import type { Database, RepositoriesTable } from './schema.js';
+import type { Database, RepositoriesTable, Visibility } from './schema.js';
+import { POPULARITY_SQL } from './ui-migrations.js';
 
 export type SearchOrdering =
   | 'relevance'
@@ -39,6 +43,10 @@ export interface RepositorySearchQuery {
   offset: number;
   isOfficial?: boolean;
   isPrivate?: boolean;
+  /** Only repositories starred by this account (the UI's "starred" filter). */
+  starredBy?: number;
+  /** Only repositories in these namespaces (the UI's "mine": the own and the organizations'). */
+  namespaces?: string[];
   /** Default: relevance (see searchRepositories). `-x` is descending, as Docker Hub's. */
   ordering?: SearchOrdering;
 }
@@ -55,6 +63,8 @@ export interface RepositoryHit {
   isOfficial: boolean;
   isPrivate: boolean;
   lastPushedAt: string | null;
+  /** The last push, or the creation when nothing was pushed. */
+  lastUpdated: string;
 }
 
 export interface RepositorySearchPage {
@@ -71,32 +81,49 @@ export function displayName(name: string, isOfficial: boolean): string {
 type WithR = Database & { r: RepositoriesTable };
 type Eb = ExpressionBuilder<WithR, 'r'>;
 
-/** The full-text half of a search: which repositories match the words, and how well. */
+/** The text half of a search: which repositories match, counted and listed from an index. */
 export interface TextMatcher {
-  /** Condition on `r`: the words match its name or descriptions. */
-  matches(eb: Eb, words: string[]): Expression<SqlBool>;
-  /** Relevance of `r` for the words, higher is better, roughly 0–10. */
-  relevance(words: string[]): Expression<number>;
+  /**
+   * Ids of the repositories (of that visibility, or any) whose name contains the text or whose
+   * name and descriptions contain all its words; undefined when the index cannot answer the text
+   * (then the search falls back to scanning names and descriptions).
+   */
+  ids(text: string, words: string[], visibility?: Visibility): RawBuilder<number> | undefined;
+  /** How many ids(…) there are, counted inside the index. */
+  count(db: MetadataDb, text: string, words: string[], visibility?: Visibility): Promise<number>;
 }
 
-/** FTS5 (migration 0004_h3_search_fts): every word as a prefix, all of them required. */
-export const sqliteFts5: TextMatcher = {
-  matches(eb, words) {
-    return eb(
-      'r.id',
-      'in',
-      sql<number>`(select rowid from repository_fts where repository_fts match ${ftsQuery(words)})`,
-    );
+/** `"` doubled inside an FTS5 phrase. */
+const phrase = (s: string) => `"${s.replaceAll('"', '""')}"`;
+
+/**
+ * FTS5 trigram index (migration 0007_ui_search): substrings of three characters or more, case
+ * insensitive. A query with a shorter word cannot be answered from trigrams.
+ */
+export const sqliteTrigram: TextMatcher = {
+  ids(text, words, visibility) {
+    const q = trigramQuery(text, words, visibility);
+    return q === undefined
+      ? undefined
+      : sql<number>`select rowid from repository_search where repository_search match ${q}`;
   },
-  relevance(words) {
-    // bm25 is negative (more negative = better); a name hit weighs 10 description hits.
-    return sql<number>`coalesce(-(select bm25(repository_fts, 10.0, 3.0, 1.0) from repository_fts
-      where repository_fts match ${ftsQuery(words)} and rowid = r.id), 0)`;
+  async count(db, text, words, visibility) {
+    const q = trigramQuery(text, words, visibility);
+    if (q === undefined) throw new Error('the trigram index cannot answer this text');
+    const row = await sql<{ n: number }>`select count(*) as n from repository_search where repository_search match ${q}`
+      .execute(db)
+      .then((r) => r.rows[0]);
+    return Number(row?.n ?? 0);
   },
 };
 
-function ftsQuery(words: string[]): string {
-  return words.map((w) => `"${w}"*`).join(' AND ');
+function trigramQuery(text: string, words: string[], visibility?: Visibility): string | undefined {
+  if ([...text].length < 3 || words.some((w) => [...w].length < 3)) return undefined;
+  const textual =
+    words.length > 0
+      ? `(name : ${phrase(text)} OR {name description full_description} : (${words.map(phrase).join(' AND ')}))`
+      : `name : ${phrase(text)}`;
+  return visibility === undefined ? textual : `${textual} AND visibility : ${phrase(visibility)}`;
 }
 
 /** The words of a query, as the FTS tokenizer cuts them (letters and digits). */
@@ -109,35 +136,94 @@ function likeLiteral(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
+/** Above this many matches a page walks an index instead of ranking every match. */
+export const RANK_ALL_UP_TO = 2000;
+/** With many matches, relevance ranks the most popular this many (at least) and the exact names. */
+export const RANK_CANDIDATES = 300;
+
+const COLUMNS = [
+  'r.id',
+  'r.name',
+  'r.description',
+  'r.star_count',
+  'r.pull_count',
+  'r.is_official',
+  'r.visibility',
+  'r.last_pushed_at',
+  'r.created_at',
+] as const;
+
 /**
  * Repositories readable by the reader whose name contains the text, or whose name and
- * descriptions contain all its words (as prefixes), ranked:
+ * descriptions contain all its words, ranked:
  * 1. exact name matches: the name is the text (an official `library/x` for `x` too), official first;
  * 2. then the name's last component is the text (`alice/busybox` for `busybox`);
- * 3. then by score = match quality (name starts with the text 4, a name component starts with
- *    it 3, the name contains it 2, words only 0) + full-text relevance (bm25) + 2·ln(1+stars) +
- *    0.5·ln(1+pulls); ties by name.
- * Another `ordering` sorts by that column instead (ties by the ranking above).
+ * 3. then official images, then by score = match quality (name starts with the text 4, a name
+ *    component starts with it 3, the name contains it 2, words only 0) + 3 when every word is in
+ *    the name + 1 when every word is in the description + 2·ln(1+stars) + 0.5·ln(1+pulls);
+ *    ties by name.
+ * With more than RANK_ALL_UP_TO matches, step 3 ranks the RANK_CANDIDATES most popular matches
+ * (stars and pulls, at least 2× the page's end) and the exact names, not every match: the first
+ * pages of a search for a common word cost the same as those of a rare one.
+ * Another `ordering` sorts by that column instead (ties by the ranking above, or by name when
+ * there are many matches).
  */
 export async function searchRepositories(
   db: MetadataDb,
   query: RepositorySearchQuery,
-  matcher: TextMatcher = sqliteFts5,
+  matcher: TextMatcher = sqliteTrigram,
 ): Promise<RepositorySearchPage> {
   const text = query.text.toLowerCase().trim();
   const words = queryWords(text);
   const like = `%${likeLiteral(text)}%`;
-  let base = db.selectFrom('repositories as r').where((eb) => readableBy(eb, query.reader));
-  if (text !== '') {
-    base = base.where((eb) => {
-      const ors: Expression<SqlBool>[] = [sql<boolean>`r.name like ${like} escape '\\'`];
-      if (words.length > 0) ors.push(matcher.matches(eb, words));
-      return eb.or(ors);
-    });
-  }
-  if (query.isOfficial !== undefined) base = base.where('r.is_official', '=', query.isOfficial ? 1 : 0);
-  if (query.isPrivate !== undefined) base = base.where('r.visibility', '=', query.isPrivate ? 'private' : 'public');
-  const counted = await base.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+  const visibility: Visibility | undefined =
+    query.isPrivate === undefined ? undefined : query.isPrivate ? 'private' : 'public';
+  // Visibility is checked on the rows (readableBy): the ids need not intersect a visibility list.
+  const indexed = text === '' ? undefined : matcher.ids(text, words);
+
+  // Conditions on `r` besides the text: access, filters.
+  const filtered = (eb: Eb) => {
+    const and: Expression<SqlBool>[] = [readableBy(eb, query.reader)];
+    if (query.isOfficial !== undefined) and.push(eb('r.is_official', '=', query.isOfficial ? 1 : 0));
+    if (visibility !== undefined) and.push(eb('r.visibility', '=', visibility));
+    if (query.starredBy !== undefined) {
+      and.push(
+        eb(
+          'r.id',
+          'in',
+          eb.selectFrom('stars as s').select('s.repository_id').where('s.account_id', '=', query.starredBy),
+        ),
+      );
+    }
+    if (query.namespaces !== undefined) {
+      const ors = query.namespaces.map((ns) => eb(sql<string>`substr(r.name, 1, ${ns.length + 1})`, '=', `${ns}/`));
+      and.push(ors.length > 0 ? eb.or(ors) : sql<boolean>`1 = 0`);
+    }
+    return eb.and(and);
+  };
+  // The text condition. Driven by the index's ids, or (`walk`) tested on each row as LIKEs (the
+  // same substrings as the trigrams), so that the query walks the ORDER BY's index and stops at
+  // the LIMIT instead of first collecting every match.
+  const matching = (eb: Eb, walk: boolean) => {
+    if (text === '') return sql<boolean>`1 = 1`;
+    if (indexed && !walk) return eb('r.id', 'in', sql<number>`(${indexed})`);
+    const ors: Expression<SqlBool>[] = [sql<boolean>`r.name like ${like} escape '\\'`];
+    if (words.length > 0) {
+      ors.push(
+        eb.and(
+          words.map(
+            (w) =>
+              sql<boolean>`(r.name || ' ' || r.description || ' ' || r.full_description) like ${`%${likeLiteral(w)}%`} escape '\\'`,
+          ),
+        ),
+      );
+    }
+    return eb.or(ors);
+  };
+
+  const total = await countMatches(db, query, text, words, visibility, indexed, matcher, (eb) =>
+    eb.and([matching(eb, false), filtered(eb)]),
+  );
 
   const tier = sql<number>`case
     when r.name = ${text} or (r.is_official = 1 and r.name = ${`library/${text}`}) then 0
@@ -148,44 +234,90 @@ export async function searchRepositories(
     when r.name like ${`%/${likeLiteral(text)}%`} escape '\\' or r.name like ${`%-${likeLiteral(text)}%`} escape '\\' then 3
     when r.name like ${like} escape '\\' then 2
     else 0 end`;
-  const relevance = words.length > 0 ? matcher.relevance(words) : sql<number>`0`;
-  const score = sql<number>`(${quality} + ${relevance} + 2.0 * ln(1 + r.star_count) + 0.5 * ln(1 + r.pull_count))`;
+  const allIn = (column: string) =>
+    words.length === 0
+      ? sql<number>`0`
+      : sql<number>`(case when ${sql.join(
+          words.map((w) => sql`${sql.ref(column)} like ${`%${likeLiteral(w)}%`} escape '\\'`),
+          sql` and `,
+        )} then 1 else 0 end)`;
+  const popularity = sql.raw<number>(
+    POPULARITY_SQL.replaceAll('star_count', 'r.star_count').replaceAll('pull_count', 'r.pull_count'),
+  );
+  const score = sql<number>`(${quality} + 3 * ${allIn('r.name')} + ${allIn('r.description')} + ${popularity})`;
 
-  let q = base.select([
-    'r.id',
-    'r.name',
-    'r.description',
-    'r.star_count',
-    'r.pull_count',
-    'r.is_official',
-    'r.visibility',
-    'r.last_pushed_at',
-  ]);
   const ordering = query.ordering ?? 'relevance';
-  if (ordering !== 'relevance') {
-    const desc = ordering.startsWith('-');
-    const column = ordering.replace(/^-/, '');
-    const col =
-      column === 'star_count'
-        ? sql`r.star_count`
-        : column === 'pull_count'
-          ? sql`r.pull_count`
-          : column === 'last_updated'
-            ? sql`coalesce(r.last_pushed_at, r.created_at)`
-            : sql`r.name`;
-    q = q.orderBy(col, desc ? 'desc' : 'asc');
+  const desc = ordering.startsWith('-');
+  const column = ordering.replace(/^-/, '');
+  const orderColumn =
+    column === 'star_count'
+      ? sql`r.star_count`
+      : column === 'pull_count'
+        ? sql`r.pull_count`
+        : column === 'last_updated'
+          ? sql`coalesce(r.last_pushed_at, r.created_at)`
+          : sql`r.name`;
+  const many = total > RANK_ALL_UP_TO;
+  const end = query.offset + query.limit;
+
+  let rows: Row[];
+  if (!many) {
+    // Few matches: rank them all.
+    let q = db
+      .selectFrom('repositories as r')
+      .where((eb) => eb.and([matching(eb, false), filtered(eb)]))
+      .select(COLUMNS);
+    if (ordering !== 'relevance') q = q.orderBy(orderColumn, desc ? 'desc' : 'asc');
+    rows = await q
+      .orderBy(tier)
+      // Official images first among equals (Docker Hub lists them first, and `library/x` shows as `x`).
+      .orderBy('r.is_official', 'desc')
+      .orderBy(score, 'desc')
+      .orderBy('r.name')
+      .limit(query.limit)
+      .offset(query.offset)
+      .execute();
+  } else if (ordering !== 'relevance') {
+    // Many matches, sorted by a column: walk that column's index.
+    rows = await db
+      .selectFrom('repositories as r')
+      .where((eb) => eb.and([matching(eb, true), filtered(eb)]))
+      .select(COLUMNS)
+      .orderBy(orderColumn, desc ? 'desc' : 'asc')
+      .orderBy('r.name', desc ? 'desc' : 'asc')
+      .limit(query.limit)
+      .offset(query.offset)
+      .execute();
+  } else {
+    // Many matches by relevance: the most popular ones (walking the popularity index) and the
+    // exact names (the name index), ranked.
+    const candidates = db
+      .selectFrom('repositories as r')
+      .where((eb) => eb.and([matching(eb, true), filtered(eb)]))
+      .select('r.id')
+      .orderBy('r.is_official', 'desc')
+      .orderBy(popularity, 'desc')
+      .orderBy('r.name')
+      .limit(Math.max(RANK_CANDIDATES, 2 * end));
+    const exact = db
+      .selectFrom('repositories as r')
+      .where('r.name', 'in', [text, `library/${text}`])
+      .where((eb) => filtered(eb))
+      .select('r.id');
+    rows = await db
+      .selectFrom('repositories as r')
+      .where((eb) => eb.or([eb('r.id', 'in', candidates), eb('r.id', 'in', exact)]))
+      .select(COLUMNS)
+      .orderBy(tier)
+      .orderBy('r.is_official', 'desc')
+      .orderBy(score, 'desc')
+      .orderBy('r.name')
+      .limit(query.limit)
+      .offset(query.offset)
+      .execute();
   }
-  const rows = await q
-    .orderBy(tier)
-    // Official images first among equals (Docker Hub lists them first, and `library/x` shows as `x`).
-    .orderBy('r.is_official', 'desc')
-    .orderBy(score, 'desc')
-    .orderBy('r.name')
-    .limit(query.limit)
-    .offset(query.offset)
-    .execute();
   return {
-    total: Number(counted.n),
+    total,
     hits: rows.map((r) => ({
       id: r.id,
       name: r.name,
@@ -196,6 +328,63 @@ export async function searchRepositories(
       isOfficial: r.is_official === 1,
       isPrivate: r.visibility === 'private',
       lastPushedAt: r.last_pushed_at,
+      lastUpdated: r.last_pushed_at ?? r.created_at,
     })),
   };
+}
+
+interface Row {
+  id: number;
+  name: string;
+  description: string;
+  star_count: number;
+  pull_count: number;
+  is_official: number;
+  visibility: Visibility;
+  last_pushed_at: string | null;
+  created_at: string;
+}
+
+/**
+ * How many repositories match, for the reader. Without row filters the public matches are
+ * counted inside the index and only the private matches (few: plans bound them) are checked
+ * for access one by one; with a filter on rows (official, starred, mine) those rows are counted.
+ */
+async function countMatches(
+  db: MetadataDb,
+  query: RepositorySearchQuery,
+  text: string,
+  words: string[],
+  visibility: Visibility | undefined,
+  indexed: RawBuilder<number> | undefined,
+  matcher: TextMatcher,
+  rowCondition: (eb: Eb) => Expression<SqlBool>,
+): Promise<number> {
+  const rowFilters = query.isOfficial !== undefined || query.starredBy !== undefined || query.namespaces !== undefined;
+  const countRows = async (where: (eb: Eb) => Expression<SqlBool>) =>
+    Number(
+      (
+        await db
+          .selectFrom('repositories as r')
+          .where(where)
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+  if (indexed === undefined || rowFilters) return countRows(rowCondition);
+  if (query.reader.all) return matcher.count(db, text, words, visibility);
+  // Public matches = all − private ones (the private list is short, the public one is not).
+  const privateMatches = await matcher.count(db, text, words, 'private');
+  const publicCount = visibility === 'private' ? 0 : (await matcher.count(db, text, words)) - privateMatches;
+  if (visibility === 'public' || (query.reader.accountId === undefined && query.reader.namespace === undefined)) {
+    return publicCount;
+  }
+  const privateIds = matcher.ids(text, words, 'private');
+  if (!privateIds) return countRows(rowCondition);
+  if (privateMatches === 0) return publicCount;
+  const reader = query.reader;
+  const privateCount = await countRows((eb) =>
+    eb.and([eb('r.id', 'in', sql<number>`(${privateIds})`), readableBy(eb, reader)]),
+  );
+  return publicCount + privateCount;
 }

@@ -142,7 +142,7 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
         visibility: 'private',
       });
       expect(pageA.url()).toBe(url('/r/carol/secret'));
-      expect(await pageA.locator('.repo-head h1').innerText()).toContain('private');
+      expect(await pageA.locator('.repo-head h1').innerText()).toContain('Private');
     },
     TIMEOUT,
   );
@@ -178,16 +178,16 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
       await d.dockerOk(['push', `${wharf.host}/carol/secret:1.0`], opts);
 
       await pageA.goto(url('/r/carol/secret'));
-      const row = pageA.locator('table.tags tbody tr', { hasText: '1.0' });
+      const row = pageA.locator('.tag-list > li[data-tag="1.0"]');
       expect(await row.innerText()).toContain('linux/amd64');
       // Own / shared bytes: the only image with these layers owns all of them.
-      expect(await row.innerText()).toMatch(/1\.\d+ MB\s+1\.\d+ MB \/ 0 B/);
+      expect(await row.innerText()).toMatch(/1\.\d+ MB \(own 1\.\d+ MB, shared 0 B\)/);
       expect(await pageA.locator('input[aria-label="docker pull command"]').inputValue()).toBe(
         `docker pull ${wharf.host}/carol/secret`,
       );
       await shot(pageA, '03-repository');
 
-      await row.locator('a').click();
+      await row.locator('h3 a').click();
       await pageA.waitForURL(url('/r/carol/secret/tags/1.0'));
       expect(await pageA.locator('table.layers tbody tr').count()).toBe(1);
       expect(await pageA.locator('table.layers').innerText()).toContain('sha256:');
@@ -212,7 +212,7 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
 
       const anonymous = await (await browser.newContext()).newPage();
       await anonymous.goto(url('/search?q=secret'));
-      expect(await anonymous.locator('main').innerText()).toContain('0 results');
+      expect(await anonymous.locator('main').innerText()).toContain('No repositories');
       const hidden = await anonymous.goto(url('/r/carol/secret'));
       expect(hidden?.status()).toBe(404);
       await anonymous.context().close();
@@ -266,7 +266,8 @@ interopDescribe('the web UI in Chromium', ['chromium', 'dockerd', 'docker', 'bus
         submit(pageA, 'form[action="/new"]', { namespace: 'carol', name: 'another', visibility: 'private' }),
       ]);
       expect(response.status()).toBe(403);
-      expect(await pageA.locator('.notice.error').innerText()).toContain('allows 1 private repository');
+      // A refusal about the visibility is shown at the Visibility field.
+      expect(await pageA.locator('fieldset .field-error').innerText()).toContain('allows 1 private repository');
       await shot(pageA, '07-plan-limit');
       const missing = await pageA.goto(url('/r/carol/another'));
       expect(missing?.status()).toBe(404);

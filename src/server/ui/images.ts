@@ -37,7 +37,37 @@ export type TagImage =
       history: HistoryEntry[];
       /** Compressed size: config + layers. */
       size: number;
+      /** What the config says the container runs with. */
+      config: ImageRunConfig;
+      /** The manifest as pushed (shown on demand). */
+      manifestJson: string;
     };
+
+export interface ImageRunConfig {
+  env: string[];
+  entrypoint: string[];
+  cmd: string[];
+  workingDir: string;
+  user: string;
+  exposedPorts: string[];
+  labels: [string, string][];
+}
+
+const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+function runConfig(config: Record<string, unknown>): ImageRunConfig {
+  const c = (config.config && typeof config.config === 'object' ? config.config : {}) as Record<string, unknown>;
+  const labels = c.Labels && typeof c.Labels === 'object' ? Object.entries(c.Labels as Record<string, unknown>) : [];
+  return {
+    env: strings(c.Env),
+    entrypoint: strings(c.Entrypoint),
+    cmd: strings(c.Cmd),
+    workingDir: str(c.WorkingDir),
+    user: str(c.User),
+    exposedPorts: c.ExposedPorts && typeof c.ExposedPorts === 'object' ? Object.keys(c.ExposedPorts) : [],
+    labels: labels.map(([k, v]) => [k, str(v)]),
+  };
+}
 
 interface Descriptor {
   digest?: unknown;
@@ -110,5 +140,7 @@ export async function tagImage(
     layers,
     history,
     size: num(manifest.config?.size) + layers.reduce((n, l) => n + l.size, 0),
+    config: runConfig(config),
+    manifestJson: JSON.stringify(manifest, null, 2),
   };
 }

@@ -32,15 +32,20 @@ export async function uiRoutes(app: FastifyInstance, deps: UiDeps): Promise<void
   app.get('/static/wharf.css', async (_req, reply) =>
     reply.type('text/css; charset=utf-8').header('Cache-Control', 'public, max-age=300').send(css),
   );
+  // The one script (copy buttons, relative times), allowed by the CSP as 'self': pages work without it.
+  const js = await readFile(join(STATIC_DIR, 'wharf.js'));
+  app.get('/static/wharf.js', async (_req, reply) =>
+    reply.type('text/javascript; charset=utf-8').header('Cache-Control', 'public, max-age=300').send(js),
+  );
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('X-Frame-Options', 'DENY');
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('Referrer-Policy', 'same-origin');
-    // No script runs on these pages at all, whatever a description manages to contain.
+    // Only the app's own script file runs: no inline script or handler, whatever a description contains.
     reply.header(
       'Content-Security-Policy',
-      "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     const sessionId = req.cookies[SESSION_COOKIE];
     const session = sessionId ? await findSession(deps.db, sessionId) : undefined;

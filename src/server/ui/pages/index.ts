@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { UiDeps } from '../context.js';
 import { accountPages } from './account.js';
 import { adminPages } from './admin.js';
+import { dashboardPages } from './dashboard.js';
 import { explorePages } from './explore.js';
 import { lifecyclePages } from './lifecycle.js';
 import { managePages } from './manage.js';
@@ -17,4 +18,5 @@ export const UI_PAGES: ((app: FastifyInstance, deps: UiDeps) => Promise<void>)[]
   orgPages,
   adminPages,
   lifecyclePages,
+  dashboardPages,
 ];

@@ -14,6 +14,13 @@ import { type Account, findAccount } from '../../../metadata/accounts.js';
 import { actionsOf, form, NotFound, page, Refusal, signedIn, type UiDeps, userError } from '../context.js';
 import { repoName, repoPath } from './repository.js';
 
+/** Which field of the new-repository form a refusal is about, to show it next to that field. */
+function fieldOf(message: string): 'name' | 'visibility' | undefined {
+  if (/private|plan/i.test(message)) return 'visibility';
+  if (/name|exists|taken/i.test(message)) return 'name';
+  return undefined;
+}
+
 export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<void> {
   const actions = actionsOf(deps);
   /** Audits an action on a repository, with its namespace (as the API does: its owners see it). */
@@ -67,7 +74,7 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
     } catch (err) {
       const known = userError(err);
       if (!known) throw err;
-      return newForm(req, reply, { ...values, error: known.message }, known.status);
+      return newForm(req, reply, { ...values, error: known.message, errorField: fieldOf(known.message) }, known.status);
     }
   });
 
@@ -89,6 +96,29 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
     return { account, repo };
   };
 
+  /** The organization a repository is in (when it is) and its teams' permissions on it. */
+  const teamsOn = async (repositoryId: number, fullName: string) => {
+    const slash = fullName.indexOf('/');
+    const org =
+      slash < 0
+        ? undefined
+        : await deps.db
+            .selectFrom('namespaces')
+            .select(['id', 'name'])
+            .where('name', '=', fullName.slice(0, slash))
+            .where('kind', '=', 'org')
+            .executeTakeFirst();
+    if (!org) return { orgName: undefined, teams: [] };
+    const teams = await deps.db
+      .selectFrom('team_permissions as tp')
+      .innerJoin('teams as t', 't.id', 'tp.team_id')
+      .select(['t.name', 'tp.permission'])
+      .where('tp.repository_id', '=', repositoryId)
+      .orderBy('t.name')
+      .execute();
+    return { orgName: org.name, teams };
+  };
+
   const settings = async (req: FastifyRequest, reply: FastifyReply, message: { error?: string } = {}, status = 200) => {
     const { repo } = await administered(req);
     const hooks = [];
@@ -106,6 +136,7 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
         path: repoPath(repo.fullName),
         hooks,
         collaborators: await listCollaborators(deps.db, repo.id),
+        ...(await teamsOn(repo.id, repo.fullName)),
         ...message,
       },
       status,

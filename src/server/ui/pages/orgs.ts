@@ -27,6 +27,7 @@ import { findAccount } from '../../../metadata/accounts.js';
 import { findRepository } from '../../../metadata/repositories.js';
 import { auditPage } from '../audit.js';
 import { actionsOf, form, NotFound, page, Refusal, signedIn, type UiDeps, userError } from '../context.js';
+import { abbreviate, absoluteTime, relativeTime } from '../data.js';
 import { repoPath } from './repository.js';
 
 export async function orgPages(app: FastifyInstance, deps: UiDeps): Promise<void> {
@@ -34,7 +35,20 @@ export async function orgPages(app: FastifyInstance, deps: UiDeps): Promise<void
   const repositoriesOf = async (req: FastifyRequest, namespace: string) =>
     (
       await listNamespaceRepositories(deps.db, actions, req.viewer.account, namespace, { limit: 100, offset: 0 })
-    ).results.map((r) => ({ ...r, path: repoPath(r.fullName) }));
+    ).results.map((r) => {
+      // The card of explore (views/_results.eta).
+      const updated = r.lastPushedAt ?? r.createdAt;
+      return {
+        ...r,
+        path: repoPath(r.fullName),
+        display: r.displayName,
+        stars: abbreviate(r.starCount),
+        pulls: abbreviate(r.pullCount),
+        updated,
+        updatedRelative: relativeTime(updated),
+        updatedAbsolute: absoluteTime(updated),
+      };
+    });
 
   app.get('/u/:name', async (req, reply) => {
     const { name } = req.params as { name: string };
