@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startWharf, type WharfProcess } from '../support/server.js';
-import { interopDescribe } from '../support/tools.js';
+import { interopDescribe, waitFor } from '../support/tools.js';
 
 const TIMEOUT = 180_000;
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts', 'ui');
@@ -195,6 +195,11 @@ interopDescribe('the hub pages of issue 15 in Chromium', ['chromium'], () => {
     await pushImage('dana/zeta', 'latest', [{ bytes: Buffer.alloc(700, 4), createdBy: 'COPY z /bin/' }]);
     // app is pulled most, web-tool gets the star, zeta is pushed last.
     for (let i = 0; i < 3; i++) await pull('dana/app', '1');
+    // Pull counts are written in batches about once a second.
+    await waitFor('the three pulls to be counted', async () => {
+      const res = await fetch(url('/api/repositories/dana/app'));
+      return ((await res.json()) as { pull_count?: number }).pull_count === 3;
+    });
     await page.goto(url('/r/dana/web-tool'));
     await Promise.all([page.waitForLoadState('load'), page.click('form[action$="/star"] button')]);
   }, TIMEOUT);
