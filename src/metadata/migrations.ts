@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely';
+import { gcMigrations } from './gc-migrations.js';
 import { hubMigrations } from './hub-migrations.js';
 import { searchMigrations } from './search-migrations.js';
 
@@ -125,4 +126,5 @@ export const registryMigrations: Record<string, Migration> = {
   },
   ...hubMigrations,
   ...searchMigrations,
+  ...gcMigrations,
 };

@@ -1,8 +1,9 @@
 import type { Generated } from 'kysely';
+import type { GcTables } from './gc-schema.js';
 import type { HubRefreshTokenColumns, HubRepositoryColumns, HubTables, HubTagColumns } from './hub-schema.js';
 
 /** Tables of the metadata database. Timestamps are ISO-8601 strings (same on SQLite and PostgreSQL). */
-export interface Database extends HubTables {
+export interface Database extends HubTables, GcTables {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;
@@ -73,6 +74,8 @@ export interface UploadsTable {
   repository: string;
   started_at: string;
   updated_at: string;
+  /** Set while the session is being finished under this digest (GC leaves the digest alone). */
+  finishing_digest?: string | null;
 }
 
 export interface AccountsTable {

@@ -11,6 +11,8 @@ export interface RegistryOptions {
   uploadPurgeAge: number;
   /** Visibility of repositories created by a push. */
   defaultVisibility: 'public' | 'private';
+  /** How long (ms) something that may have become garbage waits before GC reviews it (gc.review_delay). */
+  gcReviewDelay?: number;
 }
 
 /** What every registry operation works with: metadata, blob storage and the rules. */
@@ -20,6 +22,8 @@ export interface RegistryContext {
   readonly options: RegistryOptions;
   /** Told of manifest pushes, pulls and deletes once they are committed. */
   events?: RegistryEvents;
+  /** Called after garbage collection deleted a manifest (e.g. to drop it from a cache). */
+  onManifestDeleted?(repository: string, digest: string): void;
 }
 
 /** Who caused a registry event and through which request (Distribution's `request` and `actor`). */

@@ -1,9 +1,11 @@
 import { linkedDigests } from '../metadata/blobs.js';
+import { reviewTime } from '../metadata/gc.js';
 import {
   existingManifests,
   getManifestByDigest,
   getManifestByTag,
   type ManifestRecord,
+  MissingReferencesError,
   putManifest,
   deleteManifest as removeManifest,
 } from '../metadata/manifests.js';
@@ -160,7 +162,14 @@ export async function putManifestChecked(
       ],
     },
     tags,
-  );
+    reviewTime(ctx.options.gcReviewDelay),
+  ).catch((err: unknown) => {
+    // GC removed a blob or child between the check above and the commit.
+    if (err instanceof MissingReferencesError) {
+      fail('MANIFEST_BLOB_UNKNOWN', { message: err.message, detail: { digest: err.digests[0] ?? null } });
+    }
+    throw err;
+  });
   const pushed = { repository, digest, mediaType: parsed.mediaType, size: content.byteLength, request };
   if (tags.length === 0) await emit(ctx, 'onManifestPushed', pushed);
   for (const tag of tags) await emit(ctx, 'onManifestPushed', { ...pushed, tag });
@@ -185,7 +194,9 @@ export async function deleteManifest(
       : undefined;
   const deleted =
     repoId !== undefined &&
-    (ref.kind === 'tag' ? await deleteTag(ctx.db, repoId, ref.tag) : await removeManifest(ctx.db, repoId, ref.digest));
+    (ref.kind === 'tag'
+      ? await deleteTag(ctx.db, repoId, ref.tag, reviewTime(ctx.options.gcReviewDelay))
+      : await removeManifest(ctx.db, repoId, ref.digest, reviewTime(ctx.options.gcReviewDelay)));
   if (!deleted) fail('MANIFEST_UNKNOWN', { detail: ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest } });
   if (before) {
     await emit(ctx, 'onManifestDeleted', {

@@ -2,7 +2,8 @@ import type { Hash } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { findLinkedBlob, recordAndLinkBlob } from '../metadata/blobs.js';
+import { findLinkedBlob, linkExistingBlob, recordAndLinkBlob } from '../metadata/blobs.js';
+import { claimUploadDigest, reviewTime } from '../metadata/gc.js';
 import { ensureRepository } from '../metadata/repositories.js';
 import {
   createUpload,
@@ -15,6 +16,7 @@ import {
 import { type Digest, newHash } from '../oci/digest.js';
 import { PathNotFoundError } from '../storage/driver.js';
 import { paths } from '../storage/paths.js';
+import { removeBlobFile } from './blob-files.js';
 import { requireDigest } from './blobs.js';
 import type { RegistryContext } from './context.js';
 import { fail } from './errors.js';
@@ -30,6 +32,9 @@ interface HashState {
   hash: Hash;
   offset: number;
 }
+
+/** A blob deletion mark older than this belongs to a GC that died: an upload finishes it itself. */
+const STALE_DELETION_MS = 30_000;
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -136,9 +141,12 @@ export class Uploads {
         await this.discard(id);
         fail('DIGEST_INVALID', { detail: { expected: digest.value, actual } });
       }
+      // Claimed first: GC leaves a digest alone while an upload is finishing under it, and an
+      // upload waits while GC removes that digest's file (else the two could cross).
+      await this.claimDigest(id, digest.value);
       await this.ctx.storage.move(paths.uploadData(id), paths.blob(digest));
       const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
-      await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size);
+      await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size, reviewTime(this.ctx.options.gcReviewDelay));
       await this.discard(id);
       return size;
     });
@@ -150,8 +158,7 @@ export class Uploads {
     const blob = await findLinkedBlob(this.ctx.db, from, digestValue);
     if (!blob) return false;
     const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
-    await recordAndLinkBlob(this.ctx.db, repoId, blob.digest, Number(blob.size));
-    return true;
+    return linkExistingBlob(this.ctx.db, repoId, blob.digest, reviewTime(this.ctx.options.gcReviewDelay));
   }
 
   async cancel(repository: string, id: string): Promise<void> {
@@ -161,18 +168,34 @@ export class Uploads {
 
   /** Drops sessions untouched for longer than the configured age; returns how many. */
   async purge(): Promise<number> {
-    const before = new Date(Date.now() - this.ctx.options.uploadPurgeAge).toISOString();
-    const stale = await listStaleUploads(this.ctx.db, before);
-    for (const id of stale) if (!this.busy.has(id)) await this.discard(id);
-    return stale.length;
+    return purgeStaleUploads(
+      this.ctx,
+      (id) => this.busy.has(id),
+      (id) => this.hashes.delete(id),
+    );
+  }
+
+  /** Whether a request is streaming into the session now (GC leaves it alone). */
+  isBusy(id: string): boolean {
+    return this.busy.has(id);
   }
 
   private async discard(id: string): Promise<void> {
     this.hashes.delete(id);
-    await this.ctx.storage.delete(paths.uploadDir(id)).catch((err: unknown) => {
-      if (!(err instanceof PathNotFoundError)) throw err;
-    });
-    await deleteUpload(this.ctx.db, id);
+    await discardUpload(this.ctx, id);
+  }
+
+  /** Waits while GC removes this digest's file; takes over a removal whose GC died. */
+  private async claimDigest(id: string, digest: string): Promise<void> {
+    for (;;) {
+      const deleting = await claimUploadDigest(this.ctx.db, id, digest);
+      if (!deleting) return;
+      if (Date.now() - Date.parse(deleting.deletionStartedAt) > STALE_DELETION_MS) {
+        await removeBlobFile(this.ctx, digest, deleting.deletionStartedAt);
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
   }
 
   /** One request at a time per session: a second concurrent one is refused, not interleaved. */
@@ -211,4 +234,33 @@ export class Uploads {
     }
     return `${digest.algorithm}:${(await this.hashStored(id, digest.algorithm, size)).digest('hex')}`;
   }
+}
+
+/** Deletes an upload session's bytes, then its row. */
+async function discardUpload(ctx: RegistryContext, id: string): Promise<void> {
+  await ctx.storage.delete(paths.uploadDir(id)).catch((err: unknown) => {
+    if (!(err instanceof PathNotFoundError)) throw err;
+  });
+  await deleteUpload(ctx.db, id);
+}
+
+/**
+ * Drops upload sessions untouched for longer than `storage.upload_purge_age`, except those `busy`
+ * says are receiving bytes; returns how many were stale. Part of every GC run; a dry run only counts.
+ */
+export async function purgeStaleUploads(
+  ctx: RegistryContext,
+  busy: (id: string) => boolean = () => false,
+  forget: (id: string) => void = () => {},
+  dryRun = false,
+): Promise<number> {
+  const before = new Date(Date.now() - ctx.options.uploadPurgeAge).toISOString();
+  const stale = (await listStaleUploads(ctx.db, before)).filter((id) => !busy(id));
+  if (!dryRun) {
+    for (const id of stale) {
+      forget(id);
+      await discardUpload(ctx, id);
+    }
+  }
+  return stale.length;
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { collaboratorRoutes } from './collaborators.js';
+import { gcRoutes } from './gc.js';
 import { orgRoutes } from './orgs.js';
 import { planRoutes } from './plans.js';
 import type { ApiContext, ApiRoutes } from './plumbing.js';
@@ -22,6 +23,7 @@ export const apiModules: ApiRoutes[] = [
   collaboratorRoutes,
   tokenRoutes,
   planRoutes,
+  gcRoutes,
 ];
 
 /** Mounts the hub API at /api. */
