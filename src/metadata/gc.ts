@@ -235,6 +235,12 @@ async function inTransaction<T>(db: MetadataDb, dryRun: boolean, work: (tx: Meta
   }
 }
 
+/**
+ * How long an upload's claim on a digest protects it. Finishing (a rename and one insert) takes
+ * far less; a claim older than this belongs to a process that died mid-finish.
+ */
+export const FINISH_CLAIM_TTL = 5 * 60_000;
+
 /** Re-checks one due manifest and deletes it when nothing needs it any more. */
 export async function reviewManifest(db: MetadataDb, item: DueManifest, opts: ReviewOptions): Promise<ManifestReview> {
   return inTransaction(db, opts.dryRun, async (tx) => {
@@ -348,6 +354,7 @@ export async function reviewBlob(db: MetadataDb, item: DueBlob, opts: ReviewOpti
       .selectFrom('uploads')
       .select('id')
       .where('finishing_digest', '=', item.digest)
+      .where('updated_at', '>', new Date(Date.parse(opts.at) - FINISH_CLAIM_TTL).toISOString())
       .limit(1)
       .executeTakeFirst();
     if (finishing) return { deleted: false, reason: 'upload in progress' };
@@ -410,7 +417,11 @@ export async function claimUploadDigest(
   digest: string,
 ): Promise<{ deletionStartedAt: string } | undefined> {
   return db.transaction().execute(async (tx) => {
-    await tx.updateTable('uploads').set({ finishing_digest: digest }).where('id', '=', uploadId).execute();
+    await tx
+      .updateTable('uploads')
+      .set({ finishing_digest: digest, updated_at: now() })
+      .where('id', '=', uploadId)
+      .execute();
     const mark = await tx
       .selectFrom('gc_blob_deletions')
       .select('started_at')
