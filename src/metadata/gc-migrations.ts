@@ -51,6 +51,8 @@ export const gcMigrations: Record<string, Migration> = {
         .addColumn('error', 'text')
         .execute();
       await db.schema.createIndex('gc_runs_started').on('gc_runs').column('started_at').execute();
+      // Reviews and deletes look tags up by manifest: without this, each is a scan of every tag.
+      await db.schema.createIndex('tags_manifest').on('tags').columns(['repository_id', 'manifest_digest']).execute();
       // The digest an upload is being finished under: GC never deletes a blob an upload claims.
       await db.schema.alterTable('uploads').addColumn('finishing_digest', 'text').execute();
       await db.schema.createIndex('uploads_finishing_digest').on('uploads').column('finishing_digest').execute();

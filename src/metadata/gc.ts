@@ -241,9 +241,25 @@ async function inTransaction<T>(db: MetadataDb, dryRun: boolean, work: (tx: Meta
  */
 export const FINISH_CLAIM_TTL = 5 * 60_000;
 
-/** Re-checks one due manifest and deletes it when nothing needs it any more. */
-export async function reviewManifest(db: MetadataDb, item: DueManifest, opts: ReviewOptions): Promise<ManifestReview> {
+/**
+ * Re-checks due manifests and deletes those nothing needs any more. One transaction for the
+ * batch (each item's check and delete are in it; a small batch amortizes the commit), so a
+ * failure rolls back the batch: the caller then retries its items one by one.
+ */
+export async function reviewManifests(
+  db: MetadataDb,
+  items: DueManifest[],
+  opts: ReviewOptions,
+): Promise<ManifestReview[]> {
   return inTransaction(db, opts.dryRun, async (tx) => {
+    const out: ManifestReview[] = [];
+    for (const item of items) out.push(await reviewManifestIn(tx, item, opts));
+    return out;
+  });
+}
+
+async function reviewManifestIn(tx: MetadataDb, item: DueManifest, opts: ReviewOptions): Promise<ManifestReview> {
+  {
     const claimed = await tx
       .deleteFrom('gc_manifest_review')
       .where('repository_id', '=', item.repositoryId)
@@ -264,7 +280,7 @@ export async function reviewManifest(db: MetadataDb, item: DueManifest, opts: Re
     await queueManifestDependents(tx, item.repositoryId, item.digest, opts.childrenAfter);
     await deleteManifestRows(tx, item.repositoryId, item.digest);
     return { deleted: true, repository: m.name, digest: item.digest, size: Number(m.size) };
-  });
+  }
 }
 
 /** Most manifests one reachability check visits before it gives up and keeps the manifest. */
@@ -336,8 +352,16 @@ export async function deleteManifestRows(db: MetadataDb, repositoryId: number, d
  * references, no upload is finishing, and no young link holds loses its row and gets a deletion
  * mark, in the same transaction.
  */
-export async function reviewBlob(db: MetadataDb, item: DueBlob, opts: ReviewOptions): Promise<BlobReview> {
+export async function reviewBlobs(db: MetadataDb, items: DueBlob[], opts: ReviewOptions): Promise<BlobReview[]> {
   return inTransaction(db, opts.dryRun, async (tx) => {
+    const out: BlobReview[] = [];
+    for (const item of items) out.push(await reviewBlobIn(tx, item, opts));
+    return out;
+  });
+}
+
+async function reviewBlobIn(tx: MetadataDb, item: DueBlob, opts: ReviewOptions): Promise<BlobReview> {
+  {
     const claimed = await tx
       .deleteFrom('gc_blob_review')
       .where('digest', '=', item.digest)
@@ -392,12 +416,22 @@ export async function reviewBlob(db: MetadataDb, item: DueBlob, opts: ReviewOpti
     await tx.deleteFrom('blobs').where('digest', '=', item.digest).execute();
     await tx.insertInto('gc_blob_deletions').values({ digest: item.digest, started_at: now() }).execute();
     return { deleted: true, digest: item.digest, size: row ? Number(row.size) : undefined };
-  });
+  }
 }
 
 /** Blob deletion marks left by a crash between a blob's row deletion and its file's removal. */
 export async function pendingBlobDeletions(db: MetadataDb): Promise<{ digest: string; startedAt: string }[]> {
   return db.selectFrom('gc_blob_deletions').select(['digest', 'started_at as startedAt']).execute();
+}
+
+/** Clears the deletion marks of files now gone. */
+export async function clearBlobDeletions(db: MetadataDb, digests: string[]): Promise<void> {
+  for (let i = 0; i < digests.length; i += CHUNK) {
+    await db
+      .deleteFrom('gc_blob_deletions')
+      .where('digest', 'in', digests.slice(i, i + CHUNK))
+      .execute();
+  }
 }
 
 /** Clears a deletion mark once the file is gone (only the mark seen, when `startedAt` is given). */

@@ -10,11 +10,15 @@ import type { RegistryContext } from './context.js';
  * removed it before the mark was cleared.
  */
 export async function removeBlobFile(ctx: RegistryContext, digestValue: string, startedAt?: string): Promise<void> {
-  const digest = parseDigest(digestValue);
-  if (digest) {
-    await ctx.storage.delete(paths.blobDir(digest)).catch((err: unknown) => {
-      if (!(err instanceof PathNotFoundError)) throw err;
-    });
-  }
+  await deleteBlobDir(ctx, digestValue);
   await clearBlobDeletion(ctx.db, digestValue, startedAt);
+}
+
+/** Removes a blob's directory from storage; a missing one is fine. */
+export async function deleteBlobDir(ctx: RegistryContext, digestValue: string): Promise<void> {
+  const digest = parseDigest(digestValue);
+  if (!digest) return;
+  await ctx.storage.delete(paths.blobDir(digest)).catch((err: unknown) => {
+    if (!(err instanceof PathNotFoundError)) throw err;
+  });
 }

@@ -1,4 +1,5 @@
 import {
+  clearBlobDeletions,
   DEFAULT_REVIEW_DELAY,
   type DueBlob,
   type DueManifest,
@@ -9,15 +10,15 @@ import {
   pendingBlobDeletions,
   postponeAfterFailure,
   type ReviewOptions,
-  reviewBlob,
-  reviewManifest,
+  reviewBlobs,
+  reviewManifests,
   reviewTime,
   startRun,
 } from '../metadata/gc.js';
 import { parseDigest } from '../oci/digest.js';
 import { PathNotFoundError } from '../storage/driver.js';
 import { paths } from '../storage/paths.js';
-import { removeBlobFile } from './blob-files.js';
+import { deleteBlobDir, removeBlobFile } from './blob-files.js';
 import type { RegistryContext } from './context.js';
 import { purgeStaleUploads } from './uploads.js';
 
@@ -82,6 +83,32 @@ export const gcTotals: GcTotals = {
 };
 
 const PAGE = 200;
+/** Reviews per transaction: amortizes the commit, and keeps the write lock short. */
+const BATCH = 16;
+
+/**
+ * Reviews a batch in one transaction; when it fails, each item alone, so that one bad item is
+ * postponed (with its error) without holding back the others. Undefined for a failed item.
+ */
+async function inBatch<I, R>(
+  items: I[],
+  review: (items: I[]) => Promise<R[]>,
+  postpone: (item: I, err: unknown) => Promise<void>,
+  report: { failures: number },
+): Promise<(R | undefined)[]> {
+  try {
+    return await review(items);
+  } catch (err) {
+    if (items.length === 1) {
+      report.failures++;
+      await postpone(items[0] as I, err);
+      return [undefined];
+    }
+  }
+  const out: (R | undefined)[] = [];
+  for (const item of items) out.push(...(await inBatch([item], review, postpone, report)));
+  return out;
+}
 
 /** One garbage collection run, recorded in the history. */
 export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<GcReport> {
@@ -116,18 +143,19 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
     while (budget > 0) {
       const page = await dueManifestReviews(ctx.db, at, Math.min(PAGE, budget), cursor);
       if (page.length === 0) break;
-      for (const item of page) {
-        budget--;
-        try {
-          const r = await reviewManifest(ctx.db, item, review);
-          if (r.deleted) {
-            report.manifestsDeleted++;
-            report.deleted.push({ kind: 'manifest', digest: r.digest, repository: r.repository, size: r.size });
-            if (!dryRun) ctx.onManifestDeleted?.(r.repository, r.digest);
-          }
-        } catch (err) {
-          report.failures++;
-          await postponeAfterFailure(ctx.db, { kind: 'manifest', ...item }, errorText(err));
+      budget -= page.length;
+      for (let i = 0; i < page.length; i += BATCH) {
+        const results = await inBatch(
+          page.slice(i, i + BATCH),
+          (items) => reviewManifests(ctx.db, items, review),
+          (item, err) => postponeAfterFailure(ctx.db, { kind: 'manifest', ...item }, errorText(err)),
+          report,
+        );
+        for (const r of results) {
+          if (!r?.deleted) continue;
+          report.manifestsDeleted++;
+          report.deleted.push({ kind: 'manifest', digest: r.digest, repository: r.repository, size: r.size });
+          if (!dryRun) ctx.onManifestDeleted?.(r.repository, r.digest);
         }
       }
       cursor = page[page.length - 1];
@@ -136,21 +164,28 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
     while (budget > 0) {
       const page = await dueBlobReviews(ctx.db, at, Math.min(PAGE, budget), blobCursor);
       if (page.length === 0) break;
-      for (const item of page) {
-        budget--;
-        try {
-          const r = await reviewBlob(ctx.db, item, review);
-          if (r.deleted) {
-            const size = r.size ?? (await fileSize(ctx, r.digest));
-            if (!dryRun) await removeBlobFile(ctx, r.digest);
-            report.blobsDeleted++;
-            report.bytesFreed += size;
-            report.deleted.push({ kind: 'blob', digest: r.digest, size });
+      budget -= page.length;
+      for (let i = 0; i < page.length; i += BATCH) {
+        const results = await inBatch(
+          page.slice(i, i + BATCH),
+          (items) => reviewBlobs(ctx.db, items, review),
+          (item, err) => postponeAfterFailure(ctx.db, { kind: 'blob', ...item }, errorText(err)),
+          report,
+        );
+        const gone: string[] = [];
+        for (const r of results) {
+          if (!r?.deleted) continue;
+          const size = r.size ?? (await fileSize(ctx, r.digest));
+          // The rows' deletion is committed: now the files, then their marks.
+          if (!dryRun) {
+            await deleteBlobDir(ctx, r.digest);
+            gone.push(r.digest);
           }
-        } catch (err) {
-          report.failures++;
-          await postponeAfterFailure(ctx.db, { kind: 'blob', ...item }, errorText(err));
+          report.blobsDeleted++;
+          report.bytesFreed += size;
+          report.deleted.push({ kind: 'blob', digest: r.digest, size });
         }
+        await clearBlobDeletions(ctx.db, gone);
       }
       blobCursor = page[page.length - 1];
     }
