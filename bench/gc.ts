@@ -3,8 +3,8 @@
 //     The time must follow the deletions, not the store (the review queues hold only what changed).
 //     Rows are seeded directly into the metadata database; the deleted images' blobs are real files.
 //  2. Small-image push throughput (concurrency 4) with the server's GC off, and with GC running
-//     every 100 ms with a 1 s delay while a deleter untags what was pushed (so GC always has work).
-//   npm run bench   (or: npm run build && npx tsx bench/gc.ts [--manifests 10000,100000] [--duration 10])
+//     every 100 ms with a 5 s delay while a deleter untags what was pushed (so GC always has work).
+//   npm run bench   (or: npm run build && npx tsx bench/gc.ts [--manifests 10000,100000] [--duration 20])
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -30,7 +30,7 @@ const DELETED = 1000;
 const { values } = parseArgs({
   options: {
     manifests: { type: 'string', default: '10000,100000' },
-    duration: { type: 'string', default: process.env.BENCH_DURATION ?? '10' },
+    duration: { type: 'string', default: process.env.BENCH_GC_DURATION ?? '20' },
   },
 });
 
@@ -140,7 +140,7 @@ async function gcOverStore(total: number): Promise<StoreFigure> {
   }
 }
 
-/** Push rate with GC off, then with GC every 100 ms (1 s delay) while a deleter untags what was pushed. */
+/** Push rate with GC off, then with GC every 100 ms (5 s delay) while a deleter untags what was pushed. */
 async function pushThroughput(durationMs: number): Promise<{
   withoutGc: number;
   withGc: number;
@@ -150,8 +150,9 @@ async function pushThroughput(durationMs: number): Promise<{
   const rate = async (gcOn: boolean): Promise<{ perSec: number; gcRuns: number; gcManifests: number }> => {
     process.env.WHARF_GC_ENABLED = String(gcOn);
     process.env.WHARF_GC_INTERVAL = '100ms';
-    // A short delay, never none: a blob must outlive the gap between its upload and its manifest.
-    process.env.WHARF_GC_REVIEW_DELAY = '1s';
+    // A short delay, never none: a blob must outlive the gap between its upload and its manifest
+    // (seconds on a loaded machine). What the deleter untags is due 5 s later, all run long.
+    process.env.WHARF_GC_REVIEW_DELAY = '5s';
     const server = await startServer('wharf', repoRoot);
     const c = new RegistryClient(server.origin, 16);
     try {

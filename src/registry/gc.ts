@@ -175,12 +175,14 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
         const gone: string[] = [];
         for (const r of results) {
           if (!r?.deleted) continue;
+          // Without a row (an orphan file fsck queued), the file's size; nothing at all counts for nothing.
           const size = r.size ?? (await fileSize(ctx, r.digest));
           // The rows' deletion is committed: now the files, then their marks.
           if (!dryRun) {
             await deleteBlobDir(ctx, r.digest);
             gone.push(r.digest);
           }
+          if (size === undefined) continue;
           report.blobsDeleted++;
           report.bytesFreed += size;
           report.deleted.push({ kind: 'blob', digest: r.digest, size });
@@ -213,13 +215,14 @@ async function finishPendingDeletions(ctx: RegistryContext): Promise<void> {
   for (const p of await pendingBlobDeletions(ctx.db)) await removeBlobFile(ctx, p.digest, p.startedAt);
 }
 
-async function fileSize(ctx: RegistryContext, digestValue: string): Promise<number> {
+/** The size of a blob's file; undefined when there is none. */
+async function fileSize(ctx: RegistryContext, digestValue: string): Promise<number | undefined> {
   const digest = parseDigest(digestValue);
-  if (!digest) return 0;
+  if (!digest) return undefined;
   try {
     return (await ctx.storage.stat(paths.blob(digest))).size;
   } catch (err) {
-    if (err instanceof PathNotFoundError) return 0;
+    if (err instanceof PathNotFoundError) return undefined;
     throw err;
   }
 }

@@ -119,6 +119,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
         auth: tokenDeps,
         secure: config.tls.cert !== '',
         allowPrivateWebhooks: config.webhooks.allow_private_targets,
+        gc: { registry: ctx, config },
       }),
     );
   }

@@ -296,3 +296,66 @@ describe('GET/POST /api/admin/gc', () => {
     ]);
   });
 });
+
+describe('the /admin/gc page', () => {
+  const PASSWORDS = { admin: 'admin-Secret-0', alice: 'alice-Secret-1' };
+
+  /** Signs in through the form; returns the cookies and the CSRF token of the session. */
+  async function signIn(app: FastifyInstance, user: keyof typeof PASSWORDS) {
+    const first = await app.inject({ method: 'GET', url: '/signin' });
+    const csrfCookie = first.cookies.find((c) => c.name === 'wharf_csrf')?.value ?? '';
+    const res = await app.inject({
+      method: 'POST',
+      url: '/signin',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `wharf_csrf=${csrfCookie}` },
+      payload: new URLSearchParams({ username: user, password: PASSWORDS[user], _csrf: csrfCookie }).toString(),
+    });
+    const session = res.cookies.find((c) => c.name === 'wharf_session')?.value ?? '';
+    const cookie = `wharf_session=${session}`;
+    const pageHtml = (await app.inject({ method: 'GET', url: '/admin/gc', headers: { cookie } })).body;
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(pageHtml)?.[1] ?? '';
+    return { cookie, csrf };
+  }
+
+  it('shows the queues and runs to administrators, runs a dry run and a real run from its buttons', async () => {
+    server = await hubServer(PASSWORDS, { env: { WHARF_GC_REVIEW_DELAY: '0s', WHARF_GC_INTERVAL: '1h' } });
+    const app = server.app;
+    const alice = await signIn(app, 'alice');
+    expect((await app.inject({ method: 'GET', url: '/admin/gc', headers: { cookie: alice.cookie } })).statusCode).toBe(
+      404,
+    );
+
+    const digest = `sha256:${'2'.repeat(64)}`;
+    await server.ctx.db
+      .insertInto('gc_blob_review')
+      .values({
+        digest,
+        review_after: '2000-01-01T00:00:00.000Z',
+        reason: 'test',
+        last_error: null,
+        created_at: '2000-01-01T00:00:00.000Z',
+      })
+      .execute();
+    const admin = await signIn(app, 'admin');
+    const view = await app.inject({ method: 'GET', url: '/admin/gc', headers: { cookie: admin.cookie } });
+    expect(view.statusCode).toBe(200);
+    expect(view.body).toContain('<h1>Garbage collection</h1>');
+    expect(view.body).toMatch(/<td>Blobs<\/td><td>1<\/td><td>1<\/td><td>1<\/td><td>0<\/td>/);
+
+    const post = (dryRun: boolean) =>
+      app.inject({
+        method: 'POST',
+        url: '/admin/gc',
+        headers: { cookie: admin.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({ _csrf: admin.csrf, dry_run: String(dryRun) }).toString(),
+      });
+    const dry = await post(true);
+    expect(dry.statusCode).toBe(200);
+    expect(dry.body).toContain('Dry run: would delete 0 manifest(s) and 0 blob(s)');
+    const run = await post(false);
+    expect(run.body).toContain('Deleted 0 manifest(s) and 0 blob(s)');
+    expect(run.body).toMatch(/<td>Blobs<\/td><td>0<\/td>/);
+    const audit = await server.ctx.db.selectFrom('audit_log').select('action').where('action', '=', 'gc.run').execute();
+    expect(audit).toHaveLength(1);
+  });
+});

@@ -1,8 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Account } from '../../metadata/accounts.js';
 import type { MetadataDb } from '../../metadata/db.js';
+import type { RegistryContext } from '../../registry/context.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import type { TokenAuthDeps } from '../auth.js';
+import type { Config } from '../config.js';
 import type { UiSession } from './sessions.js';
 
 /** What the UI's pages work with. */
@@ -15,6 +17,8 @@ export interface UiDeps {
   secure: boolean;
   /** Webhook targets on loopback or private addresses (config webhooks.allow_private_targets). */
   allowPrivateWebhooks: boolean;
+  /** The registry and configuration, for the garbage collection page (/admin/gc). */
+  gc?: { registry: RegistryContext; config: Config };
 }
 
 /** The registry actions an account has on a repository name (the hub's permission callback). */

@@ -3,6 +3,7 @@ import type { UiDeps } from '../context.js';
 import { accountPages } from './account.js';
 import { adminPages } from './admin.js';
 import { explorePages } from './explore.js';
+import { gcPages } from './gc.js';
 import { managePages } from './manage.js';
 import { orgPages } from './orgs.js';
 import { repositoryPages } from './repository.js';
@@ -15,4 +16,5 @@ export const UI_PAGES: ((app: FastifyInstance, deps: UiDeps) => Promise<void>)[]
   managePages,
   orgPages,
   adminPages,
+  gcPages,
 ];
