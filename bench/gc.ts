@@ -3,8 +3,8 @@
 //     The time must follow the deletions, not the store (the review queues hold only what changed).
 //     Rows are seeded directly into the metadata database; the deleted images' blobs are real files.
 //  2. Small-image push throughput (concurrency 4) with the server's GC off, and with GC running
-//     every 100 ms with a 5 s delay while a deleter untags what was pushed (so GC always has work).
-//   npm run bench   (or: npm run build && npx tsx bench/gc.ts [--manifests 10000,100000] [--duration 20])
+//     every second with a 5 s delay while a deleter untags what was pushed (so GC always has work).
+//   npm run bench   (or: npm run build && npx tsx bench/gc.ts [--manifests 10000,100000] [--duration 20] [--only store|push])
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -30,6 +30,7 @@ const DELETED = 1000;
 const { values } = parseArgs({
   options: {
     manifests: { type: 'string', default: '10000,100000' },
+    only: { type: 'string' },
     duration: { type: 'string', default: process.env.BENCH_GC_DURATION ?? '20' },
   },
 });
@@ -140,7 +141,7 @@ async function gcOverStore(total: number): Promise<StoreFigure> {
   }
 }
 
-/** Push rate with GC off, then with GC every 100 ms (5 s delay) while a deleter untags what was pushed. */
+/** Push rate with GC off, then with GC every second (5 s delay) while a deleter untags what was pushed. */
 async function pushThroughput(durationMs: number): Promise<{
   withoutGc: number;
   withGc: number;
@@ -149,7 +150,7 @@ async function pushThroughput(durationMs: number): Promise<{
 }> {
   const rate = async (gcOn: boolean): Promise<{ perSec: number; gcRuns: number; gcManifests: number }> => {
     process.env.WHARF_GC_ENABLED = String(gcOn);
-    process.env.WHARF_GC_INTERVAL = '100ms';
+    process.env.WHARF_GC_INTERVAL = '1s';
     // A short delay, never none: a blob must outlive the gap between its upload and its manifest
     // (seconds on a loaded machine). What the deleter untags is due 5 s later, all run long.
     process.env.WHARF_GC_REVIEW_DELAY = '5s';
@@ -197,11 +198,12 @@ async function pushThroughput(durationMs: number): Promise<{
   };
 }
 
-const sizes = (values.manifests ?? '10000,100000').split(',').map(Number);
-process.stdout.write(
-  `GC benchmark: ${DELETED} deletions in stores of ${sizes.join(', ')} manifests ` +
-    `(${cpus().length} CPUs, load average ${loadavg()[0]?.toFixed(1)})\n`,
-);
+const sizes = values.only === 'push' ? [] : (values.manifests ?? '10000,100000').split(',').map(Number);
+if (sizes.length > 0)
+  process.stdout.write(
+    `GC benchmark: ${DELETED} deletions in stores of ${sizes.join(', ')} manifests ` +
+      `(${cpus().length} CPUs, load average ${loadavg()[0]?.toFixed(1)})\n`,
+  );
 const figures: StoreFigure[] = [];
 for (const n of sizes) {
   const f = await gcOverStore(n);
@@ -220,9 +222,10 @@ if (figures.length >= 2) {
   );
 }
 const duration = Number(values.duration) * 1000;
-const push = await pushThroughput(duration);
-process.stdout.write(
-  `Small-image push, concurrency 4, ${values.duration} s: ${push.withoutGc.toFixed(1)} images/s without GC, ` +
-    `${push.withGc.toFixed(1)} images/s with GC every 100 ms (${push.gcRuns} runs deleted ${push.gcManifests} manifests): ` +
-    `${((push.withGc / push.withoutGc - 1) * 100).toFixed(1)} %\n`,
-);
+const push = values.only === 'store' ? undefined : await pushThroughput(duration);
+if (push)
+  process.stdout.write(
+    `Small-image push, concurrency 4, ${values.duration} s: ${push.withoutGc.toFixed(1)} images/s without GC, ` +
+      `${push.withGc.toFixed(1)} images/s with GC every second (${push.gcRuns} runs deleted ${push.gcManifests} manifests): ` +
+      `${((push.withGc / push.withoutGc - 1) * 100).toFixed(1)} %\n`,
+  );

@@ -517,38 +517,27 @@ export interface GcRunCounts {
   uploadsPurged: number;
 }
 
-export async function startRun(db: MetadataDb, trigger: string, dryRun: boolean): Promise<number> {
+/** Records a finished run in the history; returns its id. */
+export async function recordRun(
+  db: MetadataDb,
+  run: GcRunCounts & { startedAt: string; trigger: string; dryRun: boolean; error?: string },
+): Promise<number> {
   const row = await db
     .insertInto('gc_runs')
     .values({
-      started_at: now(),
-      finished_at: null,
-      dry_run: dryRun ? 1 : 0,
-      trigger,
-      manifests_deleted: 0,
-      blobs_deleted: 0,
-      bytes_freed: 0,
-      uploads_purged: 0,
-      error: null,
+      started_at: run.startedAt,
+      finished_at: now(),
+      dry_run: run.dryRun ? 1 : 0,
+      trigger: run.trigger,
+      manifests_deleted: run.manifestsDeleted,
+      blobs_deleted: run.blobsDeleted,
+      bytes_freed: run.bytesFreed,
+      uploads_purged: run.uploadsPurged,
+      error: run.error ?? null,
     })
     .returning('id')
     .executeTakeFirstOrThrow();
   return row.id;
-}
-
-export async function finishRun(db: MetadataDb, id: number, counts: GcRunCounts, error?: string): Promise<void> {
-  await db
-    .updateTable('gc_runs')
-    .set({
-      finished_at: now(),
-      manifests_deleted: counts.manifestsDeleted,
-      blobs_deleted: counts.blobsDeleted,
-      bytes_freed: counts.bytesFreed,
-      uploads_purged: counts.uploadsPurged,
-      error: error ?? null,
-    })
-    .where('id', '=', id)
-    .execute();
 }
 
 export interface GcRunRecord {

@@ -5,15 +5,14 @@ import {
   type DueManifest,
   dueBlobReviews,
   dueManifestReviews,
-  finishRun,
   type GcRunCounts,
   pendingBlobDeletions,
   postponeAfterFailure,
   type ReviewOptions,
+  recordRun,
   reviewBlobs,
   reviewManifests,
   reviewTime,
-  startRun,
 } from '../metadata/gc.js';
 import { parseDigest } from '../oci/digest.js';
 import { PathNotFoundError } from '../storage/driver.js';
@@ -52,6 +51,7 @@ export interface GcDeletion {
 }
 
 export interface GcReport extends GcRunCounts {
+  /** Its id in the history (0 for a scheduled run that found nothing to do, which is not kept). */
   runId: number;
   dryRun: boolean;
   /** What was (or, in a dry run, would be) deleted. */
@@ -114,9 +114,10 @@ async function inBatch<I, R>(
 export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<GcReport> {
   const started = performance.now();
   const dryRun = options.dryRun ?? false;
-  const runId = await startRun(ctx.db, options.trigger ?? 'cli', dryRun);
+  const startedAt = new Date().toISOString();
+  const trigger = options.trigger ?? 'cli';
   const report: GcReport = {
-    runId,
+    runId: 0,
     dryRun,
     deleted: [],
     failures: 0,
@@ -196,7 +197,17 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
     throw err;
   } finally {
     report.seconds = (performance.now() - started) / 1000;
-    await finishRun(ctx.db, runId, report, error).catch(() => {});
+    // Every run goes into the history, except scheduled runs that found nothing to do.
+    const idle = report.manifestsDeleted + report.blobsDeleted + report.uploadsPurged + report.failures === 0 && !error;
+    if (!(trigger === 'schedule' && idle)) {
+      report.runId = await recordRun(ctx.db, {
+        ...report,
+        startedAt,
+        trigger,
+        dryRun,
+        ...(error ? { error } : {}),
+      }).catch(() => 0);
+    }
     if (!dryRun) {
       gcTotals.runs++;
       gcTotals.manifestsDeleted += report.manifestsDeleted;
