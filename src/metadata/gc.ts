@@ -381,7 +381,11 @@ async function reviewBlobIn(tx: MetadataDb, item: DueBlob, opts: ReviewOptions):
       .where('updated_at', '>', new Date(Date.parse(opts.at) - FINISH_CLAIM_TTL).toISOString())
       .limit(1)
       .executeTakeFirst();
-    if (finishing) return { deleted: false, reason: 'upload in progress' };
+    if (finishing) {
+      // The upload queues the blob again when it records it; if it fails, this review stands.
+      await queueBlobReview(tx, item.digest, opts.childrenAfter, 'upload_in_progress');
+      return { deleted: false, reason: 'upload in progress' };
+    }
     const users = await tx
       .selectFrom('manifest_references')
       .select('repository_id')

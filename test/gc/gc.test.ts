@@ -5,8 +5,10 @@
 // crossing, the admin API and the metrics.
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { claimUploadDigest } from '../../src/metadata/gc.js';
 import { MissingReferencesError, putManifest } from '../../src/metadata/manifests.js';
 import { findRepositoryId } from '../../src/metadata/repositories.js';
+import { createUpload, deleteUpload } from '../../src/metadata/uploads.js';
 import { digestOf, parseDigest } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/mediatypes.js';
 import { removeBlobFile } from '../../src/registry/blob-files.js';
@@ -175,6 +177,25 @@ describe('online garbage collection', () => {
     expect(run.deleted.map((d) => d.digest)).not.toContain(layer);
     expect(await fileExists(layer)).toBe(true);
     expect(await status(app, 'GET', '/v2/gc/late/manifests/v1')).toBe(200);
+  });
+
+  it('never deletes a blob an upload is finishing under; its review comes back', async () => {
+    const app = await start();
+    const blob = await pushBlob(app, 'gc/claimed', 'claimed by an upload');
+    await wait();
+    await createUpload(server.ctx.db, '00000000-0000-4000-8000-000000000001', 'gc/claimed');
+    expect(await claimUploadDigest(server.ctx.db, '00000000-0000-4000-8000-000000000001', blob)).toBeUndefined();
+    expect((await gc()).deleted).toEqual([]);
+    expect(await fileExists(blob)).toBe(true);
+    const again = await server.ctx.db
+      .selectFrom('gc_blob_review')
+      .select('reason')
+      .where('digest', '=', blob)
+      .execute();
+    expect(again).toEqual([{ reason: 'upload_in_progress' }]);
+    await deleteUpload(server.ctx.db, '00000000-0000-4000-8000-000000000001');
+    await wait();
+    expect((await gc()).deleted.map((d) => d.digest)).toEqual([blob]);
   });
 
   it('a manifest whose blob link went between the check and the commit is refused and stores nothing', async () => {
