@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { digestOf, parseDigest } from '../../src/oci/digest.js';
 import { fsck } from '../../src/registry/fsck.js';
-import { runGc } from '../../src/registry/gc.js';
 import { buildServer, type WharfServer } from '../../src/server/app.js';
 import { loadConfig } from '../../src/server/config.js';
 import { paths } from '../../src/storage/paths.js';
