@@ -294,37 +294,41 @@ async function isReachable(db: MetadataDb, repositoryId: number, digest: string,
   if (seen.has(digest)) return false;
   seen.add(digest);
   if (seen.size > MAX_VISITS) return true;
-  const tagged = await db
+  // One statement for the manifest's tags and its neighbours: indexes that list it, its
+  // referrers, and its subject.
+  const rows = await db
     .selectFrom('tags')
-    .select('name')
+    .select([sql<string>`'tag'`.as('via'), 'manifest_digest as digest'])
     .where('repository_id', '=', repositoryId)
     .where('manifest_digest', '=', digest)
-    .limit(1)
-    .executeTakeFirst();
-  if (tagged) return true;
-  const parents = await db
-    .selectFrom('manifest_references')
-    .select('manifest_digest as digest')
-    .where('repository_id', '=', repositoryId)
-    .where('child_digest', '=', digest)
-    .where('kind', '=', 'manifest')
-    .execute();
-  const referrers = await db
-    .selectFrom('manifests')
-    .select('digest')
-    .where('repository_id', '=', repositoryId)
-    .where('subject_digest', '=', digest)
-    .execute();
-  const subject = await db
-    .selectFrom('manifests as m')
-    .innerJoin('manifests as s', (j) =>
-      j.onRef('s.repository_id', '=', 'm.repository_id').onRef('s.digest', '=', 'm.subject_digest'),
+    .unionAll(
+      db
+        .selectFrom('manifest_references')
+        .select([sql<string>`'parent'`.as('via'), 'manifest_digest as digest'])
+        .where('repository_id', '=', repositoryId)
+        .where('child_digest', '=', digest)
+        .where('kind', '=', 'manifest'),
     )
-    .select('s.digest')
-    .where('m.repository_id', '=', repositoryId)
-    .where('m.digest', '=', digest)
-    .executeTakeFirst();
-  for (const next of [...parents, ...referrers, ...(subject ? [subject] : [])]) {
+    .unionAll(
+      db
+        .selectFrom('manifests')
+        .select([sql<string>`'referrer'`.as('via'), 'digest'])
+        .where('repository_id', '=', repositoryId)
+        .where('subject_digest', '=', digest),
+    )
+    .unionAll(
+      db
+        .selectFrom('manifests as m')
+        .innerJoin('manifests as s', (j) =>
+          j.onRef('s.repository_id', '=', 'm.repository_id').onRef('s.digest', '=', 'm.subject_digest'),
+        )
+        .select([sql<string>`'subject'`.as('via'), 's.digest as digest'])
+        .where('m.repository_id', '=', repositoryId)
+        .where('m.digest', '=', digest),
+    )
+    .execute();
+  if (rows.some((r) => r.via === 'tag')) return true;
+  for (const next of rows) {
     if (await isReachable(db, repositoryId, next.digest, seen)) return true;
   }
   return false;
