@@ -1,4 +1,4 @@
-import type { Kysely, Migration } from 'kysely';
+import { type Kysely, type Migration, sql } from 'kysely';
 
 /**
  * Online garbage collection (issue 11): review queues in the style of GitLab's container
@@ -56,6 +56,20 @@ export const gcMigrations: Record<string, Migration> = {
       // The digest an upload is being finished under: GC never deletes a blob an upload claims.
       await db.schema.alterTable('uploads').addColumn('finishing_digest', 'text').execute();
       await db.schema.createIndex('uploads_finishing_digest').on('uploads').column('finishing_digest').execute();
+      // What was already garbage before this migration (untagged manifests, blobs no manifest
+      // uses) had no event to queue it: queued once here, a day out (the default review delay).
+      const at = new Date();
+      const after = new Date(at.getTime() + 24 * 3_600_000).toISOString();
+      await sql`insert into gc_manifest_review (repository_id, digest, review_after, reason, attempts, created_at)
+        select m.repository_id, m.digest, ${after}, 'backfill', 0, ${at.toISOString()} from manifests m
+        where not exists (select 1 from tags t where t.repository_id = m.repository_id and t.manifest_digest = m.digest)`.execute(
+        db,
+      );
+      await sql`insert into gc_blob_review (digest, review_after, reason, attempts, created_at)
+        select b.digest, ${after}, 'backfill', 0, ${at.toISOString()} from blobs b
+        where not exists (select 1 from manifest_references r where r.child_digest = b.digest and r.kind = 'blob')`.execute(
+        db,
+      );
     },
   },
 };

@@ -3,11 +3,16 @@
 // passed and what it must keep (a blob waiting for its manifest, a manifest only an index or a
 // referrer's subject link needs, a blob re-referenced while queued), dry runs, the upload/GC
 // crossing, the admin API and the metrics.
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openSqlite } from '../../src/metadata/db.js';
 import { claimUploadDigest } from '../../src/metadata/gc.js';
 import { MissingReferencesError, putManifest } from '../../src/metadata/manifests.js';
+import { registryMigrations } from '../../src/metadata/migrations.js';
 import { findRepositoryId } from '../../src/metadata/repositories.js';
+import type { Database } from '../../src/metadata/schema.js';
+import { openMigratedSqlite } from '../../src/metadata/sqlite.js';
 import { createUpload, deleteUpload } from '../../src/metadata/uploads.js';
 import { digestOf, parseDigest } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/mediatypes.js';
@@ -17,7 +22,7 @@ import type { WharfServer } from '../../src/server/app.js';
 import { paths } from '../../src/storage/paths.js';
 import { pushBlob, pushImage } from '../support/push.js';
 import { hubServer, memoryServer } from '../support/server.js';
-import { sleep } from '../support/tools.js';
+import { removeTmpDir, sleep, tmpDir } from '../support/tools.js';
 
 const DELAY_MS = 400;
 const wait = () => sleep(DELAY_MS + 100);
@@ -378,5 +383,61 @@ describe('the /admin/gc page', () => {
     expect(run.body).toMatch(/<td>Blobs<\/td><td>0<\/td>/);
     const audit = await server.ctx.db.selectFrom('audit_log').select('action').where('action', '=', 'gc.run').execute();
     expect(audit).toHaveLength(1);
+  });
+});
+
+describe('migration 0005_gc_review_queues', () => {
+  it('queues what was already garbage in an existing store (untagged manifests, unused blobs), a day out', async () => {
+    const dir = await tmpDir('wharf-gc-migration-');
+    try {
+      const file = join(dir, 'wharf.db');
+      const before = Object.fromEntries(Object.entries(registryMigrations).filter(([k]) => !k.startsWith('0005')));
+      const old = await openMigratedSqlite<Database>(file, before, { label: 'test', busyTimeoutMs: 1000 });
+      const at = new Date().toISOString();
+      await old.insertInto('repositories').values({ name: 'old/repo', created_at: at }).execute();
+      for (const digest of ['sha256:tagged', 'sha256:untagged']) {
+        await old
+          .insertInto('manifests')
+          .values({
+            repository_id: 1,
+            digest,
+            media_type: 'x',
+            size: 1,
+            content: Buffer.from('x'),
+            artifact_type: null,
+            subject_digest: null,
+            annotations: null,
+            created_at: at,
+          })
+          .execute();
+      }
+      await old
+        .insertInto('tags')
+        .values({ repository_id: 1, name: 'v1', manifest_digest: 'sha256:tagged', updated_at: at })
+        .execute();
+      for (const digest of ['sha256:used', 'sha256:unused'])
+        await old.insertInto('blobs').values({ digest, size: 1, created_at: at }).execute();
+      await old
+        .insertInto('manifest_references')
+        .values({ repository_id: 1, manifest_digest: 'sha256:tagged', child_digest: 'sha256:used', kind: 'blob' })
+        .execute();
+      await old.destroy();
+
+      const db = await openSqlite(file);
+      try {
+        const manifests = await db
+          .selectFrom('gc_manifest_review')
+          .select(['digest', 'reason', 'review_after'])
+          .execute();
+        expect(manifests.map((m) => [m.digest, m.reason])).toEqual([['sha256:untagged', 'backfill']]);
+        expect(Date.parse(manifests[0]?.review_after ?? '') - Date.now()).toBeGreaterThan(23 * 3_600_000);
+        const blobs = await db.selectFrom('gc_blob_review').select(['digest', 'reason']).execute();
+        expect(blobs).toEqual([{ digest: 'sha256:unused', reason: 'backfill' }]);
+      } finally {
+        await db.destroy();
+      }
+    } finally {
+      await removeTmpDir(dir);
+    }
   });
 });
