@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { humanSize } from '../engine/units.js';
+import { nextReviewTime, queueHealth } from '../metadata/gc.js';
 import type { RegistryContext } from '../registry/context.js';
 import { type FsckReport, fsck } from '../registry/fsck.js';
 import { type GcReport, runGc } from '../registry/gc.js';
@@ -87,7 +88,18 @@ export function gcCommand(): Command {
         trigger: 'cli',
       });
       if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-      else printGc(report, opts.verbose ?? false);
+      else {
+        printGc(report, opts.verbose ?? false);
+        // What waits for its review delay (a delete a minute ago shows here, not above).
+        const at = new Date().toISOString();
+        const h = await queueHealth(ctx.db, at, at);
+        const next = await nextReviewTime(ctx.db);
+        if (next !== undefined) {
+          process.stdout.write(
+            `Queued for review later: ${h.manifests.queued} manifest(s), ${h.blobs.queued} blob(s); next due ${next}\n`,
+          );
+        }
+      }
     });
   });
 }

@@ -622,6 +622,20 @@ export async function queueHealth(
   };
 }
 
+/** When the next review comes due (ISO), over both queues; undefined when they are empty. */
+export async function nextReviewTime(db: MetadataDb): Promise<string | undefined> {
+  const m = await db
+    .selectFrom('gc_manifest_review')
+    .select((eb) => eb.fn.min('review_after').as('t'))
+    .executeTakeFirst();
+  const b = await db
+    .selectFrom('gc_blob_review')
+    .select((eb) => eb.fn.min('review_after').as('t'))
+    .executeTakeFirst();
+  const times = [m?.t, b?.t].filter((t): t is string => typeof t === 'string');
+  return times.sort()[0];
+}
+
 /** Items that failed, most attempts first (for the admin API). */
 export async function failingItems(
   db: MetadataDb,

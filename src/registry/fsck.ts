@@ -168,7 +168,15 @@ async function checkBlobFile(
     return { kind: 'size_mismatch', digest: row.digest, detail: `file has ${size} bytes, row says ${row.size}` };
   }
   if (!verify) return undefined;
-  const actual = await hashFile(ctx, path, digest);
+  let actual: string;
+  try {
+    actual = await hashFile(ctx, path, digest);
+  } catch (err) {
+    // GC may remove the file between the stat and the read (the caller re-checks the row).
+    if (err instanceof PathNotFoundError)
+      return { kind: 'missing_file', digest: row.digest, detail: 'no file for this blob row' };
+    throw err;
+  }
   if (actual !== row.digest) {
     return { kind: 'digest_mismatch', digest: row.digest, detail: `file content hashes to ${actual}` };
   }
