@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DATABASE_FILE, type MetadataDb, openSqlite } from '../metadata/db.js';
-import { loadConfig } from '../server/config.js';
+import { type Config, loadConfig } from '../server/config.js';
 
 export interface DataOptions {
   config?: string;
@@ -18,6 +18,13 @@ export function withDataOptions(command: Command): Command {
     .option('--data <dir>', 'data directory (default ./data)');
 }
 
+/** The configuration as `wharf serve` would load it, with --data applied. */
+export function loadDataConfig(opts: DataOptions): Config {
+  const overrides: [string[], unknown][] = [];
+  if (opts.data) overrides.push([['storage', 'root'], opts.data]);
+  return loadConfig({ ...(opts.config ? { file: opts.config } : {}), overrides });
+}
+
 /**
  * Runs `fn` on the data directory's database and closes it afterwards. With `create`, a
  * missing database is created (and migrated); otherwise it is an error, so that a mistyped
@@ -28,9 +35,7 @@ export async function withDatabase<T>(
   options: { create: boolean },
   fn: (db: MetadataDb) => Promise<T>,
 ): Promise<T> {
-  const overrides: [string[], unknown][] = [];
-  if (opts.data) overrides.push([['storage', 'root'], opts.data]);
-  const config = loadConfig({ ...(opts.config ? { file: opts.config } : {}), overrides });
+  const config = loadDataConfig(opts);
   if (config.storage.driver === 'memory') {
     throw new Error('storage.driver is memory: there is no data directory to manage');
   }

@@ -1,5 +1,6 @@
 import type { Account } from '../metadata/accounts.js';
 import { type MetadataDb, now } from '../metadata/db.js';
+import { queueRepositoryContents, reviewTime } from '../metadata/gc.js';
 import { findNamespace } from '../metadata/namespaces.js';
 import { displayName } from '../metadata/search.js';
 import { isValidRepositoryName } from '../oci/name.js';
@@ -179,7 +180,9 @@ export async function deleteRepository(
   const before = await getRepository(db, actionsOf, account, fullName);
   if (!before.permissions.admin) throw new HubError('denied', 'deleting a repository needs admin permission');
   await db.transaction().execute(async (tx) => {
-    await onRepositoryDeleting(tx, before.id);
+    // Its manifests and blobs go to garbage collection's queues, due at once: GC still keeps
+    // whatever another repository references or links (recent links: until the review delay).
+    await queueRepositoryContents(tx, before.id, reviewTime(0));
     await tx.deleteFrom('repositories').where('id', '=', before.id).execute();
   });
   await notify.events?.onRepositoryDeleted?.({
@@ -188,14 +191,6 @@ export async function deleteRepository(
   });
   return before;
 }
-
-/**
- * Runs in the delete's transaction while the repository's rows still exist.
- * GC: queue this repository's blobs/manifests for review — the garbage collector's queue
- * functions go here (its manifests and the blobs they and its links reference), so that the
- * bytes only this repository held leave the disk after the review delay.
- */
-export async function onRepositoryDeleting(_tx: MetadataDb, _repositoryId: number): Promise<void> {}
 
 /** A namespace's repositories that the account may pull, by name. */
 export async function listNamespaceRepositories(

@@ -1,4 +1,5 @@
 import { type MetadataDb, now } from './db.js';
+import { queueBlobReview, reviewTime } from './gc.js';
 
 export interface BlobRecord {
   digest: string;
@@ -6,7 +7,8 @@ export interface BlobRecord {
 }
 
 /**
- * Records a verified blob in storage and links it into a repository, in one transaction.
+ * Records a verified blob in storage and links it into a repository, in one transaction; queues
+ * the blob for review at `reviewAfter` (a blob no manifest comes to reference is collected).
  * `prepare` runs first inside it (a quota check, the move of the file under its digest): when it
  * throws, nothing is recorded.
  */
@@ -15,11 +17,12 @@ export async function recordAndLinkBlob(
   repositoryId: number,
   digest: string,
   size: number,
-  prepare?: (tx: MetadataDb) => Promise<void>,
+  options: { reviewAfter?: string; prepare?: (tx: MetadataDb) => Promise<void> } = {},
 ): Promise<void> {
   const at = now();
   await db.transaction().execute(async (tx) => {
-    await prepare?.(tx);
+    await options.prepare?.(tx);
+    await queueBlobReview(tx, digest, options.reviewAfter ?? reviewTime(), 'upload');
     await tx
       .insertInto('blobs')
       .values({ digest, size, created_at: at })
@@ -30,6 +33,39 @@ export async function recordAndLinkBlob(
       .values({ repository_id: repositoryId, digest, created_at: at })
       .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
       .execute();
+  });
+}
+
+/**
+ * Links a blob already in the store into a repository (a cross-repository mount). One statement
+ * reads the blob row and writes the link, so a blob that GC deleted meanwhile is never relinked.
+ * Returns false when the blob is not (or no longer) in the store. `guard` runs first inside the
+ * transaction (a quota check) and stops the link by throwing.
+ */
+export async function linkExistingBlob(
+  db: MetadataDb,
+  repositoryId: number,
+  digest: string,
+  options: { reviewAfter?: string; guard?: (tx: MetadataDb) => Promise<void> } = {},
+): Promise<boolean> {
+  const at = now();
+  return db.transaction().execute(async (tx) => {
+    await options.guard?.(tx);
+    const result = await tx
+      .insertInto('repository_blobs')
+      .columns(['repository_id', 'digest', 'created_at'])
+      .expression((eb) =>
+        eb
+          .selectFrom('blobs')
+          .select([eb.val(repositoryId).as('repository_id'), 'digest', eb.val(at).as('created_at')])
+          .where('digest', '=', digest),
+      )
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+      .executeTakeFirst();
+    const present = await tx.selectFrom('blobs').select('digest').where('digest', '=', digest).executeTakeFirst();
+    if (present && Number(result.numInsertedOrUpdatedRows ?? 0n) > 0)
+      await queueBlobReview(tx, digest, options.reviewAfter ?? reviewTime(), 'mount');
+    return present !== undefined;
   });
 }
 
@@ -66,12 +102,21 @@ export async function linkedDigests(db: MetadataDb, repositoryId: number, digest
   return new Set(rows.map((r) => r.digest));
 }
 
-/** Removes a blob's link from a repository; returns false when it was not linked. */
-export async function unlinkBlob(db: MetadataDb, repositoryId: number, digest: string): Promise<boolean> {
-  const result = await db
-    .deleteFrom('repository_blobs')
-    .where('repository_id', '=', repositoryId)
-    .where('digest', '=', digest)
-    .executeTakeFirst();
-  return Number(result.numDeletedRows) > 0;
+/** Removes a blob's link from a repository and queues the blob; returns false when it was not linked. */
+export async function unlinkBlob(
+  db: MetadataDb,
+  repositoryId: number,
+  digest: string,
+  reviewAfter: string = reviewTime(),
+): Promise<boolean> {
+  return db.transaction().execute(async (tx) => {
+    const result = await tx
+      .deleteFrom('repository_blobs')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    const removed = Number(result.numDeletedRows) > 0;
+    if (removed) await queueBlobReview(tx, digest, reviewAfter, 'unlinked');
+    return removed;
+  });
 }

@@ -1,4 +1,5 @@
 import { type MetadataDb, now } from './db.js';
+import { deleteManifestRows, queueManifestDependents, queueManifestReview, reviewTime } from './gc.js';
 
 export interface ManifestRecord {
   digest: string;
@@ -18,19 +19,34 @@ export interface NewManifest {
 }
 
 /**
- * Stores a manifest and points `tags` at it, in one transaction; `guard` runs first inside it
- * (a quota check) and stops the whole write by throwing.
+ * What a manifest points at went missing between the caller's check and the commit (garbage
+ * collection removed it): nothing was stored.
+ */
+export class MissingReferencesError extends Error {
+  override readonly name = 'MissingReferencesError';
+  constructor(readonly digests: string[]) {
+    super(`manifest references unknown to the repository: ${digests.join(', ')}`);
+  }
+}
+
+/**
+ * Stores a manifest and points `tags` at it, in one transaction. The transaction re-checks that
+ * every blob is still linked and every child manifest still present (the check and GC's delete
+ * are serialized), and queues for review what it may leave unreferenced: a manifest a tag moved
+ * away from, and the manifest itself when it has no tag. `guard` runs first inside it (a quota
+ * check) and stops the whole write by throwing.
  */
 export async function putManifest(
   db: MetadataDb,
   repositoryId: number,
   m: NewManifest,
   tags: string[],
-  guard?: (tx: MetadataDb) => Promise<void>,
+  options: { reviewAfter?: string; guard?: (tx: MetadataDb) => Promise<void> } = {},
 ): Promise<void> {
   const at = now();
   await db.transaction().execute(async (tx) => {
-    await guard?.(tx);
+    await options.guard?.(tx);
+    const reviewAfter = options.reviewAfter ?? reviewTime();
     await tx
       .insertInto('manifests')
       .values({
@@ -61,6 +77,28 @@ export async function putManifest(
         .onConflict((oc) => oc.doNothing())
         .execute();
     }
+    const missing = await missingReferences(tx, repositoryId, m.digest, refs);
+    if (missing.length > 0) throw new MissingReferencesError(missing);
+    if (tags.length === 0) await queueManifestReview(tx, repositoryId, m.digest, reviewAfter, 'untagged_push');
+    const moved =
+      tags.length === 0
+        ? []
+        : await tx
+            .selectFrom('tags')
+            .select('manifest_digest')
+            .where('repository_id', '=', repositoryId)
+            .where('name', 'in', tags)
+            .where('manifest_digest', '!=', m.digest)
+            .execute();
+    if (moved.length > 0) {
+      await queueManifestReview(
+        tx,
+        repositoryId,
+        moved.map((r) => r.manifest_digest),
+        reviewAfter,
+        'tag_moved',
+      );
+    }
     for (const tag of tags) {
       await tx
         .insertInto('tags')
@@ -71,6 +109,30 @@ export async function putManifest(
         .execute();
     }
   });
+}
+
+/** References of a manifest being stored that are not (any more) in the repository. */
+async function missingReferences(
+  db: MetadataDb,
+  repositoryId: number,
+  self: string,
+  refs: NewManifest['references'],
+): Promise<string[]> {
+  const blobs = refs.filter((r) => r.kind === 'blob').map((r) => r.digest);
+  const children = refs.filter((r) => r.kind === 'manifest' && r.digest !== self).map((r) => r.digest);
+  const linked = blobs.length === 0 ? new Set<string>() : await linkedIn(db, repositoryId, blobs);
+  const present = children.length === 0 ? new Set<string>() : await existingManifests(db, repositoryId, children);
+  return [...blobs.filter((d) => !linked.has(d)), ...children.filter((d) => !present.has(d))];
+}
+
+async function linkedIn(db: MetadataDb, repositoryId: number, digests: string[]): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom('repository_blobs')
+    .select('digest')
+    .where('repository_id', '=', repositoryId)
+    .where('digest', 'in', digests)
+    .execute();
+  return new Set(rows.map((r) => r.digest));
 }
 
 function dedupe(refs: NewManifest['references']): NewManifest['references'] {
@@ -129,25 +191,19 @@ export async function existingManifests(db: MetadataDb, repositoryId: number, di
   return new Set(rows.map((r) => r.digest));
 }
 
-/** Deletes a manifest and every tag pointing at it; returns false when there was none. */
-export async function deleteManifest(db: MetadataDb, repositoryId: number, digest: string): Promise<boolean> {
+/**
+ * Deletes a manifest and every tag pointing at it, and queues what it pointed at (blobs, child
+ * manifests, subject, referrers) for review at `reviewAfter`; returns false when there was none.
+ */
+export async function deleteManifest(
+  db: MetadataDb,
+  repositoryId: number,
+  digest: string,
+  reviewAfter: string = reviewTime(),
+): Promise<boolean> {
   return db.transaction().execute(async (tx) => {
-    await tx
-      .deleteFrom('tags')
-      .where('repository_id', '=', repositoryId)
-      .where('manifest_digest', '=', digest)
-      .execute();
-    await tx
-      .deleteFrom('manifest_references')
-      .where('repository_id', '=', repositoryId)
-      .where('manifest_digest', '=', digest)
-      .execute();
-    const result = await tx
-      .deleteFrom('manifests')
-      .where('repository_id', '=', repositoryId)
-      .where('digest', '=', digest)
-      .executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    await queueManifestDependents(tx, repositoryId, digest, reviewAfter);
+    return deleteManifestRows(tx, repositoryId, digest);
   });
 }
 

@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely';
+import { gcMigrations } from './gc-migrations.js';
 import { hubMigrations } from './hub-migrations.js';
 import { lifecycleMigrations } from './lifecycle-migrations.js';
 import { searchMigrations } from './search-migrations.js';
@@ -129,4 +130,5 @@ export const registryMigrations: Record<string, Migration> = {
   ...searchMigrations,
   ...lifecycleMigrations,
   ...uiMigrations,
+  ...gcMigrations,
 };

@@ -1,9 +1,10 @@
 import type { Generated } from 'kysely';
+import type { GcTables } from './gc-schema.js';
 import type { HubRefreshTokenColumns, HubRepositoryColumns, HubTables, HubTagColumns } from './hub-schema.js';
 import type { LifecycleTables } from './lifecycle-schema.js';
 
 /** Tables of the metadata database. Timestamps are ISO-8601 strings (same on SQLite and PostgreSQL). */
-export interface Database extends HubTables, LifecycleTables {
+export interface Database extends HubTables, LifecycleTables, GcTables {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;
@@ -74,6 +75,8 @@ export interface UploadsTable {
   repository: string;
   started_at: string;
   updated_at: string;
+  /** Set while the session is being finished under this digest (GC leaves the digest alone). */
+  finishing_digest?: string | null;
 }
 
 export interface AccountsTable {

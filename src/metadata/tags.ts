@@ -1,4 +1,5 @@
 import type { MetadataDb } from './db.js';
+import { queueManifestReview, reviewTime } from './gc.js';
 
 /** Tag names of a repository in order, after `last`, at most `limit`. */
 export async function listTags(db: MetadataDb, repositoryId: number, limit: number, last?: string): Promise<string[]> {
@@ -7,12 +8,25 @@ export async function listTags(db: MetadataDb, repositoryId: number, limit: numb
   return (await q.execute()).map((r) => r.name);
 }
 
-/** Removes one tag; the manifest stays. Returns false when the tag did not exist. */
-export async function deleteTag(db: MetadataDb, repositoryId: number, tag: string): Promise<boolean> {
-  const result = await db
-    .deleteFrom('tags')
-    .where('repository_id', '=', repositoryId)
-    .where('name', '=', tag)
-    .executeTakeFirst();
-  return Number(result.numDeletedRows) > 0;
+/**
+ * Removes one tag; the manifest stays, queued for review at `reviewAfter` (GC deletes it then if
+ * nothing else reaches it). Returns false when the tag did not exist.
+ */
+export async function deleteTag(
+  db: MetadataDb,
+  repositoryId: number,
+  tag: string,
+  reviewAfter: string = reviewTime(),
+): Promise<boolean> {
+  return db.transaction().execute(async (tx) => {
+    const row = await tx
+      .deleteFrom('tags')
+      .where('repository_id', '=', repositoryId)
+      .where('name', '=', tag)
+      .returning('manifest_digest')
+      .executeTakeFirst();
+    if (!row) return false;
+    await queueManifestReview(tx, repositoryId, row.manifest_digest, reviewAfter, 'tag_deleted');
+    return true;
+  });
 }

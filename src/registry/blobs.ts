@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import { findLinkedBlob, unlinkBlob } from '../metadata/blobs.js';
+import { reviewTime } from '../metadata/gc.js';
 import { findRepositoryId } from '../metadata/repositories.js';
 import { parseDigest } from '../oci/digest.js';
 import { PathNotFoundError } from '../storage/driver.js';
@@ -79,7 +80,7 @@ export async function deleteBlob(ctx: RegistryContext, repository: string, diges
   if (!ctx.options.deleteEnabled) fail('UNSUPPORTED', { message: 'deletes are disabled on this registry' });
   requireDigest(digestValue);
   const repoId = await findRepositoryId(ctx.db, repository);
-  if (repoId === undefined || !(await unlinkBlob(ctx.db, repoId, digestValue))) {
+  if (repoId === undefined || !(await unlinkBlob(ctx.db, repoId, digestValue, reviewTime(ctx.options.gcReviewDelay)))) {
     fail('BLOB_UNKNOWN', { detail: { digest: digestValue } });
   }
 }

@@ -12,6 +12,8 @@ export interface RegistryOptions {
   uploadPurgeAge: number;
   /** Visibility of repositories created by a push. */
   defaultVisibility: 'public' | 'private';
+  /** How long (ms) something that may have become garbage waits before GC reviews it (gc.review_delay). */
+  gcReviewDelay?: number;
 }
 
 /** What every registry operation works with: metadata, blob storage and the rules. */

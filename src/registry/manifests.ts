@@ -1,11 +1,13 @@
 import { linkedDigests } from '../metadata/blobs.js';
 import type { MetadataDb } from '../metadata/db.js';
+import { reviewTime } from '../metadata/gc.js';
 import {
   existingManifests,
   getManifestByDigest,
   getManifestByTag,
   hasManifest,
   type ManifestRecord,
+  MissingReferencesError,
   putManifest,
   deleteManifest as removeManifest,
 } from '../metadata/manifests.js';
@@ -201,8 +203,14 @@ export async function putManifestChecked(
       ],
     },
     tags,
-    ctx.quota ? quotaCheck : undefined,
-  );
+    { reviewAfter: reviewTime(ctx.options.gcReviewDelay), ...(ctx.quota ? { guard: quotaCheck } : {}) },
+  ).catch((err: unknown) => {
+    // GC removed a blob or child between the check above and the commit.
+    if (err instanceof MissingReferencesError) {
+      fail('MANIFEST_BLOB_UNKNOWN', { message: err.message, detail: { digest: err.digests[0] ?? null } });
+    }
+    throw err;
+  });
   for (const tag of tags) ctx.manifestCache?.forgetTag(repository, tag);
   const pushed = { repository, digest, mediaType: parsed.mediaType, size: content.byteLength, request };
   if (tags.length === 0) await emit(ctx, 'onManifestPushed', pushed);
@@ -228,7 +236,9 @@ export async function deleteManifest(
       : undefined;
   const deleted =
     repoId !== undefined &&
-    (ref.kind === 'tag' ? await deleteTag(ctx.db, repoId, ref.tag) : await removeManifest(ctx.db, repoId, ref.digest));
+    (ref.kind === 'tag'
+      ? await deleteTag(ctx.db, repoId, ref.tag, reviewTime(ctx.options.gcReviewDelay))
+      : await removeManifest(ctx.db, repoId, ref.digest, reviewTime(ctx.options.gcReviewDelay)));
   if (!deleted) fail('MANIFEST_UNKNOWN', { detail: ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest } });
   if (ref.kind === 'tag') ctx.manifestCache?.forgetTag(repository, ref.tag);
   else ctx.manifestCache?.forgetManifest(repository, ref.digest);

@@ -1,7 +1,8 @@
 import type { Hash } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import { finished, type Readable, type Writable } from 'node:stream';
-import { findBlob, findLinkedBlob, recordAndLinkBlob } from '../metadata/blobs.js';
+import { findBlob, findLinkedBlob, linkExistingBlob, recordAndLinkBlob } from '../metadata/blobs.js';
+import { claimUploadDigest, reviewTime } from '../metadata/gc.js';
 import { ensureRepository } from '../metadata/repositories.js';
 import {
   createUpload,
@@ -14,6 +15,7 @@ import {
 import { type Digest, newHash } from '../oci/digest.js';
 import { PathNotFoundError } from '../storage/driver.js';
 import { paths } from '../storage/paths.js';
+import { removeBlobFile } from './blob-files.js';
 import { requireDigest } from './blobs.js';
 import type { RegistryContext } from './context.js';
 import { fail, isOutOfSpace } from './errors.js';
@@ -65,6 +67,8 @@ function pipeInto(body: Readable, dest: Writable, stop: () => void): Promise<voi
     body.pipe(dest);
   });
 }
+/** A blob deletion mark older than this belongs to a GC that died: an upload finishes it itself. */
+const STALE_DELETION_MS = 30_000;
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -180,11 +184,17 @@ export class Uploads {
         await enforceQuota(this.ctx, this.ctx.db, repository, added);
         // The repository first: a push refused by the namespace's plan leaves no blob behind.
         const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
+        // Claimed before the move: GC leaves a digest alone while an upload is finishing under it,
+        // and an upload waits while GC removes that digest's file (else the two could cross).
+        await this.claimDigest(id, digest.value);
         // The quota is checked again, and the file moved under its digest, inside the transaction
         // that links it: two uploads cannot both take the last room, and a refused one stores nothing.
-        await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size, async (tx) => {
-          await enforceQuota(this.ctx, tx, repository, added);
-          await this.ctx.storage.move(paths.uploadData(id), paths.blob(digest));
+        await recordAndLinkBlob(this.ctx.db, repoId, digest.value, size, {
+          reviewAfter: reviewTime(this.ctx.options.gcReviewDelay),
+          prepare: async (tx) => {
+            await enforceQuota(this.ctx, tx, repository, added);
+            await this.ctx.storage.move(paths.uploadData(id), paths.blob(digest));
+          },
         });
       } catch (err) {
         // The database is full: the blob's bytes go, unless another upload has recorded it.
@@ -209,10 +219,10 @@ export class Uploads {
     const added = { kind: 'blob' as const, digest: blob.digest, size: Number(blob.size) };
     if (this.ctx.quota && (await this.ctx.quota.refusal(this.ctx.db, repository, added)) !== undefined) return false;
     const repoId = await ensureRepository(this.ctx.db, repository, this.ctx.options.defaultVisibility);
-    await recordAndLinkBlob(this.ctx.db, repoId, blob.digest, Number(blob.size), (tx) =>
-      enforceQuota(this.ctx, tx, repository, added),
-    );
-    return true;
+    return linkExistingBlob(this.ctx.db, repoId, blob.digest, {
+      reviewAfter: reviewTime(this.ctx.options.gcReviewDelay),
+      guard: (tx) => enforceQuota(this.ctx, tx, repository, added),
+    });
   }
 
   async cancel(repository: string, id: string): Promise<void> {
@@ -222,18 +232,34 @@ export class Uploads {
 
   /** Drops sessions untouched for longer than the configured age; returns how many. */
   async purge(): Promise<number> {
-    const before = new Date(Date.now() - this.ctx.options.uploadPurgeAge).toISOString();
-    const stale = await listStaleUploads(this.ctx.db, before);
-    for (const id of stale) if (!this.busy.has(id)) await this.discard(id);
-    return stale.length;
+    return purgeStaleUploads(
+      this.ctx,
+      (id) => this.busy.has(id),
+      (id) => this.hashes.delete(id),
+    );
+  }
+
+  /** Whether a request is streaming into the session now (GC leaves it alone). */
+  isBusy(id: string): boolean {
+    return this.busy.has(id);
   }
 
   private async discard(id: string): Promise<void> {
     this.hashes.delete(id);
-    await this.ctx.storage.delete(paths.uploadDir(id)).catch((err: unknown) => {
-      if (!(err instanceof PathNotFoundError)) throw err;
-    });
-    await deleteUpload(this.ctx.db, id);
+    await discardUpload(this.ctx, id);
+  }
+
+  /** Waits while GC removes this digest's file; takes over a removal whose GC died. */
+  private async claimDigest(id: string, digest: string): Promise<void> {
+    for (;;) {
+      const deleting = await claimUploadDigest(this.ctx.db, id, digest);
+      if (!deleting) return;
+      if (Date.now() - Date.parse(deleting.deletionStartedAt) > STALE_DELETION_MS) {
+        await removeBlobFile(this.ctx, digest, deleting.deletionStartedAt);
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
   }
 
   /** One request at a time per session: a second concurrent one is refused, not interleaved. */
@@ -272,4 +298,33 @@ export class Uploads {
     }
     return `${digest.algorithm}:${(await this.hashStored(id, digest.algorithm, size)).digest('hex')}`;
   }
+}
+
+/** Deletes an upload session's bytes, then its row. */
+async function discardUpload(ctx: RegistryContext, id: string): Promise<void> {
+  await ctx.storage.delete(paths.uploadDir(id)).catch((err: unknown) => {
+    if (!(err instanceof PathNotFoundError)) throw err;
+  });
+  await deleteUpload(ctx.db, id);
+}
+
+/**
+ * Drops upload sessions untouched for longer than `storage.upload_purge_age`, except those `busy`
+ * says are receiving bytes; returns how many were stale. Part of every GC run; a dry run only counts.
+ */
+export async function purgeStaleUploads(
+  ctx: RegistryContext,
+  busy: (id: string) => boolean = () => false,
+  forget: (id: string) => void = () => {},
+  dryRun = false,
+): Promise<number> {
+  const before = new Date(Date.now() - ctx.options.uploadPurgeAge).toISOString();
+  const stale = (await listStaleUploads(ctx.db, before)).filter((id) => !busy(id));
+  if (!dryRun) {
+    for (const id of stale) {
+      forget(id);
+      await discardUpload(ctx, id);
+    }
+  }
+  return stale.length;
 }

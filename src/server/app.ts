@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { createStorageQuota } from '../hub/quotas.js';
 import { DATABASE_FILE, openSqlite } from '../metadata/db.js';
 import type { RegistryContext } from '../registry/context.js';
+import { type GcScheduler, scheduleGc } from '../registry/gc.js';
 import { ManifestCache } from '../registry/manifest-cache.js';
 import { Uploads } from '../registry/uploads.js';
 import { createDriver } from '../storage/factory.js';
@@ -11,6 +12,7 @@ import { registerApi } from './api/index.js';
 import { DEFAULT_API_OPTIONS } from './api/plumbing.js';
 import { openAuthorizer } from './authorizer.js';
 import type { Config } from './config.js';
+import { gcMetricLines } from './gc-status.js';
 import { renderStorageMetrics, storageSpace } from './health.js';
 import { startHubEvents } from './hub-events.js';
 import { startRetentionSchedule } from './lifecycle.js';
@@ -26,6 +28,8 @@ export interface WharfServer {
   ctx: RegistryContext;
   uploads: Uploads;
   metrics: Metrics;
+  /** The garbage collector's schedule (undefined when gc.enabled is false). */
+  gc?: GcScheduler;
   /** Stops accepting requests, stops the purge timer, closes the database. */
   close(): Promise<void>;
 }
@@ -49,6 +53,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       tagsMaxEntries: config.limits.tags_max_entries,
       uploadPurgeAge: config.storage.upload_purge_age,
       defaultVisibility: config.auth.default_visibility,
+      gcReviewDelay: config.gc.review_delay,
     },
     manifestCache: new ManifestCache(),
   };
@@ -107,7 +112,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     const storageLines = await storageLinesOf();
     reply
       .header('Content-Type', 'text/plain; version=0.0.4')
-      .send(metrics.render() + (s ? renderStorageMetrics(s) : '') + storageLines);
+      .send(metrics.render() + (s ? renderStorageMetrics(s) : '') + storageLines + (await gcMetricLines(ctx, config)));
   });
   await app.register(async (v2) => v2Routes(v2, { ctx, uploads, authorizer: authorizer.authorizer }));
   const { tokenDeps } = authorizer;
@@ -130,6 +135,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
         secure: config.tls.cert !== '',
         allowPrivateWebhooks: config.webhooks.allow_private_targets,
         registry: ctx,
+        gc: { registry: ctx, config },
       }),
     );
   }
@@ -143,15 +149,36 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     options: DEFAULT_API_OPTIONS,
   });
 
-  // Abandoned upload sessions: purged at start, then periodically.
+  // Abandoned upload sessions: purged at start, then by every GC run (or on their own timer
+  // when GC is off).
   const purge = () =>
     uploads.purge().then(
       (n) => n > 0 && logger.info({ purged: n }, 'purged abandoned upload sessions'),
       (err: unknown) => logger.error({ err }, 'upload purge failed'),
     );
   await purge();
-  const timer = setInterval(purge, config.storage.upload_purge_interval);
-  timer.unref();
+  const timer = config.gc.enabled ? undefined : setInterval(purge, config.storage.upload_purge_interval);
+  timer?.unref();
+  const gc = config.gc.enabled
+    ? scheduleGc(
+        ctx,
+        {
+          deleteUntagged: config.gc.delete_untagged,
+          reviewDelay: config.gc.review_delay,
+          interval: config.gc.interval,
+          uploadBusy: (id) => uploads.isBusy(id),
+        },
+        {
+          onReport: (r) =>
+            (r.manifestsDeleted > 0 || r.blobsDeleted > 0 || r.failures > 0) &&
+            logger.info(
+              { manifests: r.manifestsDeleted, blobs: r.blobsDeleted, bytes: r.bytesFreed, failures: r.failures },
+              'garbage collection',
+            ),
+          onError: (err) => logger.error({ err }, 'garbage collection failed'),
+        },
+      )
+    : undefined;
   const retention = startRetentionSchedule(ctx, config.retention.interval, logger);
 
   return {
@@ -159,8 +186,10 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     ctx,
     uploads,
     metrics,
+    ...(gc ? { gc } : {}),
     async close() {
-      clearInterval(timer);
+      if (timer) clearInterval(timer);
+      await gc?.stop();
       await retention.stop();
       await app.close();
       await hubEvents.stop();

@@ -149,6 +149,19 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Online garbage collection (docs/garbage-collection.md). */
+    gc: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** How long something that may have become garbage waits before it is reviewed. */
+        review_delay: duration.default(24 * 3_600_000),
+        /** Delete manifests that no tag reaches (never one an index or a referrer still needs). */
+        delete_untagged: z.boolean().default(true),
+        /** How often the worker looks for due items. */
+        interval: duration.default(60_000),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

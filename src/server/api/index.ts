@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { collaboratorRoutes } from './collaborators.js';
+import { gcRoutes } from './gc.js';
 import { lifecycleRoutes } from './lifecycle.js';
 import { orgRoutes } from './orgs.js';
 import { planRoutes } from './plans.js';
@@ -24,6 +25,7 @@ export const apiModules: ApiRoutes[] = [
   tokenRoutes,
   planRoutes,
   lifecycleRoutes,
+  gcRoutes,
 ];
 
 /** Mounts the hub API at /api. */

@@ -4,6 +4,7 @@ import type { MetadataDb } from '../../metadata/db.js';
 import type { RegistryContext } from '../../registry/context.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import type { TokenAuthDeps } from '../auth.js';
+import type { Config } from '../config.js';
 import type { UiSession } from './sessions.js';
 
 /** What the UI's pages work with. */
@@ -18,6 +19,8 @@ export interface UiDeps {
   allowPrivateWebhooks: boolean;
   /** The registry, for retention runs (their tag deletes and events). */
   registry?: RegistryContext;
+  /** The registry and configuration, for the garbage collection page (/admin/gc). */
+  gc?: { registry: RegistryContext; config: Config };
 }
 
 /** The registry actions an account has on a repository name (the hub's permission callback). */

@@ -4,6 +4,7 @@ import { accountPages } from './account.js';
 import { adminPages } from './admin.js';
 import { dashboardPages } from './dashboard.js';
 import { explorePages } from './explore.js';
+import { gcPages } from './gc.js';
 import { lifecyclePages } from './lifecycle.js';
 import { managePages } from './manage.js';
 import { orgPages } from './orgs.js';
@@ -19,4 +20,5 @@ export const UI_PAGES: ((app: FastifyInstance, deps: UiDeps) => Promise<void>)[]
   adminPages,
   lifecyclePages,
   dashboardPages,
+  gcPages,
 ];
