@@ -275,12 +275,14 @@ describe('GET/POST /api/admin/gc', () => {
   const basic = (user: keyof typeof PASSWORDS) => ({
     authorization: `Basic ${Buffer.from(`${user}:${PASSWORDS[user]}`).toString('base64')}`,
   });
+  // API writes must be declared JSON, body or not.
+  const basicJson = (user: keyof typeof PASSWORDS) => ({ ...basic(user), 'content-type': 'application/json' });
 
   it('shows queue health and runs to administrators only, and runs GC (dry or not) on POST', async () => {
     server = await hubServer(PASSWORDS, { env: { WHARF_GC_REVIEW_DELAY: '0s', WHARF_GC_INTERVAL: '1h' } });
     const app = server.app;
     expect((await app.inject({ method: 'GET', url: '/api/admin/gc', headers: basic('alice') })).statusCode).toBe(404);
-    expect((await app.inject({ method: 'POST', url: '/api/admin/gc', headers: basic('alice') })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'POST', url: '/api/admin/gc', headers: basicJson('alice') })).statusCode).toBe(404);
     expect((await app.inject({ method: 'GET', url: '/api/admin/gc' })).statusCode).toBe(401);
 
     // A blob queued for review (as an upload that never got its manifest would be).
@@ -303,13 +305,13 @@ describe('GET/POST /api/admin/gc', () => {
       queues: { blobs: { queued: 1, due: 1, overdue: 1, retried: 0 }, manifests: { queued: 0 } },
       runs: [],
     });
-    const dry = await app.inject({ method: 'POST', url: '/api/admin/gc?dry_run=true', headers: basic('admin') });
+    const dry = await app.inject({ method: 'POST', url: '/api/admin/gc?dry_run=true', headers: basicJson('admin') });
     expect(dry.statusCode).toBe(200);
     expect(dry.json()).toMatchObject({ dry_run: true });
     expect(
-      (await app.inject({ method: 'POST', url: '/api/admin/gc?dry_run=maybe', headers: basic('admin') })).statusCode,
+      (await app.inject({ method: 'POST', url: '/api/admin/gc?dry_run=maybe', headers: basicJson('admin') })).statusCode,
     ).toBe(400);
-    const run = await app.inject({ method: 'POST', url: '/api/admin/gc', headers: basic('admin') });
+    const run = await app.inject({ method: 'POST', url: '/api/admin/gc', headers: basicJson('admin') });
     expect(run.json()).toMatchObject({ dry_run: false, failures: 0 });
     const after = (await app.inject({ method: 'GET', url: '/api/admin/gc', headers: basic('admin') })).json() as {
       queues: { blobs: { queued: number } };
@@ -391,7 +393,7 @@ describe('migration 0005_gc_review_queues', () => {
     const dir = await tmpDir('wharf-gc-migration-');
     try {
       const file = join(dir, 'wharf.db');
-      const before = Object.fromEntries(Object.entries(registryMigrations).filter(([k]) => !k.startsWith('0005')));
+      const before = Object.fromEntries(Object.entries(registryMigrations).filter(([k]) => k < '0005'));
       const old = await openMigratedSqlite<Database>(file, before, { label: 'test', busyTimeoutMs: 1000 });
       const at = new Date().toISOString();
       await old.insertInto('repositories').values({ name: 'old/repo', created_at: at }).execute();
