@@ -1,8 +1,9 @@
 // Storage quotas with the real Docker engine (issue 11, "Must show"): a namespace whose plan has
 // a 10 MiB quota pushes a small image, cannot push a 20 MiB one (docker shows the quota and the
 // usage), can still pull, and stays refused after its tag is deleted as long as the bytes are
-// still in the store (usage counts what the store holds). `wharf serve` in token mode, a private
-// dockerd, the plan set with `wharf user plan … --quota`.
+// still in the store (usage counts what the store holds), and pushes again once garbage collection
+// has taken them. `wharf serve` in token mode (GC without a review delay, run on demand through the
+// admin API), a private dockerd, the plan set with `wharf user plan … --quota`.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { commitLayer, type Dockerd, makeBusyboxImage, startDockerd } from '../support/dockerd.js';
 import { prngBytes } from '../support/generated-blob.js';
@@ -11,7 +12,14 @@ import { interopDescribe } from '../support/tools.js';
 
 const TIMEOUT = 300_000;
 const PASSWORD = 'alice-Secret-1';
-const ENV = { WHARF_AUTH_MODE: 'token', WHARF_ADMIN_PASSWORD: 'admin-Secret-0' };
+const ENV = {
+  WHARF_AUTH_MODE: 'token',
+  WHARF_ADMIN_PASSWORD: 'admin-Secret-0',
+  // GC only when the test asks (POST /api/admin/gc), and then whatever is unreferenced goes.
+  WHARF_GC_REVIEW_DELAY: '0s',
+  WHARF_GC_INTERVAL: '1h',
+};
+const MiB = 1024 * 1024;
 
 interopDescribe('storage quotas with the real Docker engine', ['dockerd', 'docker', 'busybox'], () => {
   let d: Dockerd;
@@ -33,7 +41,10 @@ interopDescribe('storage quotas with the real Docker engine', ['dockerd', 'docke
     expect(set).toMatch(/^alice: plan ci-small, 0 of 0 private repositories, 0 B of 10\.0 MiB storage$/m);
     await makeBusyboxImage(d, 'quota-base:1');
     // 20 MiB of random bytes: the layer stays about that size compressed.
-    await commitLayer(d, 'quota-base:1', 'quota-big:1', 'data/random.bin', prngBytes(7, 20 * 1024 * 1024));
+    await commitLayer(d, 'quota-base:1', 'quota-big:1', 'data/random.bin', prngBytes(7, 20 * MiB));
+    // Two 6 MiB images: one fits beside the small one, both do not.
+    await commitLayer(d, 'quota-base:1', 'quota-mid:1', 'data/random.bin', prngBytes(8, 6 * MiB));
+    await commitLayer(d, 'quota-base:1', 'quota-mid:2', 'data/random.bin', prngBytes(9, 6 * MiB));
     const login = await d.docker(['login', wharf.host, '-u', 'alice', '--password-stdin'], {
       ...opts,
       input: `${PASSWORD}\n`,
@@ -92,7 +103,43 @@ interopDescribe('storage quotas with the real Docker engine', ['dockerd', 'docke
       const big = await d.docker(['push', ref('alice/big:1')], opts);
       expect(big.code).not.toBe(0);
       expect(big.stdout + big.stderr).toContain('denied: storage quota exceeded: namespace alice');
-      // after merge with gc: run GC, then push succeeds
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'after deleting and garbage collection, a push that did not fit goes through',
+    async () => {
+      await d.dockerOk(['tag', 'quota-mid:1', ref('alice/mid:1')], opts);
+      const first = await d.docker(['push', ref('alice/mid:1')], opts);
+      expect(first.code, first.stderr).toBe(0);
+      await d.dockerOk(['tag', 'quota-mid:2', ref('alice/mid:2')], opts);
+      const refused = await d.docker(['push', ref('alice/mid:2')], opts);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stdout + refused.stderr).toContain('denied: storage quota exceeded: namespace alice');
+
+      const token = await fetch(`${wharf.url}/token?service=wharf&scope=repository:alice/mid:pull,push,delete`, {
+        headers: { authorization: basic },
+      });
+      const { token: bearer } = (await token.json()) as { token: string };
+      const del = await fetch(`${wharf.url}/v2/alice/mid/manifests/1`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${bearer}` },
+      });
+      expect(del.status).toBe(202);
+      const held = (await usage()).total_bytes;
+      const gc = await fetch(`${wharf.url}/api/admin/gc`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from('admin:admin-Secret-0').toString('base64')}`,
+          'content-type': 'application/json',
+        },
+      });
+      expect(gc.status).toBe(200);
+      // The deleted tags' manifests and then their blobs (the small one's too) leave the store.
+      expect((await usage()).total_bytes).toBeLessThan(held - 6 * MiB);
+      const again = await d.docker(['push', ref('alice/mid:2')], opts);
+      expect(again.code, again.stderr).toBe(0);
     },
     TIMEOUT,
   );
