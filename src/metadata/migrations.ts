@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, sql } from 'kysely';
 import { hubMigrations } from './hub-migrations.js';
+import { proxyMigrations } from './proxy.js';
 import { searchMigrations } from './search-migrations.js';
 
 /**
@@ -125,4 +126,5 @@ export const registryMigrations: Record<string, Migration> = {
   },
   ...hubMigrations,
   ...searchMigrations,
+  ...proxyMigrations,
 };

@@ -1,8 +1,9 @@
 import type { Generated } from 'kysely';
 import type { HubRefreshTokenColumns, HubRepositoryColumns, HubTables, HubTagColumns } from './hub-schema.js';
+import type { ProxyTables } from './proxy.js';
 
 /** Tables of the metadata database. Timestamps are ISO-8601 strings (same on SQLite and PostgreSQL). */
-export interface Database extends HubTables {
+export interface Database extends HubTables, ProxyTables {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;

@@ -3,6 +3,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import { DATABASE_FILE, openSqlite } from '../metadata/db.js';
 import type { RegistryContext } from '../registry/context.js';
+import { PullThroughCache } from '../registry/proxy/cache.js';
+import { openRemote, RemoteMap } from '../registry/proxy/remotes.js';
 import { Uploads } from '../registry/uploads.js';
 import { createDriver } from '../storage/factory.js';
 import { registerApi } from './api/index.js';
@@ -54,6 +56,12 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       : await (await import('./auth.js')).createAuthorizer(config, db, logger);
   const uploads = new Uploads(ctx);
   const metrics = new Metrics(() => uploads.active);
+  // Pull-through cache remotes (docs/pull-through-cache.md).
+  const remotes = new RemoteMap(config.proxy.remotes.map((r) => openRemote(r)));
+  const proxy =
+    remotes.remotes.length > 0
+      ? new PullThroughCache(ctx, remotes, { tagTtl: config.proxy.tag_ttl }, logger)
+      : undefined;
   metrics.bytesReceived = () => uploads.bytesReceived;
 
   const app = Fastify({
@@ -92,7 +100,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
   app.get('/metrics', async (_req, reply) => {
     reply.header('Content-Type', 'text/plain; version=0.0.4').send(metrics.render());
   });
-  await app.register(async (v2) => v2Routes(v2, { ctx, uploads, authorizer: authorizer.authorizer }));
+  await app.register(async (v2) => v2Routes(v2, { ctx, uploads, authorizer: authorizer.authorizer, proxy }));
   const { tokenDeps } = authorizer;
   if (tokenDeps) {
     const { tokenRoutes } = await import('./token.js');
@@ -144,6 +152,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       clearInterval(timer);
       await app.close();
       await hubEvents.stop();
+      await remotes.close();
       await db.destroy();
     },
   };
