@@ -1,6 +1,6 @@
 import { type Kysely, type Migration, sql } from 'kysely';
 import { hubMigrations } from './hub-migrations.js';
-import { proxyMigrations } from './proxy.js';
+import { proxyMigrations } from './proxy-migrations.js';
 import { searchMigrations } from './search-migrations.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { Generated } from 'kysely';
 import type { HubRefreshTokenColumns, HubRepositoryColumns, HubTables, HubTagColumns } from './hub-schema.js';
-import type { ProxyTables } from './proxy.js';
+import type { ProxyTables } from './proxy-migrations.js';
 
 /** Tables of the metadata database. Timestamps are ISO-8601 strings (same on SQLite and PostgreSQL). */
 export interface Database extends HubTables, ProxyTables {
