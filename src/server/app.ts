@@ -62,6 +62,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     remotes.remotes.length > 0
       ? new PullThroughCache(ctx, remotes, { tagTtl: config.proxy.tag_ttl }, logger)
       : undefined;
+  if (proxy) metrics.extra = () => remotes.renderMetrics();
   metrics.bytesReceived = () => uploads.bytesReceived;
 
   const app = Fastify({

@@ -105,6 +105,10 @@ interopDescribe('pull-through cache: coalescing and rate limits behind nginx', T
       const body = (await res.json()) as { errors: { code: string; message: string }[] };
       expect(body.errors[0]?.code).toBe('TOOMANYREQUESTS');
       expect(body.errors[0]?.message).toMatch(/rate limit/);
+      // The remote's rate-limit headers, as gauges.
+      const metrics = await (await fetch(`${wharf.url}/metrics`)).text();
+      expect(metrics).toContain('wharf_proxy_remote_ratelimit{remote="hub",header="ratelimit-limit"} 100');
+      expect(metrics).toContain('wharf_proxy_remote_ratelimit{remote="hub",header="ratelimit-remaining"} 0');
     } finally {
       await nginx.rateLimit(false);
     }

@@ -104,7 +104,11 @@ class StartFailure extends Error {
   }
 }
 
-async function startWithDriver(dockerdPath: string, storageDriver: string): Promise<Dockerd> {
+async function startWithDriver(
+  dockerdPath: string,
+  storageDriver: string,
+  daemonConfig: Record<string, unknown> = {},
+): Promise<Dockerd> {
   const dir = await tmpDir('wharf-dockerd');
   const dataRoot = join(dir, 'data');
   const execRoot = join(dir, 'exec');
@@ -115,7 +119,7 @@ async function startWithDriver(dockerdPath: string, storageDriver: string): Prom
   await Promise.all([mkdir(dataRoot), mkdir(execRoot), mkdir(configDir)]);
   // An empty daemon config: /etc/docker/daemon.json (e.g. with "hosts" or
   // "data-root") would otherwise clash with our flags.
-  await writeFile(daemonJson, '{}\n');
+  await writeFile(daemonJson, `${JSON.stringify(daemonConfig)}\n`);
   await writeFile(join(configDir, 'config.json'), '{}\n');
 
   const host = `unix://${socket}`;
@@ -226,7 +230,8 @@ async function startWithDriver(dockerdPath: string, storageDriver: string): Prom
  * when dockerd refuses overlay2 (e.g. data root on overlayfs inside some
  * containers). WHARF_DOCKER_STORAGE_DRIVER forces one driver.
  */
-export async function startDockerd(): Promise<Dockerd> {
+/** `daemonConfig` goes into the engine's daemon.json (e.g. registry-mirrors). */
+export async function startDockerd(daemonConfig: Record<string, unknown> = {}): Promise<Dockerd> {
   const dockerdPath = whichTool('dockerd');
   if (dockerdPath === undefined) throw new Error('dockerd not found (apt-get install -y docker.io)');
   const forced = process.env.WHARF_DOCKER_STORAGE_DRIVER;
@@ -234,7 +239,7 @@ export async function startDockerd(): Promise<Dockerd> {
   const failures: string[] = [];
   for (const driver of drivers) {
     try {
-      return await startWithDriver(dockerdPath, driver);
+      return await startWithDriver(dockerdPath, driver, daemonConfig);
     } catch (e) {
       if (!(e instanceof StartFailure) || !e.exited) throw e;
       failures.push(e.message);

@@ -21,6 +21,8 @@ export interface Remote {
   readonly prefix: string | undefined;
   readonly mirror: boolean;
   readonly client: RegistryClient;
+  /** The remote's last `RateLimit-*` / `Docker-RateLimit-*` header values (leading number), by header name. */
+  readonly rateLimits: Map<string, number>;
 }
 
 /** Where a repository name comes from: which remote, and its name there. */
@@ -28,6 +30,8 @@ export interface Origin {
   remote: Remote;
   upstream: string;
 }
+
+const RATE_LIMIT_HEADER = /^(docker-)?ratelimit-/i;
 
 /** Answer headers and bodies must come back soon; a remote that hangs is treated as down. */
 const REMOTE_TIMEOUT_MS = 15_000;
@@ -43,6 +47,7 @@ function passwordOf(r: RemoteConfig, env: NodeJS.ProcessEnv): string | undefined
 export function openRemote(r: RemoteConfig, env: NodeJS.ProcessEnv = process.env): Remote {
   const url = new URL(r.url);
   const password = passwordOf(r, env);
+  const rateLimits = new Map<string, number>();
   const client = new RegistryClient({
     host: url.host,
     // http:// is the operator's explicit choice; https is verified.
@@ -51,8 +56,16 @@ export function openRemote(r: RemoteConfig, env: NodeJS.ProcessEnv = process.env
     userAgent: 'wharf-proxy',
     headersTimeout: REMOTE_TIMEOUT_MS,
     bodyTimeout: REMOTE_TIMEOUT_MS,
+    onAnswer: (_status, headers) => {
+      for (const [name, value] of Object.entries(headers)) {
+        if (!RATE_LIMIT_HEADER.test(name)) continue;
+        // `100;w=21600` (Docker Hub) or `42`: the leading number.
+        const n = Number.parseFloat(String(Array.isArray(value) ? value[0] : value));
+        if (Number.isFinite(n)) rateLimits.set(name.toLowerCase(), n);
+      }
+    },
   });
-  return { name: r.name, host: url.host, prefix: r.prefix, mirror: r.mirror, client };
+  return { name: r.name, host: url.host, prefix: r.prefix, mirror: r.mirror, client, rateLimits };
 }
 
 /**
@@ -77,6 +90,20 @@ export class RemoteMap {
   /** Names under a cache prefix are read-only to clients (the mirror shares the namespace with pushes). */
   isReadOnly(name: string): boolean {
     return this.remotes.some((r) => r.prefix !== undefined && name.startsWith(`${r.prefix}/`));
+  }
+
+  /** Prometheus lines: the remotes' rate-limit headers as gauges. */
+  renderMetrics(): string[] {
+    const out = [
+      '# HELP wharf_proxy_remote_ratelimit Last RateLimit-* / Docker-RateLimit-* header value from each remote.',
+      '# TYPE wharf_proxy_remote_ratelimit gauge',
+    ];
+    for (const r of this.remotes) {
+      for (const [header, value] of r.rateLimits) {
+        out.push(`wharf_proxy_remote_ratelimit{remote="${r.name}",header="${header}"} ${value}`);
+      }
+    }
+    return out;
   }
 
   async close(): Promise<void> {
