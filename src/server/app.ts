@@ -121,6 +121,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
         auth: tokenDeps,
         secure: config.tls.cert !== '',
         allowPrivateWebhooks: config.webhooks.allow_private_targets,
+        proxy,
       }),
     );
   }
@@ -132,6 +133,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     config,
     ...(tokenDeps ? { tokenDeps } : {}),
     options: DEFAULT_API_OPTIONS,
+    proxy,
   });
 
   // Abandoned upload sessions: purged at start, then periodically.

@@ -38,6 +38,13 @@ interopDescribe('wharf pull through a registry mirror', ['docker-registry', 'bus
     await cli.ok(['pull', '--registry-mirror', wharf.url, 'busybox']);
     expect((await cli.ok(['image', 'inspect', '--format', '{{.Id}}', 'busybox'])).trim()).toBe(id);
     expect(wharf.logs.some((l) => l.includes('library/busybox') && l.includes('proxy: cached manifest'))).toBe(true);
+    // The API says where the cache repository comes from and when its tag was checked.
+    const api = (await (await fetch(`${wharf.url}/api/repositories/library/busybox`)).json()) as {
+      proxy_origin?: { remote: string; host: string; upstream: string; tags: { tag: string; lastChecked: string }[] };
+    };
+    expect(api.proxy_origin).toMatchObject({ remote: 'hub', host: remote.host, upstream: 'library/busybox' });
+    expect(api.proxy_origin?.tags.map((t) => t.tag)).toEqual(['latest']);
+    expect(Date.now() - Date.parse(api.proxy_origin?.tags[0]?.lastChecked ?? '')).toBeLessThan(120_000);
 
     await cli.ok(['rmi', 'busybox']);
     await remote.stop();

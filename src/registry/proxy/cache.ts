@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { RegistryClientError } from '../../client/errors.js';
 import { findBlob, findLinkedBlob, recordAndLinkBlob } from '../../metadata/blobs.js';
 import { getManifestByDigest, getManifestByTag, putManifest } from '../../metadata/manifests.js';
-import { findTagCheck, recordTagCheck } from '../../metadata/proxy.js';
+import { findTagCheck, listTagChecks, recordTagCheck } from '../../metadata/proxy.js';
 import { ensureRepository } from '../../metadata/repositories.js';
 import { parseDigest } from '../../oci/digest.js';
 import { parseManifest } from '../../oci/manifest.js';
@@ -29,6 +29,16 @@ export interface ProxyOptions {
 export interface BlobSink {
   /** Called once, before the first byte, with the blob's size. */
   start(size: number): Writable;
+}
+
+/** A cache repository's origin, as the API and UI show it. */
+export interface CacheOrigin {
+  remote: string;
+  /** The remote's `host[:port]`. */
+  host: string;
+  /** The repository's name at the remote. */
+  upstream: string;
+  tags: { tag: string; digest: string; lastChecked: string }[];
 }
 
 /** A remote failure after which a cached copy is served instead: rate limited, down, or slow. */
@@ -59,6 +69,20 @@ export class PullThroughCache {
 
   isReadOnly(name: string): boolean {
     return this.remotes.isReadOnly(name);
+  }
+
+  /** Where a cache repository comes from and when each tag was last checked (no credentials: for the API and UI). */
+  async originOf(name: string): Promise<CacheOrigin | undefined> {
+    const origin = this.remotes.originOf(name);
+    if (!origin) return undefined;
+    const checks = await listTagChecks(this.ctx.db, name);
+    if (checks.length === 0 && !this.remotes.isReadOnly(name)) return undefined; // a pushed repository
+    return {
+      remote: origin.remote.name,
+      host: origin.remote.host,
+      upstream: origin.upstream,
+      tags: checks.map((c) => ({ tag: c.tag, digest: c.digest, lastChecked: c.checkedAt })),
+    };
   }
 
   /**

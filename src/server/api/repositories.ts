@@ -216,7 +216,12 @@ export const repositoryRoutes: ApiRoutes = (api, ctx) => {
   api.get<{ Params: RepoParams }>('/repositories/:namespace/:repo', async (req, reply) => {
     const account = await accountOf(req);
     const view = await hub(getRepository(ctx.db, actions, account, fullNameOf(req.params)));
-    sendJson(reply, repositoryJson(view, await starredBy(view, account)));
+    // A pull-through cache repository says where it comes from (never the remote's credentials).
+    const origin = await ctx.proxy?.originOf(view.fullName);
+    sendJson(reply, {
+      ...repositoryJson(view, await starredBy(view, account)),
+      ...(origin ? { proxy_origin: origin } : {}),
+    });
   });
 
   ctx.openapi.add('patch', '/repositories/:namespace/:repo', {

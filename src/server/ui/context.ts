@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Account } from '../../metadata/accounts.js';
 import type { MetadataDb } from '../../metadata/db.js';
+import type { PullThroughCache } from '../../registry/proxy/cache.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import type { TokenAuthDeps } from '../auth.js';
 import type { UiSession } from './sessions.js';
@@ -15,6 +16,8 @@ export interface UiDeps {
   secure: boolean;
   /** Webhook targets on loopback or private addresses (config webhooks.allow_private_targets). */
   allowPrivateWebhooks: boolean;
+  /** The pull-through cache, when configured: a cache repository's page names its origin. */
+  proxy?: PullThroughCache | undefined;
 }
 
 /** The registry actions an account has on a repository name (the hub's permission callback). */

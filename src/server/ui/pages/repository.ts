@@ -48,6 +48,7 @@ export async function repositoryPages(app: FastifyInstance, deps: UiDeps): Promi
       starred,
       canStar: Boolean(account),
       canAdmin: repo.permissions.admin,
+      origin: await deps.proxy?.originOf(repo.fullName),
     });
   });
 
