@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { RegistryClient } from '../../src/client/client.js';
 import { findBlob } from '../../src/metadata/blobs.js';
 import { parseDigest } from '../../src/oci/digest.js';
 import { paths } from '../../src/storage/paths.js';
@@ -49,6 +50,38 @@ interopDescribe('pull-through cache: prefix remote with credentials', ['docker-r
     expect(answers[0]).toContain('cache/private/team/app');
     expect(wharf.logs.some((l) => l.includes('proxy: cached manifest'))).toBe(true);
     for (const text of [...answers, ...wharf.logs]) expect(text).not.toContain(password);
+  }, 120_000);
+
+  it('in token mode, a cold pull follows auth.default_visibility: anonymous when public, signed-in when private', async () => {
+    const remotes = [{ name: 'private', url: remote.url, username: 'mirror', password, prefix: 'cache/private' }];
+    await pushRandomImage(remote.host, 'team/open', 'v1', [1000], `mirror:${password}`);
+    for (const visibility of ['public', 'private'] as const) {
+      // The first admin's password is read from the process environment (auth/bootstrap).
+      process.env.WHARF_ADMIN_PASSWORD = 'admin-pass-123';
+      const hub = await startProxyServer(remotes, {
+        WHARF_AUTH_MODE: 'token',
+        WHARF_AUTH_DEFAULT_VISIBILITY: visibility,
+      });
+      delete process.env.WHARF_ADMIN_PASSWORD;
+      const anonymous = new RegistryClient({ host: new URL(hub.url).host });
+      const admin = new RegistryClient({
+        host: new URL(hub.url).host,
+        credentials: { username: 'admin', password: 'admin-pass-123' },
+      });
+      try {
+        if (visibility === 'public') {
+          expect((await anonymous.getManifest('cache/private/team/open', 'v1')).digest).toMatch(/^sha256:/);
+        } else {
+          await expect(anonymous.getManifest('cache/private/team/open', 'v1')).rejects.toThrow();
+          expect((await admin.getManifest('cache/private/team/open', 'v1')).digest).toMatch(/^sha256:/);
+        }
+        for (const line of hub.logs) expect(line).not.toContain(password);
+      } finally {
+        await anonymous.close();
+        await admin.close();
+        await hub.close();
+      }
+    }
   }, 120_000);
 
   it('refuses pushes under the cache prefix with UNSUPPORTED', async () => {

@@ -68,6 +68,16 @@ export function openRemote(r: RemoteConfig, env: NodeJS.ProcessEnv = process.env
   return { name: r.name, host: url.host, prefix: r.prefix, mirror: r.mirror, client, rateLimits };
 }
 
+/** Whether a pull-through cache serves `name` (for access rules, before any remote is opened). */
+export function servedByRemote(
+  remotes: readonly { prefix?: string | undefined; mirror: boolean }[],
+  name: string,
+): boolean {
+  const prefixes = remotes.flatMap((r) => (r.prefix === undefined ? [] : [r.prefix]));
+  if (prefixes.some((p) => name.startsWith(`${p}/`))) return true;
+  return !prefixes.includes(name) && remotes.some((r) => r.mirror);
+}
+
 /**
  * Maps repository names to remotes: `<prefix>/x/y` → remote `x/y` for prefix remotes; any other
  * name → the mirror remote (Docker sends `library/busybox` for `busybox`), if there is one.
