@@ -31,7 +31,8 @@ export interface Origin {
   upstream: string;
 }
 
-const RATE_LIMIT_HEADER = /^(docker-)?ratelimit-/i;
+/** Numeric rate-limit headers (Docker Hub's `Docker-RateLimit-Source` is an address, not a gauge). */
+const RATE_LIMIT_HEADER = /^(docker-)?ratelimit-(?!source$)/i;
 
 /** Answer headers and bodies must come back soon; a remote that hangs is treated as down. */
 const REMOTE_TIMEOUT_MS = 15_000;
