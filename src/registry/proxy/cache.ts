@@ -31,6 +31,9 @@ export interface BlobSink {
   start(size: number): Writable;
 }
 
+/** How long a finished fill stays in the in-flight map. */
+const SETTLED_FILL_MS = 10_000;
+
 /** A cache repository's origin, as the API and UI show it. */
 export interface CacheOrigin {
   remote: string;
@@ -114,7 +117,8 @@ export class PullThroughCache {
     }
     const cached = await getManifestByTag(this.ctx.db, name, ref.tag);
     const check = cached ? await findTagCheck(this.ctx.db, name, ref.tag) : undefined;
-    if (cached && check && Date.now() - Date.parse(check.checkedAt) < this.options.tagTtl) return;
+    // A tag with no check record was pushed here, not cached: it is the store's own (mirror names).
+    if (cached && (!check || Date.now() - Date.parse(check.checkedAt) < this.options.tagTtl)) return;
     try {
       if (cached) {
         const head = await remote.client.headManifest(upstream, ref.tag);
@@ -229,12 +233,14 @@ export class PullThroughCache {
     try {
       await fill;
     } catch (err) {
+      this.inflight.delete(digest);
       if (streamed) return true; // the client's response was already cut off
       if (err instanceof RegistryClientError) this.remoteFailed(err, origin, digest);
       throw err;
-    } finally {
-      this.inflight.delete(digest);
     }
+    // Kept a little while after success: a request that looked for the blob just before the
+    // commit and for the fill just after it still joins this fill instead of starting another.
+    setTimeout(() => this.inflight.get(digest) === fill && this.inflight.delete(digest), SETTLED_FILL_MS).unref();
     return true;
   }
 
