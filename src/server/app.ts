@@ -3,8 +3,6 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import { DATABASE_FILE, openSqlite } from '../metadata/db.js';
 import type { RegistryContext } from '../registry/context.js';
-import { PullThroughCache } from '../registry/proxy/cache.js';
-import { openRemote, RemoteMap } from '../registry/proxy/remotes.js';
 import { Uploads } from '../registry/uploads.js';
 import { createDriver } from '../storage/factory.js';
 import { registerApi } from './api/index.js';
@@ -56,13 +54,10 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       : await (await import('./auth.js')).createAuthorizer(config, db, logger);
   const uploads = new Uploads(ctx);
   const metrics = new Metrics(() => uploads.active);
-  // Pull-through cache remotes (docs/pull-through-cache.md).
-  const remotes = new RemoteMap(config.proxy.remotes.map((r) => openRemote(r)));
-  const proxy =
-    remotes.remotes.length > 0
-      ? new PullThroughCache(ctx, remotes, { tagTtl: config.proxy.tag_ttl }, logger)
-      : undefined;
-  if (proxy) metrics.extra = () => remotes.renderMetrics();
+  // Pull-through cache remotes (docs/pull-through-cache.md); the registry client (undici) is
+  // loaded only when there are some, to keep a plain registry's memory small.
+  const proxy = config.proxy.remotes.length > 0 ? await openProxy(config, ctx, logger) : undefined;
+  if (proxy) metrics.extra = () => proxy.remotes.renderMetrics();
   metrics.bytesReceived = () => uploads.bytesReceived;
 
   const app = Fastify({
@@ -155,8 +150,17 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       clearInterval(timer);
       await app.close();
       await hubEvents.stop();
-      await remotes.close();
+      await proxy?.remotes.close();
       await db.destroy();
     },
   };
+}
+
+async function openProxy(config: Config, ctx: RegistryContext, logger: Logger) {
+  const [{ PullThroughCache }, { openRemote, RemoteMap }] = await Promise.all([
+    import('../registry/proxy/cache.js'),
+    import('../registry/proxy/remotes.js'),
+  ]);
+  const remotes = new RemoteMap(config.proxy.remotes.map((r) => openRemote(r)));
+  return new PullThroughCache(ctx, remotes, { tagTtl: config.proxy.tag_ttl }, logger);
 }

@@ -11,7 +11,7 @@ import { audit } from '../hub/audit.js';
 import { type Account, findAccount } from '../metadata/accounts.js';
 import type { MetadataDb } from '../metadata/db.js';
 import { fail } from '../registry/errors.js';
-import { servedByRemote } from '../registry/proxy/remotes.js';
+import { servedByRemote } from '../registry/proxy/names.js';
 import { type Authorizer, everyone, openAuthorizer } from './authorizer.js';
 import { type Config, ConfigError } from './config.js';
 

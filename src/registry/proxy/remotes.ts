@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { RegistryClient } from '../../client/client.js';
 
+export { servedByRemote } from './names.js';
+
 /** A remote as configured (proxy.remotes), credentials already resolved. */
 export interface RemoteConfig {
   name: string;
@@ -67,16 +69,6 @@ export function openRemote(r: RemoteConfig, env: NodeJS.ProcessEnv = process.env
     },
   });
   return { name: r.name, host: url.host, prefix: r.prefix, mirror: r.mirror, client, rateLimits };
-}
-
-/** Whether a pull-through cache serves `name` (for access rules, before any remote is opened). */
-export function servedByRemote(
-  remotes: readonly { prefix?: string | undefined; mirror: boolean }[],
-  name: string,
-): boolean {
-  const prefixes = remotes.flatMap((r) => (r.prefix === undefined ? [] : [r.prefix]));
-  if (prefixes.some((p) => name.startsWith(`${p}/`))) return true;
-  return !prefixes.includes(name) && remotes.some((r) => r.mirror);
 }
 
 /**
