@@ -31,6 +31,9 @@ export interface BlobSink {
   start(size: number): Writable;
 }
 
+/** Most blob sizes remembered from cached manifests. */
+const KNOWN_SIZES_MAX = 10_000;
+
 /** How long a finished fill stays in the in-flight map. */
 const SETTLED_FILL_MS = 10_000;
 
@@ -62,6 +65,8 @@ function isRemoteUnavailable(err: unknown): boolean {
 export class PullThroughCache {
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly manifestFills = new Map<string, Promise<void>>();
+  /** Blob sizes from manifests just cached: a fill then needs no HEAD first (bounded; a miss HEADs). */
+  private readonly knownSizes = new Map<string, number>();
 
   constructor(
     private readonly ctx: RegistryContext,
@@ -158,6 +163,10 @@ export class PullThroughCache {
   private async storeManifest(name: string, origin: Origin, ref: string, tag: string | undefined): Promise<void> {
     const m = await origin.remote.client.getManifest(origin.upstream, ref);
     const parsed = parseManifest(m.bytes, m.mediaType);
+    for (const d of parsed.blobs) {
+      if (this.knownSizes.size >= KNOWN_SIZES_MAX) this.knownSizes.clear();
+      this.knownSizes.set(d.digest, d.size);
+    }
     const repoId = await ensureRepository(this.ctx.db, name, this.ctx.options.defaultVisibility);
     await putManifest(
       this.ctx.db,
@@ -287,7 +296,8 @@ export class PullThroughCache {
   ): Promise<void> {
     const parsed = parseDigest(digest);
     if (!parsed) fail('DIGEST_INVALID', { detail: { digest } });
-    const size = await origin.remote.client.blobExists(origin.upstream, digest);
+    // The manifest's size is only a hint: the digest check below decides.
+    const size = this.knownSizes.get(digest) ?? (await origin.remote.client.blobExists(origin.upstream, digest));
     if (size === undefined) fail('BLOB_UNKNOWN', { detail: { digest, remote: origin.remote.name } });
     const temp = paths.uploadData(`proxy-${randomUUID()}`);
     const writer = await this.ctx.storage.writer(temp);
@@ -297,13 +307,16 @@ export class PullThroughCache {
       // No resume: one GET per blob, and a broken transfer is simply retried by the next pull.
       await origin.remote.client.pullBlob(origin.upstream, digest, size, tee, { retries: 0, end: false });
       await new Promise<void>((resolve, reject) => tee.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      // Every byte arrived and matched the digest: the client is done. The commit (fsync, rename,
+      // record) goes on meanwhile; other requests for the blob wait for it (inflight).
+      client.end();
       await writer.commit();
       await this.ctx.storage.move(temp, paths.blob(parsed));
       await this.ctx.storage.delete(temp.slice(0, temp.lastIndexOf('/'))).catch(() => {});
     } catch (err) {
       await writer.cancel().catch(() => {});
       await this.ctx.storage.delete(temp.slice(0, temp.lastIndexOf('/'))).catch(() => {});
-      client.destroy(err instanceof Error ? err : new Error(String(err)));
+      if (!client.writableEnded) client.destroy(err instanceof Error ? err : new Error(String(err)));
       this.log.warn(
         { repository: name, digest, remote: origin.remote.name, error: (err as Error).message },
         'proxy: blob fetch failed, nothing stored',
@@ -312,7 +325,6 @@ export class PullThroughCache {
     }
     const repoId = await ensureRepository(this.ctx.db, name, this.ctx.options.defaultVisibility);
     await recordAndLinkBlob(this.ctx.db, repoId, digest, size);
-    client.end();
   }
 }
 
