@@ -73,19 +73,24 @@ function referenceConfig(port: number, root: string): string {
 
 class EarlyExit extends Error {}
 
-export async function startServer(kind: ServerKind, repoRoot: string): Promise<RunningServer> {
+/** `env`: extra variables for a Wharf server (e.g. WHARF_PROXY_REMOTES). */
+export async function startServer(
+  kind: ServerKind,
+  repoRoot: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunningServer> {
   // freePort() closes its socket before the server binds, so someone else may grab the
   // port in between; an early exit is retried a couple of times with a fresh port.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(kind, repoRoot);
+      return await startOnce(kind, repoRoot, env);
     } catch (err) {
       if (!(err instanceof EarlyExit) || attempt >= 3) throw err;
     }
   }
 }
 
-async function startOnce(kind: ServerKind, repoRoot: string): Promise<RunningServer> {
+async function startOnce(kind: ServerKind, repoRoot: string, env: NodeJS.ProcessEnv): Promise<RunningServer> {
   const dataDir = await mkdtemp(join(tmpdir(), `wharf-bench-${kind}-`));
   const port = await freePort();
   let child: ChildProcess;
@@ -103,7 +108,7 @@ async function startOnce(kind: ServerKind, repoRoot: string): Promise<RunningSer
       {
         cwd: repoRoot,
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, WHARF_LOG_LEVEL: 'error', WHARF_AUTH_MODE: 'none' },
+        env: { ...process.env, WHARF_LOG_LEVEL: 'error', WHARF_AUTH_MODE: 'none', ...env },
       },
     );
   }

@@ -34,6 +34,13 @@ export class AccessPolicy {
     private readonly db: MetadataDb,
     private readonly options: {
       allowTopLevel: boolean;
+      /**
+       * Names a pull-through cache serves (proxy.remotes). Before the first pull creates such a
+       * repository, pull is allowed as the repository will be: to anyone when `cacheVisibility` is
+       * public, to signed-in accounts when private.
+       */
+      cached?: (name: string) => boolean;
+      cacheVisibility?: 'public' | 'private';
       onDenied?: (denial: { account: Account; repository: string; namespaceId: number; reason: string }) => void;
     },
   ) {}
@@ -60,7 +67,10 @@ export class AccessPolicy {
       return this.creatable(account, name, ns);
     }
     const allowed = new Set<string>();
-    if (!repo) return allowed;
+    if (!repo) {
+      if (this.options.cached?.(name) && (account || this.options.cacheVisibility === 'public')) allowed.add('pull');
+      return allowed;
+    }
     if (repo.visibility === 'public') allowed.add('pull');
     if (account) {
       for (const a of await grantedActions(this.db, repo.id, account.id)) allowed.add(a);

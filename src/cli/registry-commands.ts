@@ -14,7 +14,7 @@ import {
 import { parsePlatform } from '../engine/platform.js';
 import { AllTagsWithTagError, type CredentialLookup, pullImage } from '../engine/pull.js';
 import { PushReferenceError, pushImage } from '../engine/push.js';
-import { effectiveRegistry, loadRegistrySettings, pushEndpoint } from '../engine/registry-config.js';
+import { effectiveRegistry, loadRegistrySettings, pushEndpoint, withExtraMirrors } from '../engine/registry-config.js';
 import { withLocalStore } from '../engine/store.js';
 import { parseReference } from '../oci/reference.js';
 import { type RootOptions, run, withRoot } from './engine-command.js';
@@ -121,19 +121,26 @@ export function pullCommand(): Command {
         .argument('<name>', 'NAME[:TAG|@DIGEST]')
         .option('-a, --all-tags', 'download all tagged images in the repository')
         .option('--platform <platform>', 'os/arch[/variant] to pick from a multi-platform image')
-        .option('-q, --quiet', 'print only the image reference'),
+        .option('-q, --quiet', 'print only the image reference')
+        .option(
+          '--registry-mirror <url>',
+          'a registry mirror for Docker Hub images, tried before daemon.json’s (repeatable)',
+          (value: string, prev: string[]) => [...prev, value],
+          [] as string[],
+        ),
     ),
   ).action(
     async (
       name: string,
-      opts: RootOptions & ConfigOptions & { platform?: string; quiet?: boolean; allTags?: boolean },
+      opts: RootOptions &
+        ConfigOptions & { platform?: string; quiet?: boolean; allTags?: boolean; registryMirror?: string[] },
     ) => {
       await runCommand(async () => {
         const platformText = opts.platform ?? process.env.DOCKER_DEFAULT_PLATFORM;
         const platform = platformText ? parsePlatform(platformText) : undefined;
         const ref = parseReference(name); // reference errors come before anything else, as in docker
         if (opts.allTags && (ref.tag !== undefined || ref.digest !== undefined)) throw new AllTagsWithTagError();
-        const settings = await settingsFor(opts);
+        const settings = withExtraMirrors(await settingsFor(opts), opts.registryMirror ?? []);
         await withLocalStore(opts.root, async (store) => {
           const reporter = progressReporter(opts.quiet === true);
           try {

@@ -37,6 +37,8 @@ export interface RegistryClientOptions {
   headersTimeout?: number;
   /** Longest silence within a body, ms (default 5 min, as undici). */
   bodyTimeout?: number;
+  /** Sees the status and headers of every registry answer (e.g. a proxy reading rate-limit headers). */
+  onAnswer?: (status: number, headers: Dispatcher.ResponseData['headers']) => void;
 }
 
 /** What GET /v2/ answered, unauthenticated. */
@@ -108,6 +110,7 @@ export class RegistryTransport {
   private readonly userAgent: string;
   private readonly tokens: TokenAuthenticator;
   private readonly timeouts: { headersTimeout?: number; bodyTimeout?: number };
+  private readonly onAnswer: RegistryClientOptions['onAnswer'];
   /** The scheme+host that answered the ping (memoized; cleared when the ping fails). */
   private origin: Promise<string> | undefined;
   /** The challenge learnt from the ping or a 401: how to authenticate the next requests. */
@@ -120,6 +123,7 @@ export class RegistryTransport {
     this.host = opts.host === 'docker.io' || opts.host === 'index.docker.io' ? 'registry-1.docker.io' : opts.host;
     this.insecure = opts.insecure ?? isLoopbackHost(this.host);
     this.userAgent = opts.userAgent ?? 'wharf';
+    this.onAnswer = opts.onAnswer;
     this.timeouts = {
       ...(opts.headersTimeout !== undefined ? { headersTimeout: opts.headersTimeout } : {}),
       ...(opts.bodyTimeout !== undefined ? { bodyTimeout: opts.bodyTimeout } : {}),
@@ -324,6 +328,7 @@ export class RegistryTransport {
         }
         throw transportError(call.method, url, err);
       }
+      this.onAnswer?.(res.statusCode, res.headers);
       const challenges = res.statusCode === 401 ? parseWWWAuthenticate(res.headers['www-authenticate']) : [];
       if (res.statusCode === 401 && !retried && canReplay) {
         const bearer = challenges.find((c): c is BearerChallenge => c.scheme === 'bearer');

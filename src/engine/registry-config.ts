@@ -128,6 +128,13 @@ export function parseRegistrySettings(
   return settings;
 }
 
+/** The settings with `--registry-mirror` flags' mirrors first (validated as daemon.json's are). */
+export function withExtraMirrors(settings: RegistrySettings, mirrors: readonly string[]): RegistrySettings {
+  if (mirrors.length === 0) return settings;
+  const extra = mirrors.map((m) => validateMirror(m, '--registry-mirror'));
+  return { ...settings, mirrors: [...extra, ...settings.mirrors.filter((m) => !extra.includes(m))] };
+}
+
 /** Loopback only: what applies without any file. */
 export function defaultRegistrySettings(): RegistrySettings {
   return parseRegistrySettings({}, 'defaults');

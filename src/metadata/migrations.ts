@@ -2,6 +2,7 @@ import { type Kysely, type Migration, sql } from 'kysely';
 import { gcMigrations } from './gc-migrations.js';
 import { hubMigrations } from './hub-migrations.js';
 import { lifecycleMigrations } from './lifecycle-migrations.js';
+import { proxyMigrations } from './proxy-migrations.js';
 import { searchMigrations } from './search-migrations.js';
 import { uiMigrations } from './ui-migrations.js';
 
@@ -131,4 +132,5 @@ export const registryMigrations: Record<string, Migration> = {
   ...lifecycleMigrations,
   ...uiMigrations,
   ...gcMigrations,
+  ...proxyMigrations,
 };

@@ -67,6 +67,10 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       : await (await import('./auth.js')).createAuthorizer(config, db, logger);
   const uploads = new Uploads(ctx);
   const metrics = new Metrics(() => uploads.active);
+  // Pull-through cache remotes (docs/pull-through-cache.md); the registry client (undici) is
+  // loaded only when there are some, to keep a plain registry's memory small.
+  const proxy = config.proxy.remotes.length > 0 ? await openProxy(config, ctx, logger) : undefined;
+  if (proxy) metrics.extra = () => proxy.remotes.renderMetrics();
   metrics.bytesReceived = () => uploads.bytesReceived;
 
   const app = Fastify({
@@ -114,7 +118,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       .header('Content-Type', 'text/plain; version=0.0.4')
       .send(metrics.render() + (s ? renderStorageMetrics(s) : '') + storageLines + (await gcMetricLines(ctx, config)));
   });
-  await app.register(async (v2) => v2Routes(v2, { ctx, uploads, authorizer: authorizer.authorizer }));
+  await app.register(async (v2) => v2Routes(v2, { ctx, uploads, authorizer: authorizer.authorizer, proxy }));
   const { tokenDeps } = authorizer;
   if (tokenDeps) {
     const { tokenRoutes } = await import('./token.js');
@@ -136,6 +140,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
         allowPrivateWebhooks: config.webhooks.allow_private_targets,
         registry: ctx,
         gc: { registry: ctx, config },
+        proxy,
       }),
     );
   }
@@ -147,6 +152,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     config,
     ...(tokenDeps ? { tokenDeps } : {}),
     options: DEFAULT_API_OPTIONS,
+    proxy,
   });
 
   // Abandoned upload sessions: purged at start, then by every GC run (or on their own timer
@@ -193,7 +199,17 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       await retention.stop();
       await app.close();
       await hubEvents.stop();
+      await proxy?.remotes.close();
       await db.destroy();
     },
   };
+}
+
+async function openProxy(config: Config, ctx: RegistryContext, logger: Logger) {
+  const [{ PullThroughCache }, { openRemote, RemoteMap }] = await Promise.all([
+    import('../registry/proxy/cache.js'),
+    import('../registry/proxy/remotes.js'),
+  ]);
+  const remotes = new RemoteMap(config.proxy.remotes.map((r) => openRemote(r)));
+  return new PullThroughCache(ctx, remotes, { tagTtl: config.proxy.tag_ttl }, logger);
 }

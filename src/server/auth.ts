@@ -11,6 +11,7 @@ import { audit } from '../hub/audit.js';
 import { type Account, findAccount } from '../metadata/accounts.js';
 import type { MetadataDb } from '../metadata/db.js';
 import { fail } from '../registry/errors.js';
+import { servedByRemote } from '../registry/proxy/names.js';
 import { type Authorizer, everyone, openAuthorizer } from './authorizer.js';
 import { type Config, ConfigError } from './config.js';
 
@@ -149,6 +150,8 @@ export async function createAuthorizer(
         tokens,
         policy: new AccessPolicy(db, {
           allowTopLevel: auth.allow_top_level,
+          cached: (name) => servedByRemote(config.proxy.remotes, name),
+          cacheVisibility: auth.default_visibility,
           // Docker only shows "denied"; the reason goes to the server log and the audit log.
           onDenied: ({ account, repository, namespaceId, reason }) => {
             logger.warn({ account: account.username, repository, reason }, 'push refused');

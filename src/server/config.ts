@@ -65,6 +65,28 @@ const endpoint = z
   })
   .strict();
 
+/** A pull-through cache remote: Docker's registry mirror, or a registry under a prefix. */
+const proxyRemote = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be a short lowercase name'),
+    url: z.string().regex(/^https?:\/\/[^/]+\/?$/, 'must be http(s)://host[:port]'),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    /** A file holding the password (first line), instead of `password`. */
+    password_file: z.string().optional(),
+    /** An environment variable holding the password, instead of `password`. */
+    password_env: z.string().optional(),
+    /** Where the remote appears: `cache/ghcr` serves /v2/cache/ghcr/x/y from the remote's x/y. */
+    prefix: z
+      .string()
+      .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, 'must be a repository path')
+      .optional(),
+    /** Docker's registry mirror: names without a cache prefix are fetched from this remote on a miss. */
+    mirror: z.boolean().default(false),
+  })
+  .strict()
+  .refine((r) => (r.prefix !== undefined) !== r.mirror, 'set either prefix or mirror: true');
+
 export const configSchema = z
   .object({
     http: z
@@ -159,6 +181,23 @@ export const configSchema = z
         delete_untagged: z.boolean().default(true),
         /** How often the worker looks for due items. */
         interval: duration.default(60_000),
+      })
+      .strict()
+      .prefault({}),
+    /** Pull-through cache (docs/pull-through-cache.md). */
+    proxy: z
+      .object({
+        remotes: z
+          .preprocess(listFromText, z.array(proxyRemote))
+          .default([])
+          .refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, 'remote names must be unique')
+          .refine((rs) => rs.filter((r) => r.mirror).length <= 1, 'at most one mirror remote'),
+        /** A cached tag is rechecked at the remote (HEAD) when it is older than this. */
+        tag_ttl: duration.default(300_000),
+        /** Cached content kept at most (0: no limit); eviction runs with GC, least recently pulled first. */
+        max_bytes: z.union([z.literal(0), size]).default(0),
+        /** Cached content not pulled for this many days is evicted (0: never). */
+        keep_days: z.number().int().nonnegative().default(0),
       })
       .strict()
       .prefault({}),

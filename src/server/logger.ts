@@ -2,9 +2,13 @@ import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 
+const REDACTED = ['password', '*.password', 'credentials', '*.credentials', 'authorization', '*.authorization'];
+
 /** A pino logger writing JSON lines, or short human lines for `log.format: text`. */
-export function createLogger(config: Config['log']): Logger {
-  if (config.format === 'json') return pino({ level: config.level });
+export function createLogger(config: Config['log'], destination?: Writable): Logger {
+  // Remote credentials (proxy.remotes) are never logged, whatever object carries them.
+  const options = { level: config.level, redact: { paths: REDACTED, censor: '[redacted]' } };
+  if (config.format === 'json') return destination ? pino(options, destination) : pino(options);
   const text = new Writable({
     write(chunk: Buffer, _enc, cb) {
       const { time, level, msg, ...rest } = JSON.parse(chunk.toString()) as Record<string, unknown>;
@@ -20,5 +24,5 @@ export function createLogger(config: Config['log']): Logger {
       cb();
     },
   });
-  return pino({ level: config.level }, text);
+  return pino(options, text);
 }

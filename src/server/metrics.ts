@@ -16,6 +16,8 @@ export class Metrics {
   bytesOut = 0;
   /** Total blob bytes received, read from the upload service. */
   bytesReceived: () => number = () => 0;
+  /** Extra lines from other parts (the pull-through cache's remote rate limits). */
+  extra: () => string[] = () => [];
 
   constructor(private readonly uploadsInProgress: () => number) {}
 
@@ -58,6 +60,7 @@ export class Metrics {
     out.push('# HELP wharf_uploads_in_progress Upload requests currently streaming.');
     out.push('# TYPE wharf_uploads_in_progress gauge');
     out.push(`wharf_uploads_in_progress ${this.uploadsInProgress()}`);
+    out.push(...this.extra());
     return `${out.join('\n')}\n`;
   }
 }

@@ -282,7 +282,9 @@ describe('GET/POST /api/admin/gc', () => {
     server = await hubServer(PASSWORDS, { env: { WHARF_GC_REVIEW_DELAY: '0s', WHARF_GC_INTERVAL: '1h' } });
     const app = server.app;
     expect((await app.inject({ method: 'GET', url: '/api/admin/gc', headers: basic('alice') })).statusCode).toBe(404);
-    expect((await app.inject({ method: 'POST', url: '/api/admin/gc', headers: basicJson('alice') })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'POST', url: '/api/admin/gc', headers: basicJson('alice') })).statusCode).toBe(
+      404,
+    );
     expect((await app.inject({ method: 'GET', url: '/api/admin/gc' })).statusCode).toBe(401);
 
     // A blob queued for review (as an upload that never got its manifest would be).
@@ -309,7 +311,8 @@ describe('GET/POST /api/admin/gc', () => {
     expect(dry.statusCode).toBe(200);
     expect(dry.json()).toMatchObject({ dry_run: true });
     expect(
-      (await app.inject({ method: 'POST', url: '/api/admin/gc?dry_run=maybe', headers: basicJson('admin') })).statusCode,
+      (await app.inject({ method: 'POST', url: '/api/admin/gc?dry_run=maybe', headers: basicJson('admin') }))
+        .statusCode,
     ).toBe(400);
     const run = await app.inject({ method: 'POST', url: '/api/admin/gc', headers: basicJson('admin') });
     expect(run.json()).toMatchObject({ dry_run: false, failures: 0 });

@@ -112,6 +112,8 @@ export interface DockerdOptions {
    * works), all inside that namespace, never touching the host's network settings.
    */
   netnsWrap?: string[];
+  /** Goes into the engine's daemon.json (e.g. registry-mirrors). */
+  daemonConfig?: Record<string, unknown>;
 }
 
 async function startWithDriver(
@@ -129,7 +131,7 @@ async function startWithDriver(
   await Promise.all([mkdir(dataRoot), mkdir(execRoot), mkdir(configDir)]);
   // An empty daemon config: /etc/docker/daemon.json (e.g. with "hosts" or
   // "data-root") would otherwise clash with our flags.
-  await writeFile(daemonJson, '{}\n');
+  await writeFile(daemonJson, `${JSON.stringify(options.daemonConfig ?? {})}\n`);
   await writeFile(join(configDir, 'config.json'), '{}\n');
 
   const host = `unix://${socket}`;

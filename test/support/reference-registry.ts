@@ -27,7 +27,7 @@ async function tail(file: string, lines = 20): Promise<string> {
   }
 }
 
-async function startOnce(binary: string): Promise<ReferenceRegistry | { exited: string }> {
+async function startOnce(binary: string, htpasswd?: string): Promise<ReferenceRegistry | { exited: string }> {
   const dir = await tmpDir('wharf-refreg');
   const storage = join(dir, 'storage');
   await mkdir(storage);
@@ -48,6 +48,7 @@ async function startOnce(binary: string): Promise<ReferenceRegistry | { exited: 
       '    enabled: true',
       'http:',
       `  addr: ${JSON.stringify(`127.0.0.1:${port}`)}`,
+      ...(htpasswd ? ['auth:', '  htpasswd:', '    realm: reference', `    path: ${JSON.stringify(htpasswd)}`] : []),
       '',
     ].join('\n'),
   );
@@ -82,7 +83,8 @@ async function startOnce(binary: string): Promise<ReferenceRegistry | { exited: 
     }
     try {
       const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
-      if (res.status === 200) return { url, port, host: `127.0.0.1:${port}`, logFile, stop };
+      if (res.status === 200 || (htpasswd && res.status === 401))
+        return { url, port, host: `127.0.0.1:${port}`, logFile, stop };
     } catch {
       // not listening yet
     }
@@ -93,12 +95,13 @@ async function startOnce(binary: string): Promise<ReferenceRegistry | { exited: 
   throw new Error(`docker-registry did not answer GET /v2/ within ${READY_TIMEOUT_MS} ms; log:\n${log}`);
 }
 
-export async function startReferenceRegistry(): Promise<ReferenceRegistry> {
+/** With `htpasswd` (a bcrypt htpasswd file), the registry asks for Basic credentials. */
+export async function startReferenceRegistry(options: { htpasswd?: string } = {}): Promise<ReferenceRegistry> {
   const binary = whichTool('docker-registry');
   if (binary === undefined) throw new Error('docker-registry not found (apt-get install -y docker-registry)');
   let lastFailure = '';
   for (let attempt = 0; attempt < 3; attempt++) {
-    const r = await startOnce(binary);
+    const r = await startOnce(binary, options.htpasswd);
     if (!('exited' in r)) return r;
     lastFailure = r.exited;
   }

@@ -4,6 +4,7 @@ import type { Account } from '../../metadata/accounts.js';
 import type { MetadataDb } from '../../metadata/db.js';
 import type { RegistryContext } from '../../registry/context.js';
 import { RegistryError } from '../../registry/errors.js';
+import type { PullThroughCache } from '../../registry/proxy/cache.js';
 import type { TokenAuthDeps } from '../auth.js';
 import type { Config } from '../config.js';
 
@@ -150,6 +151,8 @@ export interface ApiContext {
   tokenDeps?: TokenAuthDeps;
   openapi: OpenApi;
   options: ApiOptions;
+  /** The pull-through cache, when proxy.remotes are configured (a repository's origin). */
+  proxy?: PullThroughCache | undefined;
 }
 
 const callers = new WeakMap<FastifyRequest, Promise<Caller | undefined>>();

@@ -219,7 +219,13 @@ export const repositoryRoutes: ApiRoutes = (api, ctx) => {
     const view = await hub(getRepository(ctx.db, actions, account, fullNameOf(req.params)));
     // Disk usage: the bytes only this repository holds, those shared with others (hub/usage.ts).
     const storage = usageJson(await repositoryUsage(ctx.db, view.id));
-    sendJson(reply, { ...repositoryJson(view, await starredBy(view, account)), storage });
+    // A pull-through cache repository says where it comes from (never the remote's credentials).
+    const origin = await ctx.proxy?.originOf(view.fullName);
+    sendJson(reply, {
+      ...repositoryJson(view, await starredBy(view, account)),
+      storage,
+      ...(origin ? { proxy_origin: origin } : {}),
+    });
   });
 
   ctx.openapi.add('patch', '/repositories/:namespace/:repo', {

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Account } from '../../metadata/accounts.js';
 import type { MetadataDb } from '../../metadata/db.js';
 import type { RegistryContext } from '../../registry/context.js';
+import type { PullThroughCache } from '../../registry/proxy/cache.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import type { TokenAuthDeps } from '../auth.js';
 import type { Config } from '../config.js';
@@ -21,6 +22,8 @@ export interface UiDeps {
   registry?: RegistryContext;
   /** The registry and configuration, for the garbage collection page (/admin/gc). */
   gc?: { registry: RegistryContext; config: Config };
+  /** The pull-through cache, when configured: a cache repository's page names its origin. */
+  proxy?: PullThroughCache | undefined;
 }
 
 /** The registry actions an account has on a repository name (the hub's permission callback). */

@@ -1,10 +1,25 @@
-import { deleteBlob, parseRange, prepareBlob, statBlob } from '../../registry/blobs.js';
-import type { Handler, V2Deps } from './request.js';
+import type { Writable } from 'node:stream';
+import { type BlobInfo, deleteBlob, parseRange, prepareBlob, statBlob } from '../../registry/blobs.js';
+import { RegistryError } from '../../registry/errors.js';
+import type { Handler, V2Deps, V2Request } from './request.js';
 
 /** GET, HEAD and DELETE of /v2/<name>/blobs/<digest>. HEAD never reads the blob. */
-export function blobHandlers({ ctx }: V2Deps) {
+export function blobHandlers({ ctx, proxy }: V2Deps) {
+  /** A HEAD in a cache repository: the local blob, or (on a miss) the remote's size, nothing fetched. */
+  const statOrRemote = async (r: V2Request): Promise<BlobInfo> => {
+    try {
+      return await statBlob(ctx, r.name, r.param);
+    } catch (err) {
+      if (!proxy || !(err instanceof RegistryError) || err.code !== 'BLOB_UNKNOWN') throw err;
+      await proxy.ensureBlob(r.name, r.param, undefined);
+      const size = await proxy.remoteBlobSize(r.name, r.param);
+      if (size === undefined) throw err;
+      return { digest: r.param, size };
+    }
+  };
+
   const blobHead: Handler = async (r) => {
-    const blob = await statBlob(ctx, r.name, r.param);
+    const blob = await statOrRemote(r);
     r.reply
       .header('Content-Length', String(blob.size))
       .header('Content-Type', 'application/octet-stream')
@@ -15,6 +30,8 @@ export function blobHandlers({ ctx }: V2Deps) {
   };
 
   const blobGet: Handler = async (r) => {
+    // A miss in a cache repository: this request may stream the blob from the remote itself.
+    if (proxy && (await proxy.ensureBlob(r.name, r.param, { start: (size) => startStream(r, size) }))) return;
     const blob = await statBlob(ctx, r.name, r.param);
     r.reply
       .header('Docker-Content-Digest', blob.digest)
@@ -60,4 +77,18 @@ export function blobHandlers({ ctx }: V2Deps) {
   };
 
   return { blobHead, blobGet, blobDelete };
+}
+
+/** Starts a 200 answer for a blob streamed from a remote while it is being cached. */
+function startStream(r: V2Request, size: number): Writable {
+  r.reply.hijack();
+  const res = r.reply.raw;
+  for (const [name, value] of Object.entries(r.reply.getHeaders())) if (value !== undefined) res.setHeader(name, value);
+  res.writeHead(200, {
+    'Content-Type': 'application/octet-stream',
+    'Content-Length': String(size),
+    'Docker-Content-Digest': r.param,
+    ETag: `"${r.param}"`,
+  });
+  return res;
 }

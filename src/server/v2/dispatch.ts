@@ -92,9 +92,12 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
       }
       const name = route.named ? decode(m[1] as string) : '';
       if (route.named && !isValidRepositoryName(name)) fail('NAME_INVALID', { detail: { name } });
+      const reading = req.method === 'GET' || req.method === 'HEAD';
+      if (!reading && deps.proxy?.isReadOnly(name)) {
+        fail('UNSUPPORTED', { message: `${name} is a pull-through cache: it is read-only` });
+      }
       const principal = await authorizer.check(req, needOf(route.label, req.method as Method, name));
       // Reads of `x` may be served by an official `library/x` (access was checked on `x`).
-      const reading = req.method === 'GET' || req.method === 'HEAD';
       const aliasable = route.named && reading && !name.includes('/');
       const target = aliasable ? ((await resolveReadName(ctx.db, name)) ?? name) : name;
       return handler({ req, reply, query, name: target, param: m[2] === undefined ? '' : decode(m[2]), principal });

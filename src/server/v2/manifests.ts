@@ -11,11 +11,13 @@ import {
 import { eventRequest, type Handler, type V2Deps } from './request.js';
 
 /** GET, HEAD, PUT and DELETE of /v2/<name>/manifests/<reference>. */
-export function manifestHandlers({ ctx }: V2Deps) {
+export function manifestHandlers({ ctx, proxy }: V2Deps) {
   const manifestGet =
     (withBody: boolean): Handler =>
     async (r) => {
       const ref = parseReadReference(r.param);
+      // A cache repository is filled (or its tag rechecked) from the remote first.
+      if (proxy) await proxy.ensureManifest(r.name, ref);
       // A GET is a pull (events, pull counts); a HEAD only looks.
       const m = await getManifest(ctx, r.name, ref, withBody ? eventRequest(r) : undefined);
       if (ref.kind === 'tag') checkAccept(r.req.headers.accept, m.mediaType);

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EventRequest, RegistryContext } from '../../registry/context.js';
+import type { PullThroughCache } from '../../registry/proxy/cache.js';
 import type { Uploads } from '../../registry/uploads.js';
 import type { Authorizer, Principal } from '../authorizer.js';
 
@@ -23,6 +24,8 @@ export interface V2Deps {
   ctx: RegistryContext;
   uploads: Uploads;
   authorizer: Authorizer;
+  /** The pull-through cache, when proxy.remotes are configured. */
+  proxy?: PullThroughCache | undefined;
 }
 
 /** Who made a request, for registry events (webhooks, notifications). */

@@ -80,6 +80,7 @@ export async function repositoryPages(app: FastifyInstance, deps: UiDeps): Promi
       // Disk usage: bytes only this repository holds, and those it shares (hub/usage.ts).
       usage: await repositoryUsage(deps.db, repo.id),
       bytes: formatBytes,
+      origin: await deps.proxy?.originOf(repo.fullName),
     };
   };
 
