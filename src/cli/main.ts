@@ -1,5 +1,9 @@
 #!/usr/bin/env node
+import module from 'node:module';
 import { Command } from 'commander';
+
+// V8's compile cache (Node >= 22.1): later starts skip compiling the command's modules again.
+(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 /** What a command module gives: its top-level commands, and those it also puts under `wharf image`. */
 interface CommandModule {
@@ -52,7 +56,9 @@ const program = new Command()
 
 const command = process.argv[2] ?? '';
 const wanted = modules.filter((m) => m.names.includes(command));
-const loaded = await Promise.all((wanted.length > 0 ? wanted : modules).map((m) => m.load()));
+// `wharf --version` needs no command module at all.
+const versionOnly = command === '--version' || command === '-V';
+const loaded = versionOnly ? [] : await Promise.all((wanted.length > 0 ? wanted : modules).map((m) => m.load()));
 for (const m of loaded) for (const c of m.commands()) program.addCommand(c);
 if (wanted.length === 0) {
   // `wharf image …` (or help): the image commands again, grouped as in docker.
