@@ -21,6 +21,7 @@ function one(make: () => Command): CommandModule {
  */
 const modules: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['serve'], load: async () => one((await import('./serve.js')).serveCommand) },
+  { names: ['config'], load: async () => one((await import('./config-command.js')).configCommand) },
   { names: ['user'], load: async () => one((await import('./user.js')).userCommand) },
   { names: ['repo'], load: async () => one((await import('./repo.js')).repoCommand) },
   { names: ['images', 'tag', 'rmi', 'history', 'inspect', 'system'], load: () => import('./image-commands.js') },

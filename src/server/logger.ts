@@ -2,9 +2,15 @@ import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 
-/** A pino logger writing JSON lines, or short human lines for `log.format: text`. */
-export function createLogger(config: Config['log']): Logger {
-  if (config.format === 'json') return pino({ level: config.level });
+/** `log.format: auto` means text on a terminal and JSON lines otherwise; `tty` overrides the check. */
+export function logFormat(config: Config['log'], tty: boolean = process.stdout.isTTY === true): 'json' | 'text' {
+  if (config.format !== 'auto') return config.format;
+  return tty ? 'text' : 'json';
+}
+
+/** A pino logger writing JSON lines to stdout, or short human lines to stderr for the text format. */
+export function createLogger(config: Config['log'], options: { tty?: boolean } = {}): Logger {
+  if (logFormat(config, options.tty) === 'json') return pino({ level: config.level });
   const text = new Writable({
     write(chunk: Buffer, _enc, cb) {
       const { time, level, msg, ...rest } = JSON.parse(chunk.toString()) as Record<string, unknown>;
@@ -14,9 +20,9 @@ export function createLogger(config: Config['log']): Logger {
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
       const name = pino.levels.labels[Number(level)] ?? String(level);
-      process.stderr.write(
-        `${new Date(Number(time)).toISOString()} ${name.toUpperCase()} ${String(msg ?? '')} ${fields}\n`,
-      );
+      // Local time of day: the date is rarely what a person at a terminal is looking for.
+      const at = new Date(Number(time)).toTimeString().slice(0, 8);
+      process.stderr.write(`${at} ${name.toUpperCase().padEnd(5)} ${String(msg ?? '')}${fields ? ` ${fields}` : ''}\n`);
       cb();
     },
   });
