@@ -225,7 +225,7 @@ export async function requireAccount(
 /** An administrator signed in with the password or an admin-scoped access token (bad credentials: no). */
 async function isAdminCaller(ctx: ApiContext, req: FastifyRequest): Promise<boolean> {
   const caller = await callerOf(ctx, req).catch(() => undefined);
-  return caller !== undefined && caller.account.isAdmin && caller.scope === 'admin';
+  return caller?.account.isAdmin === true && caller.scope === 'admin';
 }
 
 export class RateLimiter {
