@@ -1,6 +1,7 @@
 // Start-up of the `wharf` bin as shipped (the esbuild bundle, dist/bundle/cli/main.js) against
 // `docker images` in the same run: median wall time of N runs and the peak RSS of each command.
-//   npx tsx bench/startup.ts [--runs N] [--out FILE]     (after `npm run build`)
+//   npx tsx bench/startup.ts [--runs N] [--bin FILE] [--out FILE]     (after `npm run build`)
+// --bin measures another entry instead, e.g. dist/cli/main.js (tsc's output, unbundled).
 // docker's figure needs Debian's docker.io (a private engine from test/support/dockerd.ts);
 // without it that row says why it is missing. Peak RSS needs GNU time (/usr/bin/time).
 import { spawnSync } from 'node:child_process';
@@ -64,10 +65,13 @@ function measure(label: string, cmd: string, args: string[], env: NodeJS.Process
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string' }, out: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { runs: { type: 'string' }, bin: { type: 'string' }, out: { type: 'string' } },
+  });
+  const bin = resolve(values.bin ?? BUNDLE_BIN);
   const runs = Number(values.runs ?? process.env.BENCH_RUNS ?? 8);
   const out = values.out ?? join(repoRoot, 'bench/results/startup.json');
-  if (!existsSync(BUNDLE_BIN)) throw new Error(`${BUNDLE_BIN} is missing: run npm run build first`);
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build first`);
   const loadBefore = loadavg()[0] ?? 0;
   const root = await tmpDir('wharf-bench-startup-');
   let dockerd: Dockerd | undefined;
@@ -76,7 +80,7 @@ async function main(): Promise<void> {
     // An empty local store of its own, so that the figures do not depend on what is stored.
     const env = { ...process.env, WHARF_ROOT: root };
     for (const args of [['--version'], ['images'], ['ps']]) {
-      figures.push(measure(`wharf ${args.join(' ')}`, process.execPath, [BUNDLE_BIN, ...args], env, runs));
+      figures.push(measure(`wharf ${args.join(' ')}`, process.execPath, [bin, ...args], env, runs));
     }
     if (haveTool('docker') && haveTool('dockerd')) {
       dockerd = await startDockerd();
@@ -98,6 +102,7 @@ async function main(): Promise<void> {
   const result = {
     date: new Date().toISOString(),
     node: process.version,
+    bin,
     cpus: cpus().length,
     loadavg: { before: loadBefore, after: loadavg()[0] ?? 0 },
     runs,
