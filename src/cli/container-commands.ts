@@ -19,7 +19,6 @@ import { type Container, getContainer, isActive, listContainers } from '../engin
 import { removeContainer } from '../engine/containers/remove.js';
 import { restoreContainers } from '../engine/containers/restore.js';
 import { NoSuchImageError, resolveImage } from '../engine/images.js';
-import { pullImage } from '../engine/pull.js';
 import { type LocalStore, withLocalStore } from '../engine/store.js';
 import { goTimeString, humanDuration } from '../engine/units.js';
 import { requireRoot, runcBinary } from '../runtime/runc.js';
@@ -101,6 +100,8 @@ async function imageFor(store: LocalStore, ref: string): Promise<string> {
     if (!(err instanceof NoSuchImageError)) throw err;
     const shown = ref.includes(':') || ref.includes('@') ? ref : `${ref}:latest`;
     process.stderr.write(`Unable to find image '${shown}' locally\n`);
+    // Loaded only here: the registry client (undici, zod) would slow every `wharf ps`.
+    const { pullImage } = await import('../engine/pull.js');
     const pulled = await pullImage(store, ref, {
       onEvent: (e) => process.stderr.write(`${e.id !== undefined ? `${e.id}: ` : ''}${e.status}\n`),
     });

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
+import module from 'node:module';
 import { Command } from 'commander';
+
+// V8's compile cache (Node >= 22.1): later starts skip compiling the command's modules again.
+(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 /** What a command module gives: its top-level commands, and those it also puts under `wharf image`. */
 interface CommandModule {
@@ -17,6 +21,7 @@ function one(make: () => Command): CommandModule {
  */
 const modules: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['serve'], load: async () => one((await import('./serve.js')).serveCommand) },
+  { names: ['config'], load: async () => one((await import('./config-command.js')).configCommand) },
   { names: ['user'], load: async () => one((await import('./user.js')).userCommand) },
   { names: ['repo'], load: async () => one((await import('./repo.js')).repoCommand) },
   { names: ['usage'], load: async () => one((await import('./usage.js')).usageCommand) },
@@ -56,7 +61,9 @@ const program = new Command()
 
 const command = process.argv[2] ?? '';
 const wanted = modules.filter((m) => m.names.includes(command));
-const loaded = await Promise.all((wanted.length > 0 ? wanted : modules).map((m) => m.load()));
+// `wharf --version` needs no command module at all.
+const versionOnly = command === '--version' || command === '-V';
+const loaded = versionOnly ? [] : await Promise.all((wanted.length > 0 ? wanted : modules).map((m) => m.load()));
 // Internal commands (spawned by wharf itself, or by the completion scripts) stay out of help.
 const hidden = new Set(['container-monitor', '__complete']);
 for (const m of loaded) for (const c of m.commands()) program.addCommand(c, { hidden: hidden.has(c.name()) });

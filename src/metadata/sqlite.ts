@@ -55,7 +55,12 @@ export async function openMigratedSqlite<DB>(
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
   const db = new Kysely<DB>({ dialect: new RollbackSafeSqliteDialect(sqlite) });
-  const migrator = new Migrator({ db: db as Kysely<unknown>, provider: { getMigrations: async () => migrations } });
+  const migrator = new Migrator({
+    db: db as Kysely<unknown>,
+    provider: { getMigrations: async () => migrations },
+    // Kysely's default (localeCompare) loads ICU's collator: ~80 ms of every CLI start.
+    nameComparator: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     await db.destroy();

@@ -151,7 +151,14 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     registry: ctx,
     config,
     ...(tokenDeps ? { tokenDeps } : {}),
-    options: DEFAULT_API_OPTIONS,
+    options: {
+      ...DEFAULT_API_OPTIONS,
+      rateLimit: {
+        limit: config.api.rate_limit,
+        windowMs: config.api.rate_limit_window,
+        exemptAdmins: config.api.rate_limit_exempt_admins,
+      },
+    },
     proxy,
   });
 

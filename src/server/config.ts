@@ -38,7 +38,10 @@ const size = z.union([z.number().int().positive(), z.string()]).transform((v, ct
   return Number(m[1]) * unit;
 });
 
-const addr = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be HOST:PORT');
+const addr = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be HOST:PORT, e.g. 127.0.0.1:5000 or [::1]:5000')
+  .refine((a) => Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535, 'the port must be between 0 and 65535');
 
 /** A JSON or YAML list from an environment variable (WHARF_NOTIFICATIONS_ENDPOINTS='[{…}]'), as is otherwise. */
 const listFromText = (v: unknown): unknown => {
@@ -201,10 +204,22 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The hub API (/api). */
+    api: z
+      .object({
+        /** Requests per window and per client address; 0 turns the limit off. */
+        rate_limit: z.number().int().nonnegative().default(600),
+        rate_limit_window: duration.default(60_000),
+        /** Administrators (signed in with their password or an admin-scoped access token) are not limited. */
+        rate_limit_exempt_admins: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-        format: z.enum(['json', 'text']).default('json'),
+        /** auto: text on a terminal, JSON lines otherwise (a file, a pipe, journald). */
+        format: z.enum(['auto', 'json', 'text']).default('auto'),
       })
       .strict()
       .prefault({}),
@@ -219,14 +234,118 @@ export class ConfigError extends Error {
 
 type Tree = Record<string, unknown>;
 
-/** Every leaf key of the schema as a path, e.g. ['storage', 'delete_enabled']. */
-function leafPaths(schema: z.ZodType, prefix: string[] = []): string[][] {
+/** The schema without its default/prefault wrappers. */
+function unwrap(schema: z.ZodType): z.ZodType {
   let inner: z.ZodType = schema;
   while (inner instanceof z.ZodDefault || inner instanceof z.ZodPrefault) inner = inner.unwrap() as z.ZodType;
+  return inner;
+}
+
+/** Every leaf key of the schema as a path, e.g. ['storage', 'delete_enabled']. */
+function leafPaths(schema: z.ZodType, prefix: string[] = []): string[][] {
+  const inner = unwrap(schema);
   if (inner instanceof z.ZodObject) {
     return Object.entries(inner.shape as Record<string, z.ZodType>).flatMap(([k, v]) => leafPaths(v, [...prefix, k]));
   }
   return [prefix];
+}
+
+/** A key of the configuration: its dotted name, its variable, and what kind of value it takes. */
+export interface ConfigKey {
+  key: string;
+  path: string[];
+  variable: string;
+  kind: 'duration' | 'size' | 'other';
+}
+
+/** Every key of the schema (whatever its sections), in schema order. */
+export function configKeys(): ConfigKey[] {
+  return leafPaths(configSchema).map((path) => {
+    let leaf: z.ZodType = configSchema;
+    for (const k of path) leaf = (unwrap(leaf) as z.ZodObject).shape[k] as z.ZodType;
+    const inner = unwrap(leaf);
+    const kind = inner === duration ? 'duration' : inner === size ? 'size' : 'other';
+    return { key: path.join('.'), path, variable: envName(path), kind };
+  });
+}
+
+/**
+ * WHARF_ variables that are not configuration keys, and so are not refused as typos: the
+ * image tool's, the file's name, the first admin's password, and the test suite's own.
+ * A new one must be added here.
+ */
+export const OTHER_WHARF_VARIABLES: Record<string, string> = {
+  WHARF_CONFIG: 'the configuration file (as --config)',
+  WHARF_ADMIN_PASSWORD: "the first admin account's password (generated when unset)",
+  WHARF_ROOT: "the image tool's local store (as --root)",
+  WHARF_CONFIG_DIR: "the image tool's client configuration directory (~/.wharf)",
+  WHARF_DAEMON_CONFIG: "the image tool's registry settings file",
+  WHARF_RUNC: 'the runc binary for containers',
+  WHARF_ROOTFS: 'container root file systems: overlay or copy',
+  WHARF_RUN_DIR: 'container attach sockets (/run/wharf)',
+  WHARF_REQUIRE_INTEROP: 'tests: a missing interop tool fails instead of skipping',
+  WHARF_INTEROP: 'tests: skip means no interop test runs',
+  WHARF_DOCKER_STORAGE_DRIVER: "tests: the test Docker engine's storage driver",
+  WHARF_CRASH_SEED: 'tests: the crash test seed',
+};
+
+/** Edit distance (Levenshtein) between two short strings. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        (prev[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length] as number;
+}
+
+/** The candidate nearest to `word`, when near enough to be what was meant. */
+export function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = distance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 4)) ? best : undefined;
+}
+
+const didYouMean = (suggestion: string | undefined) => (suggestion ? ` (did you mean ${suggestion}?)` : '');
+
+/** Keys in the file that the schema does not have, each with the nearest valid key. */
+function unknownFileKeys(tree: Tree, keys: string[], file: string, prefix: string[] = []): string[] {
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(tree)) {
+    const path = [...prefix, k].join('.');
+    if (keys.includes(path)) continue;
+    const section = keys.some((key) => key.startsWith(`${path}.`));
+    if (section && typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      problems.push(...unknownFileKeys(v as Tree, keys, file, [...prefix, k]));
+    } else if (!section) {
+      // Sections are candidates too: `weebhooks:` means `webhooks:`.
+      const names = [...new Set(keys.flatMap((key) => key.split('.').map((_, i, a) => a.slice(0, i + 1).join('.'))))];
+      problems.push(`unknown key ${path} in ${file}${didYouMean(closest(path, names))}`);
+    }
+  }
+  return problems;
+}
+
+/** WHARF_ variables that are neither a key's variable nor one of OTHER_WHARF_VARIABLES. */
+function unknownVariables(env: NodeJS.ProcessEnv, variables: string[]): string[] {
+  return Object.keys(env)
+    .filter((name) => name.startsWith('WHARF_') && !variables.includes(name) && !(name in OTHER_WHARF_VARIABLES))
+    .sort()
+    .map(
+      (name) =>
+        `unknown variable ${name}${didYouMean(closest(name, [...variables, ...Object.keys(OTHER_WHARF_VARIABLES)]))}`,
+    );
 }
 
 /** The environment variable that overrides a key: WHARF_ + the path in capitals, e.g. WHARF_STORAGE_DELETE_ENABLED. */
@@ -260,17 +379,42 @@ function envValue(value: string): unknown {
 export interface LoadOptions {
   file?: string;
   env?: NodeJS.ProcessEnv;
-  /** Flags from the command line, applied last: paths like ['http','addr']. */
-  overrides?: [string[], unknown][];
+  /** Flags from the command line, applied last: paths like ['http','addr'], and the flag's name for messages. */
+  overrides?: [string[], unknown, string?][];
+}
+
+/** Where a value came from: `default`, `file`, `variable WHARF_…` or `flag --…`. */
+export type ConfigSources = Map<string, string>;
+
+/** The configuration with, for every key, where its value came from (for `wharf config check`). */
+export interface LoadedConfig {
+  config: Config;
+  sources: ConfigSources;
+  file: string | undefined;
+}
+
+/** Whether the tree has a value at `path`. */
+function hasPath(tree: Tree, path: string[]): boolean {
+  let node: unknown = tree;
+  for (const k of path) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node) || !(k in node)) return false;
+    node = (node as Tree)[k];
+  }
+  return true;
 }
 
 /**
  * Builds the configuration: defaults, then the YAML file, then WHARF_… variables, then flags.
- * Any unknown key or bad value is an error naming the key.
+ * Any unknown key or variable, or bad value, is an error naming it.
  */
 export function loadConfig(options: LoadOptions = {}): Config {
+  return loadConfigWithSources(options).config;
+}
+
+export function loadConfigWithSources(options: LoadOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
   const file = options.file ?? env.WHARF_CONFIG;
+  const keys = configKeys();
   let tree: Tree = {};
   if (file) {
     let text: string;
@@ -291,14 +435,39 @@ export function loadConfig(options: LoadOptions = {}): Config {
       tree = parsed as Tree;
     }
   }
-  for (const path of leafPaths(configSchema)) {
-    const value = env[envName(path)];
-    if (value !== undefined) setPath(tree, path, envValue(value));
+  const unknown = [
+    ...unknownFileKeys(
+      tree,
+      keys.map((k) => k.key),
+      file ?? 'the file',
+    ),
+    ...unknownVariables(
+      env,
+      keys.map((k) => k.variable),
+    ),
+  ];
+  if (unknown.length > 0) throw new ConfigError(`invalid configuration:\n${unknown.map((u) => `✖ ${u}`).join('\n')}`);
+  const sources: ConfigSources = new Map();
+  for (const { key, path } of keys) sources.set(key, hasPath(tree, path) ? 'file' : 'default');
+  for (const { key, path, variable } of keys) {
+    const value = env[variable];
+    if (value === undefined) continue;
+    setPath(tree, path, envValue(value));
+    sources.set(key, `variable ${variable}`);
   }
-  for (const [path, value] of options.overrides ?? []) setPath(tree, path, value);
+  for (const [path, value, flag] of options.overrides ?? []) {
+    setPath(tree, path, value);
+    sources.set(path.join('.'), flag ? `flag ${flag}` : 'flag');
+  }
   const result = configSchema.safeParse(tree);
   if (!result.success) {
-    throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}:\n${z.prettifyError(result.error)}`);
+    const issues = result.error.issues.map((issue) => {
+      const at = issue.path.map(String).join('.');
+      const source = [...sources].find(([key]) => at === key || at.startsWith(`${key}.`))?.[1];
+      const from = source && source !== 'default' ? ` (${source === 'file' ? file : source})` : '';
+      return `✖ ${issue.message}\n  → at ${at || 'the top level'}${from}`;
+    });
+    throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}:\n${issues.join('\n')}`);
   }
   const config = result.data;
   const host = config.http.addr.slice(0, config.http.addr.lastIndexOf(':'));
@@ -308,5 +477,5 @@ export function loadConfig(options: LoadOptions = {}): Config {
         'Use auth.mode token or htpasswd, listen on 127.0.0.1, or set auth.allow_none_on_network: true if you really mean it.',
     );
   }
-  return { ...config, storage: { ...config.storage, root: resolve(config.storage.root) } };
+  return { config: { ...config, storage: { ...config.storage, root: resolve(config.storage.root) } }, sources, file };
 }

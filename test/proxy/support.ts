@@ -35,7 +35,7 @@ export async function startProxyServer(remotes: object[], env: NodeJS.ProcessEnv
       cb();
     },
   });
-  const server = await buildServer(config, createLogger(config.log, sink));
+  const server = await buildServer(config, createLogger(config.log, { destination: sink }));
   await server.app.listen({ host: '127.0.0.1', port: 0 });
   const address = server.app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no address');

@@ -79,6 +79,9 @@ export function installCommand(tools: string[]): string {
 }
 
 /** Why tools are missing (and how to install them), or undefined when all are there. */
+/** CI's second runtime leg (.ci/node24) runs only the tests that need no interop tool. */
+const INTEROP_ELSEWHERE = 'interop tests run in the main CI leg]';
+
 function missingTools(tools: string[]): string | undefined {
   const missing = tools.filter((t) => !haveTool(t));
   if (missing.length === 0) return undefined;
@@ -141,14 +144,23 @@ function guardIt(title: string, unmet: string | undefined, fn: TestFunction, tim
 /**
  * `describe(title, fn)` when every tool is installed. Otherwise the block is
  * skipped with a warning, or — when WHARF_REQUIRE_INTEROP=1 — replaced by one
- * failing test that names the missing tools and how to install them.
+ * failing test that names the missing tools and how to install them. WHARF_INTEROP=skip skips
+ * every such block.
  */
 export function interopDescribe(title: string, tools: string[], fn: () => void): void {
+  if (process.env.WHARF_INTEROP === 'skip') {
+    describe.skip(`${title} ${SKIP_MARK.deliberate}${INTEROP_ELSEWHERE}`, fn);
+    return;
+  }
   guardDescribe(title, missingTools(tools), 'has the interop tools it needs', fn);
 }
 
 /** One test that needs tools: like interopDescribe. */
 export function interopIt(title: string, tools: string[], fn: TestFunction, timeout?: number): void {
+  if (process.env.WHARF_INTEROP === 'skip') {
+    it.skip(`${title} ${SKIP_MARK.deliberate}${INTEROP_ELSEWHERE}`, fn);
+    return;
+  }
   guardIt(title, missingTools(tools), fn, timeout);
 }
 

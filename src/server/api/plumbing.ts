@@ -135,8 +135,11 @@ export type AccessTokenVerifier = (
 ) => Promise<{ account: Account; scope: CallerScope } | undefined>;
 
 export interface ApiOptions {
-  /** Requests per window and per caller (account, or address when anonymous). */
-  rateLimit: { limit: number; windowMs: number };
+  /**
+   * Requests per window and per client address (limit 0: no limit); administrators signed in
+   * with their password or an admin-scoped token pass when `exemptAdmins` (api.rate_limit_*).
+   */
+  rateLimit: { limit: number; windowMs: number; exemptAdmins?: boolean };
   verifyAccessToken?: AccessTokenVerifier;
 }
 
@@ -221,6 +224,12 @@ export async function requireAccount(
 
 // ---------------------------------------------------------------------------------------------
 // Rate limiting: a fixed window per caller, announced in X-RateLimit-* headers on every answer.
+
+/** An administrator signed in with the password or an admin-scoped access token (bad credentials: no). */
+async function isAdminCaller(ctx: ApiContext, req: FastifyRequest): Promise<boolean> {
+  const caller = await callerOf(ctx, req).catch(() => undefined);
+  return caller?.account.isAdmin === true && caller.scope === 'admin';
+}
 
 export class RateLimiter {
   private readonly windows = new Map<string, { start: number; used: number }>();
@@ -342,11 +351,13 @@ export async function mountApi(api: FastifyInstance, ctx: ApiContext, modules: A
   api.setNotFoundHandler((_req, reply) => sendError(reply, 404, 'NOT_FOUND', 'no such API endpoint'));
   const limiter = new RateLimiter(ctx.options.rateLimit);
   api.addHook('onRequest', async (req, reply) => {
+    if (ctx.options.rateLimit.limit === 0) return;
     // Keyed by address: a name in unverified credentials would let anyone use up another
     // account's allowance, and made-up names would dodge the limit.
     const { allowed, headers } = limiter.take(`addr:${req.ip}`);
     for (const [k, v] of Object.entries(headers)) reply.header(k, v);
-    if (!allowed) {
+    // Credentials are checked only once over the limit: requests within it cost nothing more.
+    if (!allowed && !(ctx.options.rateLimit.exemptAdmins && (await isAdminCaller(ctx, req)))) {
       reply.header(
         'Retry-After',
         String(Math.max(1, Number(headers['X-RateLimit-Reset']) - Math.floor(Date.now() / 1000))),
