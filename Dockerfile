@@ -34,7 +34,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
 # (a few seconds at most, within docker's 10 s), closes the database and exits 0.
 STOPSIGNAL SIGTERM
 USER wharf
-CMD ["node", "/app/dist/cli/main.js", "serve"]
+CMD ["node", "/app/dist/bundle/cli/main.js", "serve"]
 
 # ---------------------------------------------------------------- prebuilt app from the context
 # The context is the app itself (package.json, dist/, production node_modules/,

@@ -48,7 +48,7 @@ interopDescribe('the systemd unit of docs/deployment-container.md', ['systemd-an
   it('passes systemd-analyze verify without warnings, and runs the package bin with serve', async () => {
     const doc = await readFile(join(REPO_ROOT, 'docs', 'deployment-container.md'), 'utf8');
     const unit = /```ini\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
-    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node \/opt\/wharf\/dist\/cli\/main\.js serve$/m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node \/opt\/wharf\/dist\/bundle\/cli\/main\.js serve$/m);
     const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: { wharf: string } };
     expect(unit).toContain(`/opt/wharf/${pkg.bin.wharf} serve`);
     const file = join(dir, 'wharf.service');
