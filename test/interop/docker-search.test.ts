@@ -231,7 +231,8 @@ interopDescribe('docker search and wharf search against Wharf', ['dockerd', 'doc
           method,
           headers: {
             authorization: `Basic ${Buffer.from(`${user}:${PASSWORDS[user]}`).toString('base64')}`,
-            ...(body ? { 'content-type': 'application/json' } : {}),
+            // API writes are declared JSON, body or not.
+            ...(method === 'GET' ? {} : { 'content-type': 'application/json' }),
           },
           ...(body ? { body: JSON.stringify(body) } : {}),
         });
