@@ -66,7 +66,7 @@ log_name = proxy-server
 log_address = /nonexistent
 
 [pipeline:main]
-pipeline = catch_errors healthcheck proxy-logging cache s3api tempauth proxy-logging proxy-server
+pipeline = catch_errors healthcheck proxy-logging cache s3api tempauth copy slo dlo proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -90,6 +90,15 @@ use = egg:swift#s3api
 location = us-east-1
 s3_acl = false
 check_bucket_owner = false
+
+[filter:copy]
+use = egg:swift#copy
+
+[filter:slo]
+use = egg:swift#slo
+
+[filter:dlo]
+use = egg:swift#dlo
 
 [filter:tempauth]
 use = egg:swift#tempauth
