@@ -1,0 +1,104 @@
+// The registry on S3 storage (issue 12): a Wharf with storage.driver s3 on a real S3 server,
+// OpenStack Swift with s3api (test/support/swift.ts). skopeo copies a multi-layer image in and
+// out, one layer larger than several 5 MiB parts, so that uploads go through multipart uploads;
+// the blobs land in the bucket, not on the node's disk.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { S3Driver } from '../../src/storage/drivers/s3.js';
+import { type LayoutImage, readBlob, readLayoutImage } from '../support/oci-layout.js';
+import { startWharf, type WharfProcess } from '../support/server.js';
+import { skopeoOk } from '../support/skopeo.js';
+import { SWIFT_TOOLS, type SwiftStore, startSwift } from '../support/swift.js';
+import { interopDescribe, removeTmpDir, runOk, tmpDir } from '../support/tools.js';
+
+const TIMEOUT = 240_000;
+const BUCKET = 'wharf-registry';
+
+/** A umoci image of two layers: a small file, then 12 MiB of random (incompressible) bytes. */
+async function buildImage(work: string, layout: string): Promise<void> {
+  const image = `${layout}:v1`;
+  const bundle = join(work, 'bundle');
+  await runOk('umoci', ['init', '--layout', layout]);
+  await runOk('umoci', ['new', '--image', image]);
+  await runOk('umoci', ['unpack', '--rootless', '--image', image, bundle]);
+  const etc = join(bundle, 'rootfs', 'etc');
+  await mkdir(etc, { recursive: true });
+  await writeFile(join(etc, 'small.txt'), 'small layer\n');
+  await runOk('umoci', ['repack', '--refresh-bundle', '--image', image, bundle]);
+  await writeFile(join(etc, 'big.bin'), randomBytes(12 * 1024 * 1024));
+  await runOk('umoci', ['repack', '--image', image, bundle]);
+}
+
+interopDescribe('Wharf on S3 storage (Swift): skopeo', [...SWIFT_TOOLS, 'skopeo', 'umoci'], () => {
+  let store: SwiftStore;
+  let wharf: WharfProcess;
+  let work: string;
+  let source: LayoutImage;
+  let s3: S3Driver;
+
+  beforeAll(async () => {
+    [store, work] = await Promise.all([startSwift(), tmpDir('wharf-s3-interop')]);
+    s3 = new S3Driver({
+      bucket: BUCKET,
+      region: store.region,
+      endpoint: store.endpoint,
+      forcePathStyle: true,
+      accessKeyId: store.accessKeyId,
+      secretAccessKey: store.secretAccessKey,
+    });
+    await s3.client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    wharf = await startWharf({
+      env: {
+        WHARF_STORAGE_DRIVER: 's3',
+        WHARF_STORAGE_S3_BUCKET: BUCKET,
+        WHARF_STORAGE_S3_ENDPOINT: store.endpoint,
+        WHARF_STORAGE_S3_FORCE_PATH_STYLE: 'true',
+        WHARF_STORAGE_S3_PREFIX: 'registry',
+        // Credentials the standard AWS way, from the environment.
+        AWS_ACCESS_KEY_ID: store.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: store.secretAccessKey,
+      },
+    });
+    await buildImage(work, join(work, 'src'));
+    source = await readLayoutImage(join(work, 'src'), 'v1');
+    expect(source.manifest.layers.length).toBe(2);
+    expect(Math.max(...source.manifest.layers.map((l) => l.size))).toBeGreaterThan(2 * 5 * 1024 * 1024);
+  }, TIMEOUT);
+
+  afterAll(async () => {
+    await wharf?.cleanup();
+    await store?.stop();
+    if (work) await removeTmpDir(work);
+  }, TIMEOUT);
+
+  it(
+    'skopeo copies a multi-layer image in and out with the same digests; the blobs are in the bucket',
+    async () => {
+      const remote = `docker://${wharf.host}/ns/big:v1`;
+      await skopeoOk(['copy', '--dest-tls-verify=false', `oci:${join(work, 'src')}:v1`, remote]);
+      const out = join(work, 'out');
+      await skopeoOk(['copy', '--src-tls-verify=false', remote, `oci:${out}:v1`]);
+      const pulled = await readLayoutImage(out, 'v1');
+      expect(pulled.descriptor.digest).toBe(source.descriptor.digest);
+      expect(pulled.manifest.config.digest).toBe(source.manifest.config.digest);
+      expect(pulled.manifest.layers.map((l) => l.digest)).toEqual(source.manifest.layers.map((l) => l.digest));
+      for (const layer of pulled.manifest.layers) expect((await readBlob(out, layer.digest)).length).toBe(layer.size);
+
+      // Every layer is an object in the bucket, of the layer's size; no blob on the node's disk.
+      const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'registry/' }));
+      const sizes = new Map((listed.Contents ?? []).map((o) => [o.Key ?? '', Number(o.Size)]));
+      for (const layer of source.manifest.layers) {
+        const hex = layer.digest.slice('sha256:'.length);
+        const key = [...sizes.keys()].find((k) => k.includes(hex));
+        expect(key, `layer ${layer.digest} in the bucket`).toBeDefined();
+        expect(sizes.get(key ?? '')).toBe(layer.size);
+      }
+      const onDisk = await readdir(wharf.dataDir, { recursive: true });
+      expect(onDisk.filter((f) => String(f).includes(source.manifest.layers[1]?.digest.slice(7) ?? '?'))).toEqual([]);
+    },
+    TIMEOUT,
+  );
+});
