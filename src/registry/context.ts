@@ -11,6 +11,8 @@ export interface RegistryOptions {
   uploadPurgeAge: number;
   /** Visibility of repositories created by a push. */
   defaultVisibility: 'public' | 'private';
+  /** Other nodes may continue this node's upload sessions (shared storage): save the sha256 state per chunk. */
+  sharedUploads?: boolean;
 }
 
 /** What every registry operation works with: metadata, blob storage and the rules. */

@@ -29,21 +29,20 @@ export interface WharfServer {
 /** Assembles the registry server: storage, metadata, the /v2 API, health and metrics. */
 export async function buildServer(config: Config, logger: Logger = createLogger(config.log)): Promise<WharfServer> {
   const s3 = config.storage.s3;
-  const storage =
-    config.storage.driver === 'memory'
-      ? createDriver({ driver: 'memory' })
-      : config.storage.driver === 's3'
-        ? createDriver({
-            driver: 's3',
-            bucket: s3.bucket,
-            region: s3.region,
-            endpoint: s3.endpoint || undefined,
-            forcePathStyle: s3.force_path_style,
-            accessKeyId: s3.access_key_id || undefined,
-            secretAccessKey: s3.secret_access_key || undefined,
-            prefix: s3.prefix || undefined,
-          })
-        : createDriver({ driver: 'filesystem', root: config.storage.root });
+  const storage = await (config.storage.driver === 'memory'
+    ? createDriver({ driver: 'memory' })
+    : config.storage.driver === 's3'
+      ? createDriver({
+          driver: 's3',
+          bucket: s3.bucket,
+          region: s3.region,
+          endpoint: s3.endpoint || undefined,
+          forcePathStyle: s3.force_path_style,
+          accessKeyId: s3.access_key_id || undefined,
+          secretAccessKey: s3.secret_access_key || undefined,
+          prefix: s3.prefix || undefined,
+        })
+      : createDriver({ driver: 'filesystem', root: config.storage.root }));
   const db = await openSqlite(
     config.storage.driver === 'memory' ? ':memory:' : join(config.storage.root, DATABASE_FILE),
   );
@@ -57,6 +56,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       tagsMaxEntries: config.limits.tags_max_entries,
       uploadPurgeAge: config.storage.upload_purge_age,
       defaultVisibility: config.auth.default_visibility,
+      sharedUploads: config.storage.driver === 's3',
     },
   };
   const hubEvents = startHubEvents(config, ctx, logger);
