@@ -13,6 +13,8 @@ export interface RegistryOptions {
   defaultVisibility: 'public' | 'private';
   /** Other nodes may continue this node's upload sessions (shared storage): save the sha256 state per chunk. */
   sharedUploads?: boolean;
+  /** Answer blob GETs with 307 to the store's own URL (storage.redirect), when the driver has one. */
+  redirect?: boolean;
 }
 
 /** What every registry operation works with: metadata, blob storage and the rules. */

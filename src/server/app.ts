@@ -57,6 +57,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       uploadPurgeAge: config.storage.upload_purge_age,
       defaultVisibility: config.auth.default_visibility,
       sharedUploads: config.storage.driver === 's3',
+      redirect: config.storage.redirect,
     },
   };
   const hubEvents = startHubEvents(config, ctx, logger);

@@ -78,6 +78,8 @@ export const configSchema = z
         delete_enabled: z.boolean().default(true),
         upload_purge_age: duration.default(168 * 3_600_000),
         upload_purge_interval: duration.default(3_600_000),
+        /** Blob GETs answer 307 to a presigned URL of the object store (storage.driver s3). */
+        redirect: z.boolean().default(false),
         /** storage.driver s3: the bucket; credentials default to the AWS SDK's chain (AWS_ACCESS_KEY_ID, …). */
         s3: z
           .object({

@@ -30,6 +30,11 @@ export interface StorageDriver {
   move(source: string, dest: string): Promise<void>;
   /** Deletes an object or a whole directory. */
   delete(path: string): Promise<void>;
+  /**
+   * A URL from which a client can GET the object directly for `expiresIn` seconds (a presigned
+   * S3 URL), for drivers whose store clients can reach; absent otherwise.
+   */
+  redirectURL?(path: string, expiresIn: number): Promise<string>;
 }
 
 export interface FileInfo {

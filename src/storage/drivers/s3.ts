@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -15,6 +15,7 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import { SignatureV4 } from '@smithy/signature-v4';
 import {
   checkPath,
   type FileInfo,
@@ -66,8 +67,10 @@ export class S3Driver implements StorageDriver {
   readonly client: S3Client;
   readonly bucket: string;
   private readonly prefix: string;
+  private readonly options: S3Options;
 
   constructor(options: S3Options) {
+    this.options = options;
     this.bucket = options.bucket;
     this.prefix = options.prefix ? `${options.prefix.replace(/\/+$/, '')}/` : '';
     this.client = new S3Client({
@@ -246,6 +249,42 @@ export class S3Driver implements StorageDriver {
       const failed = out.Errors?.[0];
       if (failed) throw new Error(`cannot delete ${failed.Key}: ${failed.Code} ${failed.Message}`);
     }
+  }
+
+  /** A presigned GET URL (SigV4, query-string auth), as the AWS SDK's presigner makes it. */
+  async redirectURL(path: string, expiresIn: number): Promise<string> {
+    checkPath(path);
+    const { region, forcePathStyle } = this.options;
+    const base = new URL(this.options.endpoint ?? `https://s3.${region}.amazonaws.com`);
+    const hostname = forcePathStyle ? base.hostname : `${this.bucket}.${base.hostname}`;
+    const host = base.port ? `${hostname}:${base.port}` : hostname;
+    const basePath = base.pathname.replace(/\/+$/, '');
+    const objectPath = `${basePath}${forcePathStyle ? `/${this.bucket}` : ''}/${this.key(path)}`;
+    const signer = new SignatureV4({
+      credentials: this.client.config.credentials,
+      region,
+      service: 's3',
+      sha256: Sha256,
+      uriEscapePath: false,
+      applyChecksum: false,
+    });
+    const signed = await signer.presign(
+      {
+        method: 'GET',
+        protocol: base.protocol,
+        hostname,
+        port: base.port ? Number(base.port) : undefined,
+        path: objectPath,
+        query: {},
+        // S3's presigned URLs sign no payload.
+        headers: { host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+      },
+      { expiresIn },
+    );
+    const query = Object.entries(signed.query ?? {})
+      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+      .join('&');
+    return `${base.protocol}//${host}${objectPath}?${query}`;
   }
 
   // ---- multipart helpers (for S3Writer and move) ----
@@ -456,6 +495,27 @@ class S3Writer implements FileWriter {
       new DeleteObjectCommand({ Bucket: this.driver.bucket, Key: this.driver.key(this.path) }),
     );
   }
+}
+
+/** SignatureV4's hash: sha256, or HMAC-sha256 with a key (node:crypto). */
+class Sha256 {
+  private readonly hash;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(toBytes(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest());
+  }
+  reset(): void {}
+}
+
+function toBytes(data: string | ArrayBuffer | ArrayBufferView): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data);
 }
 
 /**
