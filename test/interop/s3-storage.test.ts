@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { S3Driver } from '../../src/storage/drivers/s3.js';
+import { commitLayer, type Dockerd, makeBusyboxImage, startDockerd } from '../support/dockerd.js';
 import { type LayoutImage, readBlob, readLayoutImage } from '../support/oci-layout.js';
 import { startWharf, type WharfProcess } from '../support/server.js';
 import { skopeoOk } from '../support/skopeo.js';
@@ -144,3 +145,72 @@ interopDescribe('Wharf on S3 storage (Swift): skopeo', [...SWIFT_TOOLS, 'skopeo'
     TIMEOUT,
   );
 });
+
+/** The settings of a Wharf on `store`'s bucket, credentials from the AWS environment variables. */
+function s3Env(store: SwiftStore, prefix: string): NodeJS.ProcessEnv {
+  return {
+    WHARF_STORAGE_DRIVER: 's3',
+    WHARF_STORAGE_S3_BUCKET: BUCKET,
+    WHARF_STORAGE_S3_ENDPOINT: store.endpoint,
+    WHARF_STORAGE_S3_FORCE_PATH_STYLE: 'true',
+    WHARF_STORAGE_S3_PREFIX: prefix,
+    AWS_ACCESS_KEY_ID: store.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: store.secretAccessKey,
+  };
+}
+
+// Its own Swift (a store per block, so that each block's guard covers what it starts).
+interopDescribe(
+  'Wharf on S3 storage (Swift): the Docker engine',
+  [...SWIFT_TOOLS, 'dockerd', 'docker', 'busybox'],
+  () => {
+    let store: SwiftStore;
+    let d: Dockerd;
+    let wharf: WharfProcess;
+    const opts = { timeoutMs: TIMEOUT };
+
+    beforeAll(async () => {
+      [store, d] = await Promise.all([startSwift(), startDockerd()]);
+      const s3 = new S3Driver({
+        bucket: BUCKET,
+        region: store.region,
+        endpoint: store.endpoint,
+        forcePathStyle: true,
+        accessKeyId: store.accessKeyId,
+        secretAccessKey: store.secretAccessKey,
+      });
+      await s3.client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+      // Request lines (info) show whether blobs were answered with 307.
+      wharf = await startWharf({
+        env: { ...s3Env(store, 'docker'), WHARF_STORAGE_REDIRECT: 'true', WHARF_LOG_LEVEL: 'info' },
+      });
+    }, TIMEOUT);
+
+    afterAll(async () => {
+      await Promise.all([d?.stop(), wharf?.cleanup()]);
+      await store?.stop();
+    }, TIMEOUT);
+
+    it(
+      'docker pushes a two-layer image and pulls it back through 307 redirects to the store, same image ID',
+      async () => {
+        await makeBusyboxImage(d, 's3-base:1');
+        // 8 MiB of random bytes: a layer of more than one 5 MiB part.
+        const id = await commitLayer(d, 's3-base:1', 's3-app:1', 'data/random.bin', randomBytes(8 * 1024 * 1024));
+        const ref = `${wharf.host}/s3/app:1`;
+        await d.dockerOk(['tag', 's3-app:1', ref], opts);
+        await d.dockerOk(['push', ref], opts);
+        await d.dockerOk(['rmi', ref, 's3-app:1'], opts);
+        await d.dockerOk(['pull', ref], opts);
+        expect((await d.dockerOk(['image', 'inspect', '--format', '{{.Id}}', ref], opts)).trim()).toBe(id);
+        // The layers came from the store: the node answered their GETs with 307.
+        const redirected = wharf
+          .log()
+          .split('\n')
+          .filter((line) => line.includes('/blobs/sha256:') && line.includes('"status":307'));
+        expect(redirected.length, wharf.log()).toBeGreaterThanOrEqual(2);
+      },
+      TIMEOUT,
+    );
+  },
+);
