@@ -4,7 +4,15 @@
 # it at DIR first (as /usr/bin/swift-*-server would run, otherwise unchanged).
 #   swift-launch.py DIR rings ACCOUNT_PORT CONTAINER_PORT OBJECT_PORT   build the three rings
 #   swift-launch.py DIR proxy|account|container|object CONF             run a server (foreground)
+#   swift-launch.py DIR exec COMMAND ARGS...                            run COMMAND (memcached)
+# Every process started here dies with the test process that started it (PR_SET_PDEATHSIG),
+# so a killed test run leaves no servers behind.
+import ctypes
+import os
+import signal
 import sys
+
+ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 from swift.common import storage_policy, utils
 
@@ -23,6 +31,8 @@ def build_rings(swift_dir, ports):
 
 def main():
     swift_dir, role = sys.argv[1], sys.argv[2]
+    if role == 'exec':
+        os.execvp(sys.argv[3], sys.argv[3:])
     utils.set_swift_dir(swift_dir)
     storage_policy.reload_storage_policies()
     if role == 'rings':

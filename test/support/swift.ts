@@ -37,7 +37,7 @@ function serverConf(role: string, dir: string, port: number): string {
   return `[DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = ${port}
-workers = 1
+workers = 0
 user = root
 swift_dir = ${dir}
 devices = ${dir}/devices
@@ -59,7 +59,7 @@ function proxyConf(dir: string, port: number, memcachedPort: number): string {
   return `[DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = ${port}
-workers = 1
+workers = 0
 user = root
 swift_dir = ${dir}
 log_name = proxy-server
@@ -147,7 +147,11 @@ export async function startSwift(): Promise<SwiftStore> {
       const child = spawn(cmd, args, { detached: true, stdio: ['ignore', log, log] });
       children.push(child);
     };
-    launch('memcached', memcached, [
+    launch('memcached', python, [
+      LAUNCHER,
+      dir,
+      'exec',
+      memcached,
       '-u',
       'root',
       '-l',
