@@ -96,6 +96,15 @@ export class StorageFullError extends StorageError {
   }
 }
 
+/** The storage service cannot be reached, or failed on its side (a 5xx): worth a retry later. */
+export class StorageUnavailableError extends StorageError {
+  override readonly name = 'StorageUnavailableError';
+  constructor(path: string, cause?: unknown) {
+    super(`storage unavailable for ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, path);
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
 /** Did `err` fail for lack of space? StorageFullError, or a system error ENOSPC/EDQUOT. */
 export function isStorageFull(err: unknown): boolean {
   if (err instanceof StorageFullError) return true;

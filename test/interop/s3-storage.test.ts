@@ -13,7 +13,7 @@ import { type LayoutImage, readBlob, readLayoutImage } from '../support/oci-layo
 import { startWharf, type WharfProcess } from '../support/server.js';
 import { skopeoOk } from '../support/skopeo.js';
 import { SWIFT_TOOLS, type SwiftStore, startSwift } from '../support/swift.js';
-import { interopDescribe, removeTmpDir, runOk, tmpDir } from '../support/tools.js';
+import { freePort, interopDescribe, removeTmpDir, runOk, tmpDir } from '../support/tools.js';
 
 const TIMEOUT = 240_000;
 const BUCKET = 'wharf-registry';
@@ -104,6 +104,33 @@ interopDescribe('Wharf on S3 storage (Swift): skopeo', [...SWIFT_TOOLS, 'skopeo'
       }
       const onDisk = await readdir(wharf.dataDir, { recursive: true });
       expect(onDisk.filter((f) => String(f).includes(source.manifest.layers[1]?.digest.slice(7) ?? '?'))).toEqual([]);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'an unreachable object store: a blob push answers 503 UNAVAILABLE and records nothing',
+    async () => {
+      const dead = await startWharf({
+        env: { ...s3Env(store, 'dead'), WHARF_STORAGE_S3_ENDPOINT: `http://127.0.0.1:${await freePort()}` },
+      });
+      try {
+        const data = Buffer.from('a layer that cannot be stored\n');
+        const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+        const res = await fetch(`${dead.url}/v2/ns/dead/blobs/uploads/?digest=${digest}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: data,
+        });
+        expect(res.status).toBe(503);
+        const body = (await res.json()) as { errors: { code: string; message: string }[] };
+        expect(body.errors[0]?.code).toBe('UNAVAILABLE');
+        expect(body.errors[0]?.message).toContain('blob storage is unavailable');
+        const head = await fetch(`${dead.url}/v2/ns/dead/blobs/${digest}`, { method: 'HEAD' });
+        expect(head.status).toBe(404);
+      } finally {
+        await dead.cleanup();
+      }
     },
     TIMEOUT,
   );

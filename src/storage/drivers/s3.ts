@@ -23,6 +23,7 @@ import {
   InvalidOffsetError,
   PathNotFoundError,
   type StorageDriver,
+  StorageUnavailableError,
 } from '../driver.js';
 import { type ByteSpan, writeAndFlush } from '../send.js';
 
@@ -87,6 +88,7 @@ export class S3Driver implements StorageDriver {
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
     addContentMd5(this.client);
+    addUnavailable(this.client, this.prefix);
   }
 
   key(path: string): string {
@@ -516,6 +518,29 @@ function toBytes(data: string | ArrayBuffer | ArrayBufferView): Buffer {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   return Buffer.from(data);
+}
+
+/** No answer from the store (refused, reset, timed out), or a 5xx after the SDK's retries. */
+function isUnavailable(err: unknown): boolean {
+  const e = err as { $metadata?: { httpStatusCode?: number }; code?: string } | undefined;
+  const status = e?.$metadata?.httpStatusCode;
+  if (typeof status === 'number') return status >= 500;
+  return err instanceof Error && !(err instanceof StorageUnavailableError);
+}
+
+/** Turns the store's unavailability into StorageUnavailableError (503 for clients), in one place. */
+function addUnavailable(client: S3Client, prefix: string): void {
+  const middleware = (next: (args: { input: unknown }) => Promise<unknown>) => async (args: { input: unknown }) => {
+    try {
+      return await next(args);
+    } catch (err) {
+      if (!isUnavailable(err)) throw err;
+      const key = (args.input as { Key?: string } | undefined)?.Key;
+      throw new StorageUnavailableError(key === undefined ? '/' : `/${key.slice(prefix.length)}`, err);
+    }
+  };
+  // The stack's overloads are keyed by step; this one is an initialize middleware.
+  client.middlewareStack.add(middleware as never, { step: 'initialize', name: 'wharfUnavailable' } as never);
 }
 
 /**
