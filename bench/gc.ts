@@ -74,7 +74,7 @@ async function seedStore(root: string, total: number): Promise<{ ctx: RegistryCo
   })();
   raw.close();
   // Files only for what GC will delete (the first DELETED images): the run removes them.
-  const storage = createDriver({ driver: 'filesystem', root });
+  const storage = await createDriver({ driver: 'filesystem', root });
   for (let i = 0; i < DELETED; i++) {
     for (const name of [`config ${i}`, `layer ${i}`]) {
       const d = parseDigest(`sha256:${hex(name)}`);

@@ -4,8 +4,8 @@ import { nextReviewTime, queueHealth } from '../metadata/gc.js';
 import type { RegistryContext } from '../registry/context.js';
 import { type FsckReport, fsck } from '../registry/fsck.js';
 import { type GcReport, runGc } from '../registry/gc.js';
+import { openStorage } from '../server/app.js';
 import type { Config } from '../server/config.js';
-import { createDriver } from '../storage/factory.js';
 import { type DataOptions, loadDataConfig, withDatabase, withDataOptions } from './store.js';
 
 /**
@@ -17,11 +17,11 @@ async function withRegistry<T>(
   fn: (ctx: RegistryContext, config: Config) => Promise<T>,
 ): Promise<T> {
   const config = loadDataConfig(opts);
-  return withDatabase(opts, { create: false }, (db) =>
+  return withDatabase(opts, { create: false }, async (db) =>
     fn(
       {
         db,
-        storage: createDriver({ driver: 'filesystem', root: config.storage.root }),
+        storage: await openStorage(config),
         options: {
           deleteEnabled: config.storage.delete_enabled,
           maxManifestSize: config.limits.max_manifest_size,

@@ -59,6 +59,15 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
  * Checks that the blob's bytes are in storage (BLOB_UNKNOWN otherwise, before any response byte
  * is sent) and returns how to send them, whole or a range.
  */
+/** How long a redirect URL stays valid: Distribution's default too. */
+const REDIRECT_TTL_SECONDS = 20 * 60;
+
+/** A URL of the store that serves the blob directly, when the driver has such URLs. */
+export async function blobRedirectURL(ctx: RegistryContext, digestValue: string): Promise<string | undefined> {
+  if (!ctx.storage.redirectURL) return undefined;
+  return ctx.storage.redirectURL(paths.blob(requireDigest(digestValue)), REDIRECT_TTL_SECONDS);
+}
+
 export async function prepareBlob(
   ctx: RegistryContext,
   digestValue: string,

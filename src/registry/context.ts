@@ -14,6 +14,10 @@ export interface RegistryOptions {
   defaultVisibility: 'public' | 'private';
   /** How long (ms) something that may have become garbage waits before GC reviews it (gc.review_delay). */
   gcReviewDelay?: number;
+  /** Other nodes may continue this node's upload sessions (shared storage): save the sha256 state per chunk. */
+  sharedUploads?: boolean;
+  /** Answer blob GETs with 307 to the store's own URL (storage.redirect), when the driver has one. */
+  redirect?: boolean;
 }
 
 /** What every registry operation works with: metadata, blob storage and the rules. */

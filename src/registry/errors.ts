@@ -1,6 +1,6 @@
 import { PlanLimitError } from '../metadata/namespaces.js';
 import { isDatabaseFull } from '../metadata/sqlite.js';
-import { isStorageFull } from '../storage/driver.js';
+import { isStorageFull, StorageUnavailableError } from '../storage/driver.js';
 
 /**
  * The error catalog of the /v2 API: Distribution's codes, messages and HTTP statuses.
@@ -99,5 +99,9 @@ export function registryErrorOf(err: unknown): RegistryError | undefined {
   if (err instanceof RegistryError) return err;
   if (err instanceof PlanLimitError) return new RegistryError('DENIED', { message: err.message });
   if (isOutOfSpace(err)) return new RegistryError('DENIED', { ...STORAGE_FULL });
+  // The object store is down or failing: 503, which clients retry, rather than a bare 500.
+  if (err instanceof StorageUnavailableError) {
+    return new RegistryError('UNAVAILABLE', { message: 'blob storage is unavailable; try again later' });
+  }
   return undefined;
 }

@@ -1,4 +1,3 @@
-import type { Hash } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import { finished, type Readable, type Writable } from 'node:stream';
 import { findBlob, findLinkedBlob, linkExistingBlob, recordAndLinkBlob } from '../metadata/blobs.js';
@@ -12,7 +11,7 @@ import {
   touchUpload,
   type UploadRecord,
 } from '../metadata/uploads.js';
-import { type Digest, newHash } from '../oci/digest.js';
+import type { Digest } from '../oci/digest.js';
 import { PathNotFoundError } from '../storage/driver.js';
 import { paths } from '../storage/paths.js';
 import { removeBlobFile } from './blob-files.js';
@@ -20,6 +19,7 @@ import { requireDigest } from './blobs.js';
 import type { RegistryContext } from './context.js';
 import { fail, isOutOfSpace } from './errors.js';
 import { enforceQuota } from './quota.js';
+import { nodeHash, type RunningHash, saveableSha256 } from './running-hash.js';
 
 /**
  * Upload sessions. Bytes go to uploads/<id>/data, hashed (sha256) while they stream in.
@@ -27,10 +27,24 @@ import { enforceQuota } from './quota.js';
  * between, it is rebuilt by reading the data already received. The size of the data
  * file is the truth about how much was received, so a crash mid-PATCH leaves a session
  * that resumes from whatever reached the disk.
+ *
+ * With `sharedUploads` (several nodes, one object store) the sha256 state is also saved after
+ * each chunk, beside the data (uploads/<id>/sha256-state), so that the node that gets the next
+ * chunk continues from it instead of re-reading everything received so far.
  */
 interface HashState {
-  hash: Hash;
+  hash: RunningHash;
   offset: number;
+}
+
+/** The saved sha256 state of an upload at `offset` bytes. */
+interface SavedState {
+  offset: number;
+  state: string;
+}
+
+function hashStatePath(id: string): string {
+  return `${paths.uploadDir(id)}/sha256-state`;
 }
 
 /**
@@ -154,6 +168,7 @@ export class Uploads {
         throw err;
       }
       state.offset = writer.size();
+      await this.saveHashState(id, state);
       await touchUpload(this.ctx.db, id);
       return state.offset;
     });
@@ -273,17 +288,43 @@ export class Uploads {
     }
   }
 
-  /** The sha256 state at `offset`, rebuilt from the stored bytes when memory does not have it. */
+  /**
+   * The sha256 state at `offset`: from memory, else the saved state (shared uploads), else
+   * rebuilt from the stored bytes.
+   */
   private async hashState(id: string, offset: number): Promise<HashState> {
     const known = this.hashes.get(id);
     if (known && known.offset === offset) return known;
-    const state: HashState = { hash: await this.hashStored(id, 'sha256', offset), offset };
+    const saved = await this.savedHashState(id);
+    const hash =
+      saved && saved.offset === offset
+        ? await saveableSha256(Buffer.from(saved.state, 'base64'))
+        : await this.hashStored(id, 'sha256', offset);
+    const state: HashState = { hash, offset };
     this.hashes.set(id, state);
     return state;
   }
 
-  private async hashStored(id: string, algorithm: Digest['algorithm'], size: number): Promise<Hash> {
-    const hash = newHash(algorithm);
+  private async savedHashState(id: string): Promise<SavedState | undefined> {
+    if (!this.ctx.options.sharedUploads) return undefined;
+    try {
+      return JSON.parse((await this.ctx.storage.getContent(hashStatePath(id))).toString()) as SavedState;
+    } catch (err) {
+      if (err instanceof PathNotFoundError || err instanceof SyntaxError) return undefined;
+      throw err;
+    }
+  }
+
+  private async saveHashState(id: string, state: HashState): Promise<void> {
+    const saved = state.hash.save();
+    if (!saved) return;
+    const record: SavedState = { offset: state.offset, state: Buffer.from(saved).toString('base64') };
+    await this.ctx.storage.putContent(hashStatePath(id), Buffer.from(JSON.stringify(record)));
+  }
+
+  private async hashStored(id: string, algorithm: Digest['algorithm'], size: number): Promise<RunningHash> {
+    const hash =
+      algorithm === 'sha256' && this.ctx.options.sharedUploads ? await saveableSha256() : nodeHash(algorithm);
     if (size === 0) return hash;
     const stream = await this.ctx.storage.reader(paths.uploadData(id), 0);
     for await (const chunk of stream) hash.update(chunk as Buffer);
@@ -294,9 +335,9 @@ export class Uploads {
     if (digest.algorithm === 'sha256') {
       const state = await this.hashState(id, size);
       this.hashes.delete(id);
-      return `sha256:${state.hash.digest('hex')}`;
+      return `sha256:${state.hash.digestHex()}`;
     }
-    return `${digest.algorithm}:${(await this.hashStored(id, digest.algorithm, size)).digest('hex')}`;
+    return `${digest.algorithm}:${(await this.hashStored(id, digest.algorithm, size)).digestHex()}`;
   }
 }
 

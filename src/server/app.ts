@@ -7,6 +7,7 @@ import type { RegistryContext } from '../registry/context.js';
 import { type GcScheduler, scheduleGc } from '../registry/gc.js';
 import { ManifestCache } from '../registry/manifest-cache.js';
 import { Uploads } from '../registry/uploads.js';
+import type { StorageDriver } from '../storage/driver.js';
 import { createDriver } from '../storage/factory.js';
 import { registerApi } from './api/index.js';
 import { DEFAULT_API_OPTIONS } from './api/plumbing.js';
@@ -34,12 +35,26 @@ export interface WharfServer {
   close(): Promise<void>;
 }
 
+/** The blob store the configuration names (the server's, and `wharf gc`/`fsck`'s on its data). */
+export function openStorage(config: Config): Promise<StorageDriver> {
+  const s3 = config.storage.s3;
+  if (config.storage.driver === 'memory') return createDriver({ driver: 'memory' });
+  if (config.storage.driver === 'filesystem') return createDriver({ driver: 'filesystem', root: config.storage.root });
+  return createDriver({
+    driver: 's3',
+    bucket: s3.bucket,
+    region: s3.region,
+    endpoint: s3.endpoint || undefined,
+    forcePathStyle: s3.force_path_style,
+    accessKeyId: s3.access_key_id || undefined,
+    secretAccessKey: s3.secret_access_key || undefined,
+    prefix: s3.prefix || undefined,
+  });
+}
+
 /** Assembles the registry server: storage, metadata, the /v2 API, health and metrics. */
 export async function buildServer(config: Config, logger: Logger = createLogger(config.log)): Promise<WharfServer> {
-  const storage =
-    config.storage.driver === 'memory'
-      ? createDriver({ driver: 'memory' })
-      : createDriver({ driver: 'filesystem', root: config.storage.root });
+  const storage = await openStorage(config);
   const db = await openSqlite(
     config.storage.driver === 'memory' ? ':memory:' : join(config.storage.root, DATABASE_FILE),
   );
@@ -54,6 +69,8 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
       uploadPurgeAge: config.storage.upload_purge_age,
       defaultVisibility: config.auth.default_visibility,
       gcReviewDelay: config.gc.review_delay,
+      sharedUploads: config.storage.driver === 's3',
+      redirect: config.storage.redirect,
     },
     manifestCache: new ManifestCache(),
   };

@@ -98,11 +98,28 @@ export const configSchema = z
       .default({ addr: '127.0.0.1:5000' }),
     storage: z
       .object({
-        driver: z.enum(['filesystem', 'memory']).default('filesystem'),
+        driver: z.enum(['filesystem', 'memory', 's3']).default('filesystem'),
         root: z.string().min(1).default('./data'),
         delete_enabled: z.boolean().default(true),
         upload_purge_age: duration.default(168 * 3_600_000),
         upload_purge_interval: duration.default(3_600_000),
+        /** Blob GETs answer 307 to a presigned URL of the object store (storage.driver s3). */
+        redirect: z.boolean().default(false),
+        /** storage.driver s3: the bucket; credentials default to the AWS SDK's chain (AWS_ACCESS_KEY_ID, …). */
+        s3: z
+          .object({
+            bucket: z.string().default(''),
+            region: z.string().min(1).default('us-east-1'),
+            /** For S3-compatible stores (Swift, Ceph, MinIO); empty for AWS. */
+            endpoint: z.string().default(''),
+            force_path_style: z.boolean().default(false),
+            access_key_id: z.string().default(''),
+            secret_access_key: z.string().default(''),
+            /** Key prefix of every object, so that several registries can share a bucket. */
+            prefix: z.string().default(''),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -476,6 +493,9 @@ export function loadConfigWithSources(options: LoadOptions = {}): LoadedConfig {
       `auth.mode none lets anyone push and delete: it is allowed only on a loopback address, not ${config.http.addr}. ` +
         'Use auth.mode token or htpasswd, listen on 127.0.0.1, or set auth.allow_none_on_network: true if you really mean it.',
     );
+  }
+  if (config.storage.driver === 's3' && config.storage.s3.bucket === '') {
+    throw new ConfigError('storage.driver s3 needs storage.s3.bucket (or WHARF_STORAGE_S3_BUCKET)');
   }
   return { config: { ...config, storage: { ...config.storage, root: resolve(config.storage.root) } }, sources, file };
 }

@@ -30,6 +30,11 @@ export interface StorageDriver {
   move(source: string, dest: string): Promise<void>;
   /** Deletes an object or a whole directory. */
   delete(path: string): Promise<void>;
+  /**
+   * A URL from which a client can GET the object directly for `expiresIn` seconds (a presigned
+   * S3 URL), for drivers whose store clients can reach; absent otherwise.
+   */
+  redirectURL?(path: string, expiresIn: number): Promise<string>;
 }
 
 export interface FileInfo {
@@ -87,6 +92,15 @@ export class StorageFullError extends StorageError {
   override readonly name = 'StorageFullError';
   constructor(path: string, cause?: unknown) {
     super(`no space left on the storage for ${path}`, path);
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
+/** The storage service cannot be reached, or failed on its side (a 5xx): worth a retry later. */
+export class StorageUnavailableError extends StorageError {
+  override readonly name = 'StorageUnavailableError';
+  constructor(path: string, cause?: unknown) {
+    super(`storage unavailable for ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, path);
     if (cause !== undefined) this.cause = cause;
   }
 }

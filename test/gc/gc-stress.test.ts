@@ -118,7 +118,7 @@ async function fsckInProcess(dir: string): Promise<FsckReport> {
   try {
     const ctx: RegistryContext = {
       db,
-      storage: createDriver({ driver: 'filesystem', root: dir }),
+      storage: await createDriver({ driver: 'filesystem', root: dir }),
       options: {
         deleteEnabled: true,
         maxManifestSize: 4 << 20,

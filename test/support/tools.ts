@@ -34,6 +34,9 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   chromium: 'chromium',
   script: 'bsdutils',
   'systemd-analyze': 'systemd',
+  'swift-proxy-server': 'swift-proxy',
+  'swift-object-server': 'swift-object',
+  memcached: 'memcached',
 };
 
 /**

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { type BlobInfo, deleteBlob, parseRange, prepareBlob, statBlob } from '../../registry/blobs.js';
+import { type BlobInfo, blobRedirectURL, deleteBlob, parseRange, prepareBlob, statBlob } from '../../registry/blobs.js';
 import { RegistryError } from '../../registry/errors.js';
 import type { Handler, V2Deps, V2Request } from './request.js';
 
@@ -40,6 +40,9 @@ export function blobHandlers({ ctx, proxy }: V2Deps) {
       .header('Cache-Control', 'max-age=31536000')
       .header('Content-Type', 'application/octet-stream');
     if (r.req.headers['if-none-match'] === `"${blob.digest}"`) return r.reply.status(304).send();
+    // As Distribution's redirect mode: the client fetches the bytes (and any Range) from the store.
+    const url = ctx.options.redirect ? await blobRedirectURL(ctx, blob.digest) : undefined;
+    if (url) return r.reply.status(307).header('Location', url).header('Content-Length', '0').send();
     let range: ReturnType<typeof parseRange>;
     try {
       range = parseRange(r.req.headers.range, blob.size);
