@@ -19,6 +19,7 @@ const modules: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['serve'], load: async () => one((await import('./serve.js')).serveCommand) },
   { names: ['user'], load: async () => one((await import('./user.js')).userCommand) },
   { names: ['repo'], load: async () => one((await import('./repo.js')).repoCommand) },
+  { names: ['migrate'], load: async () => one((await import('./migrate.js')).migrateCommand) },
   { names: ['images', 'tag', 'rmi', 'history', 'inspect', 'system'], load: () => import('./image-commands.js') },
   { names: ['pull', 'push', 'login', 'logout'], load: () => import('./registry-commands.js') },
   { names: ['search'], load: () => import('./search-command.js') },

@@ -1,8 +1,9 @@
 // Repository search: the query behind `/v1/search` (what `docker search` asks) and the hub API's
 // search. Matching and relevance sit behind TextMatcher so that PostgreSQL full text can replace
 // SQLite FTS5 without touching the ranking or the HTTP layers.
-import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { MetadataDb } from './db.js';
+import { isPostgres } from './migrate.js';
 import { type CatalogReader, readableBy } from './repositories.js';
 import type { Database, RepositoriesTable } from './schema.js';
 
@@ -95,6 +96,30 @@ export const sqliteFts5: TextMatcher = {
   },
 };
 
+/**
+ * PostgreSQL full text (0004 on PostgreSQL: `repositories.search_vector`): every word as a
+ * prefix, all required; ts_rank with the name weighing 10 description words, scaled to the
+ * range of the FTS5 relevance so that the ranking below mixes it in the same proportion.
+ */
+export const postgresTsvector: TextMatcher = {
+  matches(_eb, words) {
+    return sql<boolean>`r.search_vector @@ to_tsquery('simple', ${tsQuery(words)})`;
+  },
+  relevance(words) {
+    return sql<number>`(ts_rank('{0, 0.1, 0.3, 1.0}', r.search_vector, to_tsquery('simple', ${tsQuery(words)})) * 10)`;
+  },
+};
+
+/** The words are letters and digits only (queryWords), so no tsquery operator can slip in. */
+function tsQuery(words: string[]): string {
+  return words.map((w) => `${w}:*`).join(' & ');
+}
+
+/** The matcher for the database's dialect. */
+export function textMatcherFor(db: MetadataDb): TextMatcher {
+  return isPostgres(db as Kysely<unknown>) ? postgresTsvector : sqliteFts5;
+}
+
 function ftsQuery(words: string[]): string {
   return words.map((w) => `"${w}"*`).join(' AND ');
 }
@@ -122,7 +147,7 @@ function likeLiteral(text: string): string {
 export async function searchRepositories(
   db: MetadataDb,
   query: RepositorySearchQuery,
-  matcher: TextMatcher = sqliteFts5,
+  matcher: TextMatcher = textMatcherFor(db),
 ): Promise<RepositorySearchPage> {
   const text = query.text.toLowerCase().trim();
   const words = queryWords(text);

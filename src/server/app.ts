@@ -1,7 +1,6 @@
-import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
-import { DATABASE_FILE, openSqlite } from '../metadata/db.js';
+import { metadataLocation, openMetadata } from '../metadata/db.js';
 import type { RegistryContext } from '../registry/context.js';
 import { Uploads } from '../registry/uploads.js';
 import { createDriver } from '../storage/factory.js';
@@ -32,9 +31,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     config.storage.driver === 'memory'
       ? createDriver({ driver: 'memory' })
       : createDriver({ driver: 'filesystem', root: config.storage.root });
-  const db = await openSqlite(
-    config.storage.driver === 'memory' ? ':memory:' : join(config.storage.root, DATABASE_FILE),
-  );
+  const db = await openMetadata(metadataLocation(config));
   const ctx: RegistryContext = {
     db,
     storage,
