@@ -3,6 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { createAccount, updateAccount } from '../../src/metadata/accounts.js';
+import { DATABASE_FILE, type MetadataDb, openMetadata } from '../../src/metadata/db.js';
 import { buildServer, type WharfServer } from '../../src/server/app.js';
 import { type Config, loadConfig } from '../../src/server/config.js';
 import { createDatabase, testOnPostgres } from './postgres.js';
@@ -188,5 +189,19 @@ export async function startWharf(
 
 /** `wharf ARGS`: the admin CLI (user, repo), run on the data directory of a server. */
 export async function wharfAdmin(args: string[], input?: string): Promise<string> {
-  return (await runOk(process.execPath, [WHARF_BIN, ...args], input === undefined ? {} : { input })).stdout;
+  // The admin commands find the metadata as the server of that --data directory does.
+  const data = args[args.indexOf('--data') + 1];
+  const env = { ...process.env, ...(args.includes('--data') && data ? await testDatabaseEnv(data) : {}) };
+  return (await runOk(process.execPath, [WHARF_BIN, ...args], { env, ...(input === undefined ? {} : { input }) }))
+    .stdout;
+}
+
+/** The metadata database of a test server's data directory (its PostgreSQL database on the PG run). */
+export async function openDataDirDb(dataDir: string): Promise<MetadataDb> {
+  const env = await testDatabaseEnv(dataDir);
+  return openMetadata({
+    url: env.WHARF_DATABASE_URL ?? '',
+    pool: { max: 2, idleTimeoutMs: 1_000, connectTimeoutMs: 5_000 },
+    sqliteFile: join(dataDir, DATABASE_FILE),
+  });
 }
