@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { registryMigrations } from './migrations.js';
-import { openMigratedPostgres, type PoolSettings } from './postgres.js';
+import type { PoolSettings } from './postgres.js';
 import type { Database } from './schema.js';
 import { openMigratedSqlite } from './sqlite.js';
 
@@ -45,8 +45,13 @@ export function metadataLocation(config: {
  * migrations are applied; without, only the version check runs (a schema newer than this code
  * is refused either way).
  */
-export function openMetadata(location: MetadataLocation, options: { migrate?: boolean } = {}): Promise<MetadataDb> {
+export async function openMetadata(
+  location: MetadataLocation,
+  options: { migrate?: boolean } = {},
+): Promise<MetadataDb> {
   if (location.url !== '') {
+    // `pg` is loaded only when it is used.
+    const { openMigratedPostgres } = await import('./postgres.js');
     return openMigratedPostgres<Database>(location.url, registryMigrations, {
       label: 'database',
       pool: location.pool,
