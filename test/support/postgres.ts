@@ -50,7 +50,10 @@ export async function startPostgres(): Promise<PgCluster> {
     'start',
   ]);
   await writeFile(join(dir, 'port'), String(port));
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, dir, port, stop: () => stopPostgres(dir) };
+  // Through the socket in the temp dir: a server started in another network namespace
+  // (test/interop/tls.test.ts) reaches it too, where 127.0.0.1 would be its own loopback.
+  const url = `postgres://postgres@localhost:${port}/postgres?host=${encodeURIComponent(dir)}`;
+  return { url, dir, port, stop: () => stopPostgres(dir) };
 }
 
 export async function stopPostgres(dir: string): Promise<void> {
