@@ -71,6 +71,9 @@ export async function openMigratedPostgres<DB>(
   // An idle connection that breaks (PostgreSQL restarted) must not crash the process: the pool
   // drops it and the next query opens a new one.
   pool.on('error', () => undefined);
+  // Likewise for a connection that breaks while a query runs: the query fails with the error
+  // (answered 503, see db-errors.ts); the event must not also crash the process.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<DB>({ dialect: new WharfPostgresDialect({ pool }) });
   try {
     await defineSqliteFunctions(db as Kysely<unknown>);

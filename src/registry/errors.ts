@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '../metadata/db-errors.js';
 import { PlanLimitError } from '../metadata/namespaces.js';
 import { isDatabaseFull } from '../metadata/sqlite.js';
 import { isStorageFull } from '../storage/driver.js';
@@ -99,5 +100,8 @@ export function registryErrorOf(err: unknown): RegistryError | undefined {
   if (err instanceof RegistryError) return err;
   if (err instanceof PlanLimitError) return new RegistryError('DENIED', { message: err.message });
   if (isOutOfSpace(err)) return new RegistryError('DENIED', { ...STORAGE_FULL });
+  if (isDatabaseUnavailable(err)) {
+    return new RegistryError('UNAVAILABLE', { message: 'the metadata database is unreachable; try again shortly' });
+  }
   return undefined;
 }

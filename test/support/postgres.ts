@@ -39,16 +39,7 @@ export async function startPostgres(): Promise<PgCluster> {
   const data = join(dir, 'data');
   await pgTool('initdb', ['-D', data, '--auth=trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8', '-N']);
   const port = await freePort();
-  await pgTool('pg_ctl', [
-    '-D',
-    data,
-    '-l',
-    join(dir, 'log'),
-    '-w',
-    '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`,
-    'start',
-  ]);
+  await startCluster(dir, port);
   await writeFile(join(dir, 'port'), String(port));
   // Through the socket in the temp dir: a server started in another network namespace
   // (test/interop/tls.test.ts) reaches it too, where 127.0.0.1 would be its own loopback.
@@ -56,8 +47,27 @@ export async function startPostgres(): Promise<PgCluster> {
   return { url, dir, port, stop: () => stopPostgres(dir) };
 }
 
+/** Starts (again) the cluster in `dir` on `port`, its socket in `dir`. */
+export async function startCluster(dir: string, port: number): Promise<void> {
+  await pgTool('pg_ctl', [
+    '-D',
+    join(dir, 'data'),
+    '-l',
+    join(dir, 'log'),
+    '-w',
+    '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`,
+    'start',
+  ]);
+}
+
+/** Stops the cluster in `dir` as a crash would (`-m immediate`), keeping its files. */
+export async function stopCluster(dir: string): Promise<void> {
+  await pgTool('pg_ctl', ['-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop']);
+}
+
 export async function stopPostgres(dir: string): Promise<void> {
-  await pgTool('pg_ctl', ['-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+  await stopCluster(dir).catch(() => undefined);
   await removeTmpDir(dir);
 }
 

@@ -32,6 +32,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   getfattr: 'attr',
   chromium: 'chromium',
   script: 'bsdutils',
+  pg_ctlcluster: 'postgresql-15',
 };
 
 /**
