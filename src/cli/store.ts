@@ -1,9 +1,8 @@
 // Shared by the admin commands (`wharf user …`, `wharf repo …`): the data directory's
 // metadata database, found from -c/--config and --data exactly as `wharf serve` finds it.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { DATABASE_FILE, type MetadataDb, openSqlite } from '../metadata/db.js';
+import { type MetadataDb, metadataLocation, openMetadata } from '../metadata/db.js';
 import { type Config, loadConfig } from '../server/config.js';
 
 export interface DataOptions {
@@ -32,17 +31,18 @@ export function loadDataConfig(opts: DataOptions): Config {
  */
 export async function withDatabase<T>(
   opts: DataOptions,
-  options: { create: boolean },
+  options: { create: boolean; migrate?: boolean },
   fn: (db: MetadataDb) => Promise<T>,
 ): Promise<T> {
   const config = loadDataConfig(opts);
-  if (config.storage.driver === 'memory') {
-    throw new Error('storage.driver is memory: there is no data directory to manage');
+  const location = metadataLocation(config);
+  if (location.url === '') {
+    if (config.storage.driver === 'memory') {
+      throw new Error('storage.driver is memory: there is no data directory to manage');
+    }
+    if (!options.create && !existsSync(location.sqliteFile)) throw new Error(`no Wharf data in ${config.storage.root}`);
   }
-  const root = config.storage.root;
-  const file = join(root, DATABASE_FILE);
-  if (!options.create && !existsSync(file)) throw new Error(`no Wharf data in ${root}`);
-  const db = await openSqlite(file);
+  const db = await openMetadata(location, { migrate: options.migrate ?? true });
   try {
     return await fn(db);
   } finally {

@@ -117,10 +117,11 @@ export async function createOrganization(
         full_name: org.fullName ?? '',
         created_at: at,
       })
+      .returning('id')
       .executeTakeFirstOrThrow();
     await tx
       .insertInto('org_members')
-      .values({ namespace_id: Number(result.insertId), account_id: owner.id, role: 'owner', created_at: at })
+      .values({ namespace_id: result.id, account_id: owner.id, role: 'owner', created_at: at })
       .execute();
   });
   return (await findNamespace(db, org.name)) as Namespace;

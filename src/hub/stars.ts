@@ -1,4 +1,5 @@
 import { type MetadataDb, now } from '../metadata/db.js';
+import { lockRepository } from '../metadata/repositories.js';
 
 // Stars: one per account and repository; repositories.star_count is kept with them (in the same
 // transaction) so that search can rank by it without counting.
@@ -20,6 +21,7 @@ async function recount(db: MetadataDb, repositoryId: number): Promise<number> {
 /** Stars (idempotent); returns the new star count. */
 export async function star(db: MetadataDb, repositoryId: number, accountId: number): Promise<number> {
   return db.transaction().execute(async (tx) => {
+    await lockRepository(tx, repositoryId);
     await tx
       .insertInto('stars')
       .values({ repository_id: repositoryId, account_id: accountId, created_at: now() })
@@ -32,6 +34,7 @@ export async function star(db: MetadataDb, repositoryId: number, accountId: numb
 /** Removes the star (idempotent); returns the new star count. */
 export async function unstar(db: MetadataDb, repositoryId: number, accountId: number): Promise<number> {
   return db.transaction().execute(async (tx) => {
+    await lockRepository(tx, repositoryId);
     await tx
       .deleteFrom('stars')
       .where('repository_id', '=', repositoryId)

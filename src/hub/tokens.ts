@@ -49,11 +49,12 @@ export async function createAccessToken(
       last_used_at: null,
       revoked_at: null,
     })
+    .returning('id')
     .executeTakeFirstOrThrow();
   return {
     secret,
     token: {
-      id: Number(result.insertId),
+      id: result.id,
       name: options.name,
       scope: options.scope,
       createdAt,

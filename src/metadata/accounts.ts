@@ -67,6 +67,7 @@ export async function createAccount(
         is_admin: account.isAdmin ? 1 : 0,
         created_at: at,
       })
+      .returning('id')
       .executeTakeFirstOrThrow();
     const plan = await tx.selectFrom('plans').select('id').where('name', '=', 'free').executeTakeFirstOrThrow();
     await tx
@@ -74,7 +75,7 @@ export async function createAccount(
       .values({
         name: account.username,
         kind: 'user',
-        account_id: Number(result.insertId),
+        account_id: result.id,
         plan_id: plan.id,
         default_visibility: 'public',
         full_name: '',

@@ -46,6 +46,19 @@ export async function ensureRepository(
   });
 }
 
+/**
+ * Inside a transaction: locks the repository's row until commit (a no-op UPDATE, which locks on
+ * PostgreSQL and takes SQLite's write lock), so that read-then-write changes of one repository
+ * (its star count) run one after the other on PostgreSQL too, as under SQLite's single writer.
+ */
+export async function lockRepository(tx: MetadataDb, id: number): Promise<void> {
+  await tx
+    .updateTable('repositories')
+    .set((eb) => ({ star_count: eb.ref('star_count') }))
+    .where('id', '=', id)
+    .execute();
+}
+
 /** Repository names in order, after `last`, at most `limit`. */
 export async function listRepositories(db: MetadataDb, limit: number, last?: string): Promise<string[]> {
   let q = db.selectFrom('repositories').select('name').orderBy('name').limit(limit);

@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely';
+import { isPostgres } from './migrate.js';
 
 /**
  * The search index (H3, issue 6): an FTS5 table over repository names and descriptions, an
@@ -10,6 +11,7 @@ import { type Kysely, type Migration, sql } from 'kysely';
 export const searchMigrations: Record<string, Migration> = {
   '0004_h3_search_fts': {
     async up(db: Kysely<unknown>) {
+      if (isPostgres(db)) return postgresSearchIndex(db);
       // unicode61 splits on `/`, `-`, `_` and `.`: `tools/busybox-extra` is found by `busybox`.
       await sql`create virtual table repository_fts using fts5(
         name, description, full_description,
@@ -32,3 +34,18 @@ export const searchMigrations: Record<string, Migration> = {
     },
   },
 };
+
+/**
+ * PostgreSQL's form of 0004: a stored generated tsvector column with a GIN index. Names and
+ * descriptions are cut into words at every non-letter/digit first, as FTS5's unicode61 does
+ * (PostgreSQL's own parser would keep `tools/busybox-extra` as one "file" token); the name
+ * weighs A, the description B, the full description C (bm25's 10 / 3 / 1 in metadata/search.ts).
+ */
+async function postgresSearchIndex(db: Kysely<unknown>): Promise<void> {
+  const words = (column: string) =>
+    sql.raw(`to_tsvector('simple', regexp_replace(lower(${column}), '[^[:alnum:]]+', ' ', 'g'))`);
+  await sql`alter table repositories add column search_vector tsvector generated always as (
+    setweight(${words('name')}, 'A') || setweight(${words('description')}, 'B') || setweight(${words('full_description')}, 'C')
+  ) stored`.execute(db);
+  await sql`create index repositories_search on repositories using gin (search_vector)`.execute(db);
+}

@@ -4,8 +4,9 @@
 // The cost of a page does not grow with the number of matches (issue 15): matches are counted in
 // the index, and a page of a search with many matches walks an index in the page's order and
 // stops early instead of scoring every match.
-import { type Expression, type ExpressionBuilder, type RawBuilder, type SqlBool, sql } from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
 import type { MetadataDb } from './db.js';
+import { isPostgres } from './migrate.js';
 import { type CatalogReader, readableBy } from './repositories.js';
 import type { Database, RepositoriesTable, Visibility } from './schema.js';
 import { POPULARITY_SQL } from './ui-migrations.js';
@@ -117,6 +118,43 @@ export const sqliteTrigram: TextMatcher = {
   },
 };
 
+/**
+ * PostgreSQL (0007_ui_search there: pg_trgm GIN indexes on the lower-cased name and on name and
+ * descriptions together): the same substrings as the FTS5 trigrams, as LIKEs the trigram
+ * indexes answer. Words are letters and digits only (queryWords), so no ' ' joins two of them.
+ */
+export const postgresTrigram: TextMatcher = {
+  ids(text, words, visibility) {
+    return sql<number>`select id from repositories where ${postgresTextCondition(text, words, visibility)}`;
+  },
+  async count(db, text, words, visibility) {
+    const row = await sql<{
+      n: number;
+    }>`select count(*) as n from repositories where ${postgresTextCondition(text, words, visibility)}`
+      .execute(db)
+      .then((r) => r.rows[0]);
+    return Number(row?.n ?? 0);
+  },
+};
+
+function postgresTextCondition(text: string, words: string[], visibility?: Visibility): RawBuilder<boolean> {
+  const name = sql<boolean>`lower(name) like ${`%${likeLiteral(text)}%`} escape '\\'`;
+  const all = sql`lower(name || ' ' || description || ' ' || full_description)`;
+  const textual =
+    words.length > 0
+      ? sql<boolean>`(${name} or (${sql.join(
+          words.map((w) => sql`${all} like ${`%${likeLiteral(w)}%`} escape '\\'`),
+          sql` and `,
+        )}))`
+      : name;
+  return visibility === undefined ? textual : sql<boolean>`(${textual} and visibility = ${visibility})`;
+}
+
+/** The matcher for the database's dialect. */
+export function textMatcherFor(db: MetadataDb): TextMatcher {
+  return isPostgres(db as Kysely<unknown>) ? postgresTrigram : sqliteTrigram;
+}
+
 function trigramQuery(text: string, words: string[], visibility?: Visibility): string | undefined {
   if ([...text].length < 3 || words.some((w) => [...w].length < 3)) return undefined;
   const textual =
@@ -171,11 +209,13 @@ const COLUMNS = [
 export async function searchRepositories(
   db: MetadataDb,
   query: RepositorySearchQuery,
-  matcher: TextMatcher = sqliteTrigram,
+  matcher: TextMatcher = textMatcherFor(db),
 ): Promise<RepositorySearchPage> {
   const text = query.text.toLowerCase().trim();
   const words = queryWords(text);
   const like = `%${likeLiteral(text)}%`;
+  // SQLite's LIKE ignores (ASCII) case, PostgreSQL's does not: ILIKE there.
+  const LIKE = isPostgres(db as Kysely<unknown>) ? sql.raw('ilike') : sql.raw('like');
   const visibility: Visibility | undefined =
     query.isPrivate === undefined ? undefined : query.isPrivate ? 'private' : 'public';
   // Visibility is checked on the rows (readableBy): the ids need not intersect a visibility list.
@@ -207,13 +247,13 @@ export async function searchRepositories(
   const matching = (eb: Eb, walk: boolean) => {
     if (text === '') return sql<boolean>`1 = 1`;
     if (indexed && !walk) return eb('r.id', 'in', sql<number>`(${indexed})`);
-    const ors: Expression<SqlBool>[] = [sql<boolean>`r.name like ${like} escape '\\'`];
+    const ors: Expression<SqlBool>[] = [sql<boolean>`r.name ${LIKE} ${like} escape '\\'`];
     if (words.length > 0) {
       ors.push(
         eb.and(
           words.map(
             (w) =>
-              sql<boolean>`(r.name || ' ' || r.description || ' ' || r.full_description) like ${`%${likeLiteral(w)}%`} escape '\\'`,
+              sql<boolean>`(r.name || ' ' || r.description || ' ' || r.full_description) ${LIKE} ${`%${likeLiteral(w)}%`} escape '\\'`,
           ),
         ),
       );
@@ -227,18 +267,18 @@ export async function searchRepositories(
 
   const tier = sql<number>`case
     when r.name = ${text} or (r.is_official = 1 and r.name = ${`library/${text}`}) then 0
-    when r.name like ${`%/${likeLiteral(text)}`} escape '\\' then 1
+    when r.name ${LIKE} ${`%/${likeLiteral(text)}`} escape '\\' then 1
     else 2 end`;
   const quality = sql<number>`case
     when substr(r.name, 1, ${text.length}) = ${text} then 4
-    when r.name like ${`%/${likeLiteral(text)}%`} escape '\\' or r.name like ${`%-${likeLiteral(text)}%`} escape '\\' then 3
-    when r.name like ${like} escape '\\' then 2
+    when r.name ${LIKE} ${`%/${likeLiteral(text)}%`} escape '\\' or r.name ${LIKE} ${`%-${likeLiteral(text)}%`} escape '\\' then 3
+    when r.name ${LIKE} ${like} escape '\\' then 2
     else 0 end`;
   const allIn = (column: string) =>
     words.length === 0
       ? sql<number>`0`
       : sql<number>`(case when ${sql.join(
-          words.map((w) => sql`${sql.ref(column)} like ${`%${likeLiteral(w)}%`} escape '\\'`),
+          words.map((w) => sql`${sql.ref(column)} ${LIKE} ${`%${likeLiteral(w)}%`} escape '\\'`),
           sql` and `,
         )} then 1 else 0 end)`;
   const popularity = sql.raw<number>(

@@ -1,15 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import {
-  type DatabaseConnection,
-  type Driver,
-  Kysely,
-  type Migration,
-  Migrator,
-  SqliteDialect,
-  SqliteDriver,
-} from 'kysely';
+import { type DatabaseConnection, type Driver, Kysely, type Migration, SqliteDialect, SqliteDriver } from 'kysely';
+import { migrateDatabase } from './migrate.js';
 
 /**
  * SQLite rolls a transaction back by itself when a write or COMMIT fails with SQLITE_FULL,
@@ -46,7 +39,7 @@ export function isDatabaseFull(err: unknown): boolean {
 export async function openMigratedSqlite<DB>(
   file: string,
   migrations: Record<string, Migration>,
-  options: { label: string; busyTimeoutMs: number },
+  options: { label: string; busyTimeoutMs: number; migrate?: boolean },
 ): Promise<Kysely<DB>> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new SQLite(file);
@@ -55,18 +48,11 @@ export async function openMigratedSqlite<DB>(
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
   const db = new Kysely<DB>({ dialect: new RollbackSafeSqliteDialect(sqlite) });
-  const migrator = new Migrator({
-    db: db as Kysely<unknown>,
-    provider: { getMigrations: async () => migrations },
-    // Kysely's default (localeCompare) loads ICU's collator: ~80 ms of every CLI start.
-    nameComparator: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
-  });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) {
+  try {
+    await migrateDatabase(db as Kysely<unknown>, migrations, options.label, options.migrate ?? true);
+  } catch (err) {
     await db.destroy();
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`${options.label} migration ${failed} failed: ${message}`, { cause: error });
+    throw err;
   }
   return db;
 }

@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely';
+import { isPostgres } from './migrate.js';
 
 /** The popularity part of the search ranking; the index below and metadata/search.ts use the same text. */
 export const POPULARITY_SQL = '(2.0 * ln(1 + star_count) + 0.5 * ln(1 + pull_count))';
@@ -16,24 +17,9 @@ export const POPULARITY_SQL = '(2.0 * ln(1 + star_count) + 0.5 * ln(1 + pull_cou
 export const uiMigrations: Record<string, Migration> = {
   '0007_ui_search': {
     async up(db: Kysely<unknown>) {
-      await sql`create virtual table repository_search using fts5(
-        name, description, full_description, visibility,
-        content='repositories', content_rowid='id', tokenize='trigram')`.execute(db);
-      await sql`create trigger repository_search_ai after insert on repositories begin
-        insert into repository_search(rowid, name, description, full_description, visibility)
-        values (new.id, new.name, new.description, new.full_description, new.visibility);
-      end`.execute(db);
-      await sql`create trigger repository_search_ad after delete on repositories begin
-        insert into repository_search(repository_search, rowid, name, description, full_description, visibility)
-        values ('delete', old.id, old.name, old.description, old.full_description, old.visibility);
-      end`.execute(db);
-      await sql`create trigger repository_search_au after update of name, description, full_description, visibility on repositories begin
-        insert into repository_search(repository_search, rowid, name, description, full_description, visibility)
-        values ('delete', old.id, old.name, old.description, old.full_description, old.visibility);
-        insert into repository_search(rowid, name, description, full_description, visibility)
-        values (new.id, new.name, new.description, new.full_description, new.visibility);
-      end`.execute(db);
-      await sql`insert into repository_search(repository_search) values ('rebuild')`.execute(db);
+      // SQLite: FTS5 trigrams; PostgreSQL: pg_trgm (the same substrings, see postgresTrigramIndexes).
+      if (isPostgres(db)) await postgresTrigramIndexes(db);
+      else await sqliteTrigramIndex(db);
       await sql
         .raw(`create index repositories_popularity on repositories (is_official desc, ${POPULARITY_SQL} desc, name)`)
         .execute(db);
@@ -68,3 +54,36 @@ export const uiMigrations: Record<string, Migration> = {
     },
   },
 };
+
+/** SQLite: the FTS5 trigram table, kept in sync with `repositories` by triggers. */
+async function sqliteTrigramIndex(db: Kysely<unknown>): Promise<void> {
+  await sql`create virtual table repository_search using fts5(
+    name, description, full_description, visibility,
+    content='repositories', content_rowid='id', tokenize='trigram')`.execute(db);
+  await sql`create trigger repository_search_ai after insert on repositories begin
+    insert into repository_search(rowid, name, description, full_description, visibility)
+    values (new.id, new.name, new.description, new.full_description, new.visibility);
+  end`.execute(db);
+  await sql`create trigger repository_search_ad after delete on repositories begin
+    insert into repository_search(repository_search, rowid, name, description, full_description, visibility)
+    values ('delete', old.id, old.name, old.description, old.full_description, old.visibility);
+  end`.execute(db);
+  await sql`create trigger repository_search_au after update of name, description, full_description, visibility on repositories begin
+    insert into repository_search(repository_search, rowid, name, description, full_description, visibility)
+    values ('delete', old.id, old.name, old.description, old.full_description, old.visibility);
+    insert into repository_search(rowid, name, description, full_description, visibility)
+    values (new.id, new.name, new.description, new.full_description, new.visibility);
+  end`.execute(db);
+  await sql`insert into repository_search(repository_search) values ('rebuild')`.execute(db);
+}
+
+/**
+ * PostgreSQL: pg_trgm GIN indexes on what the FTS5 trigram table indexes, lower-cased as its
+ * trigrams are: the name, and the name with both descriptions (metadata/search.ts's postgresTrigram).
+ */
+async function postgresTrigramIndexes(db: Kysely<unknown>): Promise<void> {
+  await sql`create extension if not exists pg_trgm`.execute(db);
+  await sql`create index repositories_name_trgm on repositories using gin (lower(name) gin_trgm_ops)`.execute(db);
+  await sql`create index repositories_text_trgm on repositories using gin (
+    lower(name || ' ' || description || ' ' || full_description) gin_trgm_ops)`.execute(db);
+}

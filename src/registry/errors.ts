@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '../metadata/db-errors.js';
 import { PlanLimitError } from '../metadata/namespaces.js';
 import { isDatabaseFull } from '../metadata/sqlite.js';
 import { isStorageFull, StorageUnavailableError } from '../storage/driver.js';
@@ -102,6 +103,9 @@ export function registryErrorOf(err: unknown): RegistryError | undefined {
   // The object store is down or failing: 503, which clients retry, rather than a bare 500.
   if (err instanceof StorageUnavailableError) {
     return new RegistryError('UNAVAILABLE', { message: 'blob storage is unavailable; try again later' });
+  }
+  if (isDatabaseUnavailable(err)) {
+    return new RegistryError('UNAVAILABLE', { message: 'the metadata database is unreachable; try again shortly' });
   }
   return undefined;
 }

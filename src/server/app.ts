@@ -1,8 +1,7 @@
-import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { createStorageQuota } from '../hub/quotas.js';
-import { DATABASE_FILE, openSqlite } from '../metadata/db.js';
+import { metadataLocation, openMetadata } from '../metadata/db.js';
 import type { RegistryContext } from '../registry/context.js';
 import { type GcScheduler, scheduleGc } from '../registry/gc.js';
 import { ManifestCache } from '../registry/manifest-cache.js';
@@ -55,9 +54,7 @@ export function openStorage(config: Config): Promise<StorageDriver> {
 /** Assembles the registry server: storage, metadata, the /v2 API, health and metrics. */
 export async function buildServer(config: Config, logger: Logger = createLogger(config.log)): Promise<WharfServer> {
   const storage = await openStorage(config);
-  const db = await openSqlite(
-    config.storage.driver === 'memory' ? ':memory:' : join(config.storage.root, DATABASE_FILE),
-  );
+  const db = await openMetadata(metadataLocation(config));
   const ctx: RegistryContext = {
     db,
     storage,

@@ -123,6 +123,17 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Metadata in PostgreSQL (issue 12): `postgres://user:pass@host:5432/db`; '' keeps SQLite in storage.root. */
+    database: z
+      .object({
+        url: z.string().default(''),
+        /** Connections per node in the pool. */
+        pool_max: z.number().int().positive().default(10),
+        pool_idle_timeout: duration.default(30_000),
+        connect_timeout: duration.default(5_000),
+      })
+      .strict()
+      .prefault({}),
     limits: z
       .object({
         max_manifest_size: size.default(4 * 1024 * 1024),

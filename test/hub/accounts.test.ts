@@ -1,14 +1,12 @@
 // Issue 6, H1: namespaces, organizations, teams, collaborators, plans, access tokens, the audit
 // log, and what they mean for the registry's token endpoint (the actions a docker client gets).
 // A real server built in process (fastify.inject), token mode.
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount } from '../../src/metadata/accounts.js';
-import { DATABASE_FILE, openSqlite } from '../../src/metadata/db.js';
 import { ensureRepository, setVisibility } from '../../src/metadata/repositories.js';
 import type { WharfServer } from '../../src/server/app.js';
-import { hubServer, wharfAdmin } from '../support/server.js';
+import { hubServer, openDataDirDb, wharfAdmin } from '../support/server.js';
 import { removeTmpDir, tmpDir } from '../support/tools.js';
 
 const PASSWORDS: Record<string, string> = {
@@ -302,7 +300,7 @@ describe('admin commands: wharf user plan, wharf repo official', () => {
     const dir = await tmpDir('wharf-h1-cli-');
     try {
       await wharfAdmin(['user', 'add', 'zed', '--password-stdin', '--data', dir], 'zed-Secret-1\n');
-      const db = await openSqlite(join(dir, DATABASE_FILE));
+      const db = await openDataDirDb(dir);
       await ensureRepository(db, 'zed/app');
       await db.destroy();
       expect(await wharfAdmin(['user', 'plan', 'zed', 'pro', '--private-repos', '10', '--data', dir])).toBe(
@@ -310,7 +308,7 @@ describe('admin commands: wharf user plan, wharf repo official', () => {
       );
       await expect(wharfAdmin(['user', 'plan', 'zed', 'nope', '--data', dir])).rejects.toThrow(/no plan named "nope"/);
       await wharfAdmin(['repo', 'official', 'zed/app', 'on', '--data', dir]);
-      const check = await openSqlite(join(dir, DATABASE_FILE));
+      const check = await openDataDirDb(dir);
       const repo = await check
         .selectFrom('repositories')
         .select('is_official')

@@ -10,9 +10,8 @@ import { join } from 'node:path';
 import { fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embeddedIPv4, guardedDispatcher, isPrivateAddress } from '../../src/hub/webhooks.js';
-import { DATABASE_FILE, openSqlite } from '../../src/metadata/db.js';
 import { writeMultiPlatformLayout } from '../support/oci-layout.js';
-import { startWharf, type WharfProcess, wharfAdmin } from '../support/server.js';
+import { openDataDirDb, startWharf, type WharfProcess, wharfAdmin } from '../support/server.js';
 import { skopeoOk } from '../support/skopeo.js';
 import { freePort, interopDescribe, removeTmpDir, sleep, tmpDir } from '../support/tools.js';
 
@@ -308,7 +307,7 @@ interopDescribe('webhooks and notifications', ['skopeo'], () => {
         `alice:${PASSWORD}`,
         `docker://${wharf.host}/alice/app:v2`,
       ]);
-      const db = await openSqlite(join(wharf.dataDir, DATABASE_FILE));
+      const db = await openDataDirDb(wharf.dataDir);
       try {
         const readRepo = () =>
           db

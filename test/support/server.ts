@@ -3,18 +3,43 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { createAccount, updateAccount } from '../../src/metadata/accounts.js';
+import { DATABASE_FILE, type MetadataDb, openMetadata } from '../../src/metadata/db.js';
 import { buildServer, type WharfServer } from '../../src/server/app.js';
 import { type Config, loadConfig } from '../../src/server/config.js';
+import { createDatabase, testOnPostgres } from './postgres.js';
 import { freePort, removeTmpDir, runOk, sleep, tmpDir } from './tools.js';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..');
 /** The built CLI; `npm test` builds it first (pretest). */
 export const WHARF_BIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 
+/**
+ * Under WHARF_TEST_DATABASE=postgres (npm run test:postgres) each test server gets a fresh
+ * database in the run's PostgreSQL cluster; otherwise nothing (SQLite in the data directory).
+ */
+export async function testDatabaseEnv(dataDir?: string): Promise<NodeJS.ProcessEnv> {
+  if (!testOnPostgres()) return {};
+  // A server restarted on the same data directory finds its metadata again.
+  let url = dataDir === undefined ? undefined : databaseOfDataDir.get(dataDir);
+  if (url === undefined) {
+    url = await createDatabase();
+    if (dataDir !== undefined) databaseOfDataDir.set(dataDir, url);
+  }
+  return { WHARF_DATABASE_URL: url, WHARF_DATABASE_POOL_MAX: '4' };
+}
+
+const databaseOfDataDir = new Map<string, string>();
+
 /** An in-process server on the memory driver (or a given config), for fastify.inject() tests. */
 export async function memoryServer(env: NodeJS.ProcessEnv = {}): Promise<WharfServer> {
   const config: Config = loadConfig({
-    env: { WHARF_STORAGE_DRIVER: 'memory', WHARF_LOG_LEVEL: 'silent', WHARF_AUTH_MODE: 'none', ...env },
+    env: {
+      WHARF_STORAGE_DRIVER: 'memory',
+      WHARF_LOG_LEVEL: 'silent',
+      WHARF_AUTH_MODE: 'none',
+      ...(await testDatabaseEnv()),
+      ...env,
+    },
   });
   return buildServer(config);
 }
@@ -113,6 +138,7 @@ export async function startWharf(
       WHARF_LOG_LEVEL: 'warn',
       WHARF_AUTH_MODE: 'none',
       ...(tls ? { WHARF_TLS_CERT: tls.cert, WHARF_TLS_KEY: tls.key } : {}),
+      ...(await testDatabaseEnv(dataDir)),
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -163,5 +189,19 @@ export async function startWharf(
 
 /** `wharf ARGS`: the admin CLI (user, repo), run on the data directory of a server. */
 export async function wharfAdmin(args: string[], input?: string): Promise<string> {
-  return (await runOk(process.execPath, [WHARF_BIN, ...args], input === undefined ? {} : { input })).stdout;
+  // The admin commands find the metadata as the server of that --data directory does.
+  const data = args[args.indexOf('--data') + 1];
+  const env = { ...process.env, ...(args.includes('--data') && data ? await testDatabaseEnv(data) : {}) };
+  return (await runOk(process.execPath, [WHARF_BIN, ...args], { env, ...(input === undefined ? {} : { input }) }))
+    .stdout;
+}
+
+/** The metadata database of a test server's data directory (its PostgreSQL database on the PG run). */
+export async function openDataDirDb(dataDir: string): Promise<MetadataDb> {
+  const env = await testDatabaseEnv(dataDir);
+  return openMetadata({
+    url: env.WHARF_DATABASE_URL ?? '',
+    pool: { max: 2, idleTimeoutMs: 1_000, connectTimeoutMs: 5_000 },
+    sqliteFile: join(dataDir, DATABASE_FILE),
+  });
 }

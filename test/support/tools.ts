@@ -37,6 +37,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   'swift-proxy-server': 'swift-proxy',
   'swift-object-server': 'swift-object',
   memcached: 'memcached',
+  pg_ctlcluster: 'postgresql-15',
 };
 
 /**
