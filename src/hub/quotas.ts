@@ -1,4 +1,7 @@
+import type { Kysely } from 'kysely';
 import type { MetadataDb } from '../metadata/db.js';
+import { isPostgres } from '../metadata/migrate.js';
+import { lockNamespace } from '../metadata/namespaces.js';
 import { findRepositoryId } from '../metadata/repositories.js';
 import { linkedInScope, scopeTotal } from '../metadata/usage.js';
 import type { QuotaAddition, StorageQuota } from '../registry/context.js';
@@ -105,6 +108,9 @@ export function createStorageQuota(): StorageQuota {
         .where('n.name', '=', namespace)
         .executeTakeFirst();
       if (plan?.quota_bytes === null || plan?.quota_bytes === undefined) return undefined;
+      // Inside the write's transaction on PostgreSQL: the namespace is held until commit, so that
+      // concurrent writes into it are counted one after the other (SQLite has one writer anyway).
+      if (db.isTransaction && isPostgres(db as Kysely<unknown>)) await lockNamespace(db, namespace);
       if (await alreadyHeld(db, namespace, repository, added)) return undefined;
       const q = await namespaceQuota(db, namespace);
       if (!q || q.quotaBytes === null || q.usedBytes + added.size <= q.quotaBytes) return undefined;

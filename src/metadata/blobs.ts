@@ -1,5 +1,5 @@
 import { type MetadataDb, now } from './db.js';
-import { queueBlobReview, reviewTime } from './gc.js';
+import { lockDigest, queueBlobReview, reviewTime } from './gc.js';
 
 export interface BlobRecord {
   digest: string;
@@ -51,6 +51,7 @@ export async function linkExistingBlob(
   const at = now();
   return db.transaction().execute(async (tx) => {
     await options.guard?.(tx);
+    await lockDigest(tx, digest);
     const result = await tx
       .insertInto('repository_blobs')
       .columns(['repository_id', 'digest', 'created_at'])

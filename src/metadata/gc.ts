@@ -1,5 +1,7 @@
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type MetadataDb, now } from './db.js';
+import { isPostgres } from './migrate.js';
+import { lockRepository } from './repositories.js';
 
 /**
  * The garbage collector's review queues (GitLab's container registry design). Whatever may leave
@@ -260,6 +262,8 @@ export async function reviewManifests(
 
 async function reviewManifestIn(tx: MetadataDb, item: DueManifest, opts: ReviewOptions): Promise<ManifestReview> {
   {
+    // PostgreSQL: the re-check and the delete hold the repository (putManifest takes it too).
+    if (onPostgres(tx)) await lockRepository(tx, item.repositoryId);
     const claimed = await tx
       .deleteFrom('gc_manifest_review')
       .where('repository_id', '=', item.repositoryId)
@@ -366,6 +370,7 @@ export async function reviewBlobs(db: MetadataDb, items: DueBlob[], opts: Review
 
 async function reviewBlobIn(tx: MetadataDb, item: DueBlob, opts: ReviewOptions): Promise<BlobReview> {
   {
+    await lockDigest(tx, item.digest);
     const claimed = await tx
       .deleteFrom('gc_blob_review')
       .where('digest', '=', item.digest)
@@ -389,6 +394,17 @@ async function reviewBlobIn(tx: MetadataDb, item: DueBlob, opts: ReviewOptions):
       // The upload queues the blob again when it records it; if it fails, this review stands.
       await queueBlobReview(tx, item.digest, opts.childrenAfter, 'upload_in_progress');
       return { deleted: false, reason: 'upload in progress' };
+    }
+    if (onPostgres(tx)) {
+      // The repositories that link it, held before their references are read (putManifest
+      // holds its repository while it checks that its blobs are linked).
+      const linked = await tx
+        .selectFrom('repository_blobs')
+        .select('repository_id')
+        .where('digest', '=', item.digest)
+        .orderBy('repository_id')
+        .execute();
+      for (const l of linked) await lockRepository(tx, l.repository_id);
     }
     const users = await tx
       .selectFrom('manifest_references')
@@ -459,6 +475,7 @@ export async function claimUploadDigest(
   digest: string,
 ): Promise<{ deletionStartedAt: string } | undefined> {
   return db.transaction().execute(async (tx) => {
+    await lockDigest(tx, digest);
     await tx
       .updateTable('uploads')
       .set({ finishing_digest: digest, updated_at: now() })
@@ -473,6 +490,20 @@ export async function claimUploadDigest(
     await tx.updateTable('uploads').set({ finishing_digest: null }).where('id', '=', uploadId).execute();
     return { deletionStartedAt: mark.started_at };
   });
+}
+
+function onPostgres(db: MetadataDb): boolean {
+  return isPostgres(db as Kysely<unknown>);
+}
+
+/**
+ * Inside a transaction on PostgreSQL: holds the digest until commit (an advisory lock: the digest
+ * may have no row yet), so that GC's review of a blob, an upload's claim of it and a mount of it
+ * run one after the other, as under SQLite's single writer. Nothing to do on SQLite.
+ */
+export async function lockDigest(tx: MetadataDb, digest: string): Promise<void> {
+  if (!onPostgres(tx)) return;
+  await sql`select pg_advisory_xact_lock(hashtext(${`blob:${digest}`}))`.execute(tx);
 }
 
 /** Records a failed review: tried again after a back-off that grows with the attempts. */

@@ -1,5 +1,8 @@
+import type { Kysely } from 'kysely';
 import { type MetadataDb, now } from './db.js';
 import { deleteManifestRows, queueManifestDependents, queueManifestReview, reviewTime } from './gc.js';
+import { isPostgres } from './migrate.js';
+import { lockRepository } from './repositories.js';
 
 export interface ManifestRecord {
   digest: string;
@@ -46,6 +49,8 @@ export async function putManifest(
   const at = now();
   await db.transaction().execute(async (tx) => {
     await options.guard?.(tx);
+    // PostgreSQL: GC's re-check of this repository's manifests and blobs waits for this write.
+    if (isPostgres(db as Kysely<unknown>)) await lockRepository(tx, repositoryId);
     const reviewAfter = options.reviewAfter ?? reviewTime();
     await tx
       .insertInto('manifests')

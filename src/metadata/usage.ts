@@ -115,7 +115,8 @@ export async function storeTotals(db: MetadataDb): Promise<StoreTotals> {
 
 /**
  * A repository's namespace from its name ('' without a slash). Dialect-specific, so kept here:
- * SQLite's instr/substr; PostgreSQL's will be split_part(name, '/', 1) guarded the same way.
+ * SQLite's instr/substr, which run on PostgreSQL as they are (substr is built in; instr is
+ * defined as strpos when the database is opened, see metadata/postgres.ts).
  */
 function namespaceKey(alias: string): RawBuilder<string> {
   const r = sql.ref(alias);

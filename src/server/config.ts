@@ -315,6 +315,9 @@ export const OTHER_WHARF_VARIABLES: Record<string, string> = {
   WHARF_INTEROP: 'tests: skip means no interop test runs',
   WHARF_DOCKER_STORAGE_DRIVER: "tests: the test Docker engine's storage driver",
   WHARF_CRASH_SEED: 'tests: the crash test seed',
+  WHARF_TEST_DATABASE: 'tests: postgres puts the test servers on PostgreSQL (npm run test:postgres)',
+  WHARF_TEST_PG_URL: "tests: the PostgreSQL test cluster's admin URL",
+  WHARF_PG_BIN: "tests: PostgreSQL's binaries (initdb, pg_ctl)",
 };
 
 /** Edit distance (Levenshtein) between two short strings. */
