@@ -13,7 +13,7 @@ import { digestOf } from '../../src/oci/digest.js';
 import type { WharfServer } from '../../src/server/app.js';
 import { prngBytes } from '../support/generated-blob.js';
 import { pushBlob } from '../support/push.js';
-import { hubServer, WHARF_BIN } from '../support/server.js';
+import { hubServer, testDatabaseEnv, WHARF_BIN } from '../support/server.js';
 import { removeTmpDir, run, runOk, tmpDir } from '../support/tools.js';
 import { apiCall, asPusher, basicAuth } from './helpers.js';
 
@@ -74,6 +74,8 @@ describe('disk usage and quotas on a real data directory', () => {
   let server: WharfServer;
   let app: FastifyInstance;
   let data: string;
+  // The CLI finds the server's metadata as the server does (its PostgreSQL database on the PG run).
+  let cliEnv: NodeJS.ProcessEnv;
   const base = prngBytes(1, 1 * MiB);
   const aliceOnly = prngBytes(2, 300 * KiB);
   const aliceBoth = prngBytes(3, 200 * KiB);
@@ -81,8 +83,10 @@ describe('disk usage and quotas on a real data directory', () => {
 
   beforeAll(async () => {
     data = await tmpDir('wharf-usage-');
+    const dbEnv = await testDatabaseEnv(data);
+    cliEnv = { ...process.env, ...dbEnv };
     server = await hubServer(PASSWORDS, {
-      env: { WHARF_STORAGE_DRIVER: 'filesystem', WHARF_STORAGE_ROOT: data },
+      env: { WHARF_STORAGE_DRIVER: 'filesystem', WHARF_STORAGE_ROOT: data, ...dbEnv },
     });
     app = server.app;
   });
@@ -138,7 +142,7 @@ describe('disk usage and quotas on a real data directory', () => {
     expect(metrics).toContain(`wharf_storage_namespace_bytes{namespace="alice",sharing="shared"} ${base.length}`);
 
     // `wharf usage` reads the same data directory while the server runs.
-    const cli = await runOk(process.execPath, [WHARF_BIN, 'usage', '--data', data, '--bytes']);
+    const cli = await runOk(process.execPath, [WHARF_BIN, 'usage', '--data', data, '--bytes'], { env: cliEnv });
     const lines = cli.stdout.split('\n');
     expect(lines[0]).toMatch(/^NAMESPACE\s+REPOSITORIES\s+UNIQUE\s+SHARED\s+TOTAL$/);
     const aliceLine = lines.find((l) => l.startsWith('alice '))?.split(/\s+/);
@@ -151,7 +155,7 @@ describe('disk usage and quotas on a real data directory', () => {
     ]);
     expect(cli.stdout).toContain(`blobs ${onDisk} in`);
     const json = JSON.parse(
-      (await runOk(process.execPath, [WHARF_BIN, 'usage', '--data', data, '--format', 'json'])).stdout,
+      (await runOk(process.execPath, [WHARF_BIN, 'usage', '--data', data, '--format', 'json'], { env: cliEnv })).stdout,
     ) as { blob_bytes: number };
     expect(json.blob_bytes).toBe(onDisk);
   });
@@ -201,7 +205,8 @@ describe('disk usage and quotas on a real data directory', () => {
   });
 
   it('wharf user plan --quota sets, changes and removes a quota, and refuses a size it cannot read', async () => {
-    const cli = (args: string[]) => run(process.execPath, [WHARF_BIN, 'user', 'plan', ...args, '--data', data]);
+    const cli = (args: string[]) =>
+      run(process.execPath, [WHARF_BIN, 'user', 'plan', ...args, '--data', data], { env: cliEnv });
     const bad = await cli(['bob', 'cli-plan', '--quota', 'lots']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('invalid --quota "lots": use e.g. 10MiB, 5GB or none');
