@@ -1,6 +1,6 @@
 // The last line of .ci/run: "N passed, N failed, N skipped", from vitest's JSON reports.
 // Usage: node .ci/summary.cjs REPORT.json TEST_EXIT_STATUS LINT_EXIT_STATUS [REPORT.json EXIT_STATUS]...
-// Each further pair is another leg of the run (Node 24); its counts are added the same way.
+// Each further pair is another leg of the run (Node 24, PostgreSQL); its counts are added the same way.
 // Exits 1 when anything failed, including a test skipped without the deliberate mark
 // (test/ci-summary.test.ts shows it on real vitest runs).
 const fs = require("node:fs");
