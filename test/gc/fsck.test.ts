@@ -11,7 +11,7 @@ import { buildServer, type WharfServer } from '../../src/server/app.js';
 import { loadConfig } from '../../src/server/config.js';
 import { paths } from '../../src/storage/paths.js';
 import { pushBlob, pushImage } from '../support/push.js';
-import { WHARF_BIN } from '../support/server.js';
+import { testDatabaseEnv, WHARF_BIN } from '../support/server.js';
 import { removeTmpDir, run, tmpDir } from '../support/tools.js';
 
 let server: WharfServer | undefined;
@@ -26,6 +26,7 @@ async function fsServer(root: string): Promise<WharfServer> {
   return buildServer(
     loadConfig({
       env: {
+        ...(await testDatabaseEnv(root)),
         WHARF_STORAGE_ROOT: root,
         WHARF_LOG_LEVEL: 'silent',
         WHARF_AUTH_MODE: 'none',
@@ -35,6 +36,13 @@ async function fsServer(root: string): Promise<WharfServer> {
     }),
   );
 }
+
+/** The CLI's environment: it finds the server's metadata as the server does (its PostgreSQL database on the PG run). */
+const cliEnv = async (root: string, extra: NodeJS.ProcessEnv = {}) => ({
+  ...process.env,
+  ...(await testDatabaseEnv(root)),
+  ...extra,
+});
 
 const file = (root: string, digest: string) => {
   const d = parseDigest(digest);
@@ -70,7 +78,7 @@ describe('wharf fsck', () => {
     await writeFile(file(dir, orphan), orphanData);
 
     // The CLI against the same data directory (the server is running: WAL allows it).
-    const check = await run(process.execPath, [WHARF_BIN, 'fsck', '--data', dir]);
+    const check = await run(process.execPath, [WHARF_BIN, 'fsck', '--data', dir], { env: await cliEnv(dir) });
     expect(check.code).toBe(1);
     expect(check.stdout).toContain(`missing_file ${missing}`);
     expect(check.stdout).toContain(`digest_mismatch ${bad}`);
@@ -93,7 +101,7 @@ describe('wharf fsck', () => {
 
     // GC removes the orphan and the corrupt file (queued for now), and the freed configs later.
     const gc = await run(process.execPath, [WHARF_BIN, 'gc', '--data', dir, '--verbose'], {
-      env: { ...process.env, WHARF_GC_REVIEW_DELAY: '0s' },
+      env: await cliEnv(dir, { WHARF_GC_REVIEW_DELAY: '0s' }),
     });
     expect(gc.code).toBe(0);
     expect(gc.stdout).toContain(`deleted blob ${orphan}`);
@@ -109,7 +117,7 @@ describe('wharf fsck', () => {
     const blob = await pushBlob(server.app, 'cli/lonely', 'never referenced');
     await server.close();
     server = undefined;
-    const env = { ...process.env, WHARF_GC_REVIEW_DELAY: '0s' };
+    const env = await cliEnv(dir, { WHARF_GC_REVIEW_DELAY: '0s' });
     const dry = await run(process.execPath, [WHARF_BIN, 'gc', '--dry-run', '--data', dir], { env });
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain(`would delete blob ${blob} (16B)`);
@@ -117,7 +125,7 @@ describe('wharf fsck', () => {
     const real = await run(process.execPath, [WHARF_BIN, 'gc', '--json', '--data', dir], { env });
     expect(real.code).toBe(0);
     expect(JSON.parse(real.stdout)).toMatchObject({ blobsDeleted: 1, bytesFreed: 16, dryRun: false });
-    const again = await run(process.execPath, [WHARF_BIN, 'fsck', '--data', dir]);
+    const again = await run(process.execPath, [WHARF_BIN, 'fsck', '--data', dir], { env });
     expect(again.stdout).toContain('0 problem(s), 0 orphan file(s)');
     expect(again.code).toBe(0);
     const missingDir = await run(process.execPath, [WHARF_BIN, 'gc', '--data', join(dir, 'nope')]);
