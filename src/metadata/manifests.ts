@@ -44,7 +44,12 @@ export async function putManifest(
   repositoryId: number,
   m: NewManifest,
   tags: string[],
-  options: { reviewAfter?: string; guard?: (tx: MetadataDb) => Promise<void> } = {},
+  options: {
+    reviewAfter?: string;
+    guard?: (tx: MetadataDb) => Promise<void>;
+    /** A pull-through cache stores a manifest before its blobs and children, which come lazily. */
+    lazyReferences?: boolean;
+  } = {},
 ): Promise<void> {
   const at = now();
   await db.transaction().execute(async (tx) => {
@@ -82,7 +87,7 @@ export async function putManifest(
         .onConflict((oc) => oc.doNothing())
         .execute();
     }
-    const missing = await missingReferences(tx, repositoryId, m.digest, refs);
+    const missing = options.lazyReferences ? [] : await missingReferences(tx, repositoryId, m.digest, refs);
     if (missing.length > 0) throw new MissingReferencesError(missing);
     if (tags.length === 0) await queueManifestReview(tx, repositoryId, m.digest, reviewAfter, 'untagged_push');
     const moved =

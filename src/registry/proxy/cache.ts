@@ -184,6 +184,7 @@ export class PullThroughCache {
         ],
       },
       tag === undefined ? [] : [tag],
+      { lazyReferences: true },
     );
     if (tag !== undefined) await recordTagCheck(this.ctx.db, name, tag, origin.remote.name, m.digest);
     this.log.info(

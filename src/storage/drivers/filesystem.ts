@@ -1,13 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  close as closeFd,
-  createReadStream,
-  createWriteStream,
-  fstat,
-  fsync,
-  open as openFd,
-  type Stats,
-} from 'node:fs';
+import { close as closeFd, createWriteStream, fstat, fsync, open as openFd } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -74,17 +66,22 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async reader(path: string, offset = 0): Promise<Readable> {
-    const file = this.full(path);
-    let info: Stats;
+    // Opened here, not lazily by the stream: a file deleted meanwhile (GC) is a PathNotFoundError
+    // to the caller, never a raw ENOENT from the stream later.
+    let fh: FileHandle;
     try {
-      info = await stat(file);
+      fh = await open(this.full(path), 'r');
     } catch (err) {
       if (isNotFound(err)) throw new PathNotFoundError(path);
       throw err;
     }
-    if (info.isDirectory()) throw new PathNotFoundError(path);
-    if (offset < 0 || offset > info.size) throw new InvalidOffsetError(path, offset);
-    return createReadStream(file, { start: offset, highWaterMark: READ_BUFFER });
+    const info = await fh.stat();
+    if (info.isDirectory() || offset < 0 || offset > info.size) {
+      await fh.close();
+      if (info.isDirectory()) throw new PathNotFoundError(path);
+      throw new InvalidOffsetError(path, offset);
+    }
+    return fh.createReadStream({ start: offset, highWaterMark: READ_BUFFER });
   }
 
   async sendTo(path: string, dest: Writable, span?: ByteSpan): Promise<void> {
