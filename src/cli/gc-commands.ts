@@ -4,7 +4,7 @@ import { nextReviewTime, queueHealth } from '../metadata/gc.js';
 import type { RegistryContext } from '../registry/context.js';
 import { type FsckReport, fsck } from '../registry/fsck.js';
 import { type GcReport, runGc } from '../registry/gc.js';
-import { openStorage } from '../server/app.js';
+import { openStorage, registryOptions } from '../server/app.js';
 import type { Config } from '../server/config.js';
 import { type DataOptions, loadDataConfig, withDatabase, withDataOptions } from './store.js';
 
@@ -22,15 +22,7 @@ async function withRegistry<T>(
       {
         db,
         storage: await openStorage(config),
-        options: {
-          deleteEnabled: config.storage.delete_enabled,
-          maxManifestSize: config.limits.max_manifest_size,
-          catalogMaxEntries: config.limits.catalog_max_entries,
-          tagsMaxEntries: config.limits.tags_max_entries,
-          uploadPurgeAge: config.storage.upload_purge_age,
-          defaultVisibility: config.auth.default_visibility,
-          gcReviewDelay: config.gc.review_delay,
-        },
+        options: registryOptions(config),
       },
       config,
     ),

@@ -51,6 +51,21 @@ export function openStorage(config: Config): Promise<StorageDriver> {
   });
 }
 
+/** The registry's rules as the configuration sets them (the server's, and `wharf gc`/`fsck`'s). */
+export function registryOptions(config: Config): RegistryContext['options'] {
+  return {
+    deleteEnabled: config.storage.delete_enabled,
+    maxManifestSize: config.limits.max_manifest_size,
+    catalogMaxEntries: config.limits.catalog_max_entries,
+    tagsMaxEntries: config.limits.tags_max_entries,
+    uploadPurgeAge: config.storage.upload_purge_age,
+    defaultVisibility: config.auth.default_visibility,
+    gcReviewDelay: config.gc.review_delay,
+    sharedUploads: config.storage.driver === 's3',
+    redirect: config.storage.redirect,
+  };
+}
+
 /** Assembles the registry server: storage, metadata, the /v2 API, health and metrics. */
 export async function buildServer(config: Config, logger: Logger = createLogger(config.log)): Promise<WharfServer> {
   const storage = await openStorage(config);
@@ -58,17 +73,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
   const ctx: RegistryContext = {
     db,
     storage,
-    options: {
-      deleteEnabled: config.storage.delete_enabled,
-      maxManifestSize: config.limits.max_manifest_size,
-      catalogMaxEntries: config.limits.catalog_max_entries,
-      tagsMaxEntries: config.limits.tags_max_entries,
-      uploadPurgeAge: config.storage.upload_purge_age,
-      defaultVisibility: config.auth.default_visibility,
-      gcReviewDelay: config.gc.review_delay,
-      sharedUploads: config.storage.driver === 's3',
-      redirect: config.storage.redirect,
-    },
+    options: registryOptions(config),
     manifestCache: new ManifestCache(),
   };
   const hubEvents = startHubEvents(config, ctx, logger);
