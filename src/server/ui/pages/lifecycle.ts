@@ -59,10 +59,12 @@ export async function lifecyclePages(app: FastifyInstance, deps: UiDeps): Promis
   };
   const dryRun = (scope: RunScope) => runRetention(registry(), scope, { dryRun: true });
 
+  type Target = { kind: 'repository'; name: string; id: number } | { kind: 'namespace'; name: string; id: number };
+
   const render = async (
     req: FastifyRequest,
     reply: FastifyReply,
-    target: { kind: 'repository'; name: string; id: number } | { kind: 'namespace'; name: string; id: number },
+    target: Target,
     extra: { error?: string; ran?: RetentionRun } = {},
     status = 200,
   ) => {
@@ -109,6 +111,27 @@ export async function lifecyclePages(app: FastifyInstance, deps: UiDeps): Promis
       },
       status,
     );
+  };
+
+  /** Applies a policy now (the button under its dry run) and shows the page with what it removed. */
+  const runNow = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    account: { id: number; username: string },
+    target: Target,
+    scope: RunScope,
+  ) => {
+    let ran: RetentionRun | undefined;
+    const failed = await attempt(
+      async () => {
+        ran = await runRetention(registry(), scope, {
+          dryRun: false,
+          actor: { accountId: account.id, username: account.username, ip: req.ip },
+        });
+      },
+      (error, status) => render(req, reply, target, { error }, status),
+    );
+    return failed ?? render(req, reply, target, ran ? { ran } : {});
   };
 
   const saveFrom = async (req: FastifyRequest, owner: PolicyOwner) => {
@@ -168,21 +191,7 @@ export async function lifecyclePages(app: FastifyInstance, deps: UiDeps): Promis
   app.post('/r/:ns/:name/settings/retention/run', async (req, reply) => {
     const { account, repo } = await administeredRepo(req);
     const target = { kind: 'repository' as const, name: repo.fullName, id: repo.id };
-    let ran: RetentionRun | undefined;
-    const failed = await attempt(
-      async () => {
-        ran = await runRetention(
-          registry(),
-          { repository: repo.fullName },
-          {
-            dryRun: false,
-            actor: { accountId: account.id, username: account.username, ip: req.ip },
-          },
-        );
-      },
-      (error, status) => render(req, reply, target, { error }, status),
-    );
-    return failed ?? render(req, reply, target, ran ? { ran } : {});
+    return runNow(req, reply, account, target, { repository: repo.fullName });
   });
 
   app.post('/r/:ns/:name/settings/tags/delete', async (req, reply) => {
@@ -257,20 +266,6 @@ export async function lifecyclePages(app: FastifyInstance, deps: UiDeps): Promis
   app.post('/u/:name/storage/retention/run', async (req, reply) => {
     const { account, ns } = await administeredNamespace(req);
     const target = { kind: 'namespace' as const, name: ns.name, id: ns.id };
-    let ran: RetentionRun | undefined;
-    const failed = await attempt(
-      async () => {
-        ran = await runRetention(
-          registry(),
-          { namespace: ns.name },
-          {
-            dryRun: false,
-            actor: { accountId: account.id, username: account.username, ip: req.ip },
-          },
-        );
-      },
-      (error, status) => render(req, reply, target, { error }, status),
-    );
-    return failed ?? render(req, reply, target, ran ? { ran } : {});
+    return runNow(req, reply, account, target, { namespace: ns.name });
   });
 }
