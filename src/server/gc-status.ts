@@ -1,6 +1,6 @@
 import { failingItems, queueHealth, recentRuns } from '../metadata/gc.js';
 import type { RegistryContext } from '../registry/context.js';
-import { type GcReport, gcTotals } from '../registry/gc.js';
+import { type GcReport, gcSchedulerOf, gcTotals, runGc } from '../registry/gc.js';
 import type { Config } from './config.js';
 
 /** An item is overdue when it has been due for longer than one interval plus a minute. */
@@ -101,4 +101,18 @@ export async function gcMetricLines(ctx: RegistryContext, config: Config): Promi
     `wharf_gc_queue_overdue{queue="manifest"} ${h.manifests.overdue}`,
   ];
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * A GC run asked for by an administrator (API or web page): through the server's scheduler when it
+ * runs one (so it never overlaps a scheduled run), else directly with the configured rules.
+ */
+export function runGcNow(
+  ctx: RegistryContext,
+  config: Config,
+  options: { dryRun: boolean; trigger: string },
+): Promise<GcReport> {
+  const scheduler = gcSchedulerOf(ctx);
+  if (scheduler) return scheduler.runNow(options);
+  return runGc(ctx, { deleteUntagged: config.gc.delete_untagged, reviewDelay: config.gc.review_delay, ...options });
 }

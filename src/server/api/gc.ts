@@ -1,6 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { gcSchedulerOf, runGc } from '../../registry/gc.js';
-import { gcReportJson, gcStatus } from '../gc-status.js';
+import { gcReportJson, gcStatus, runGcNow } from '../gc-status.js';
 import { type ApiContext, type ApiRoutes, apiFail, notFound, requireAccount, sendJson } from './plumbing.js';
 
 /** Administrators only; others get 404 so that admin endpoints do not advertise themselves. */
@@ -29,15 +28,7 @@ export const gcRoutes: ApiRoutes = (api, ctx) => {
     if (flag !== undefined && flag !== 'true' && flag !== 'false' && flag !== '1' && flag !== '0')
       apiFail(400, 'INVALID', 'dry_run must be true or false');
     const dryRun = flag === 'true' || flag === '1';
-    const scheduler = gcSchedulerOf(ctx.registry);
-    const report = scheduler
-      ? await scheduler.runNow({ dryRun, trigger: 'api' })
-      : await runGc(ctx.registry, {
-          deleteUntagged: ctx.config.gc.delete_untagged,
-          reviewDelay: ctx.config.gc.review_delay,
-          dryRun,
-          trigger: 'api',
-        });
+    const report = await runGcNow(ctx.registry, ctx.config, { dryRun, trigger: 'api' });
     sendJson(reply, gcReportJson(report));
   });
   ctx.openapi.add('post', '/admin/gc', {

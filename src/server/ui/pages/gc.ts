@@ -3,8 +3,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { humanSize } from '../../../engine/units.js';
 import { audit } from '../../../hub/audit.js';
-import { type GcReport, gcSchedulerOf, runGc } from '../../../registry/gc.js';
-import { gcReportJson, gcStatus } from '../../gc-status.js';
+import type { GcReport } from '../../../registry/gc.js';
+import { gcReportJson, gcStatus, runGcNow } from '../../gc-status.js';
 import { form, NotFound, page, type UiDeps } from '../context.js';
 
 export async function gcPages(app: FastifyInstance, deps: UiDeps): Promise<void> {
@@ -30,15 +30,7 @@ export async function gcPages(app: FastifyInstance, deps: UiDeps): Promise<void>
   app.post('/admin/gc', async (req, reply) => {
     const account = admin(req);
     const dryRun = form(req).get('dry_run') === 'true';
-    const scheduler = gcSchedulerOf(gc.registry);
-    const report = scheduler
-      ? await scheduler.runNow({ dryRun, trigger: 'web' })
-      : await runGc(gc.registry, {
-          deleteUntagged: gc.config.gc.delete_untagged,
-          reviewDelay: gc.config.gc.review_delay,
-          dryRun,
-          trigger: 'web',
-        });
+    const report = await runGcNow(gc.registry, gc.config, { dryRun, trigger: 'web' });
     if (!dryRun) {
       await audit(deps.db, {
         accountId: account.id,
