@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { organizationsOf } from '../../../hub/orgs.js';
 import { searchRepositories } from '../../../metadata/search.js';
 import { page, signedIn, type UiDeps } from '../context.js';
-import { abbreviate, absoluteTime, pullName, relativeTime } from '../data.js';
+import { absoluteTime, pullName, relativeTime } from '../data.js';
+import { repositoryCard } from './explore.js';
 import { repoPath } from './repository.js';
 
 const SHOWN = 10;
@@ -17,16 +18,7 @@ export async function dashboardPages(app: FastifyInstance, deps: UiDeps): Promis
     const namespaces = [account.username, ...orgs.map((o) => o.name)];
     const reader = deps.auth.policy.catalogReader(account);
     const now = Date.now();
-    const card = (h: Awaited<ReturnType<typeof searchRepositories>>['hits'][number]) => ({
-      ...h,
-      display: pullName(h.name),
-      path: repoPath(h.name),
-      pulls: abbreviate(h.pullCount),
-      stars: abbreviate(h.starCount),
-      updated: h.lastUpdated,
-      updatedRelative: relativeTime(h.lastUpdated, now),
-      updatedAbsolute: absoluteTime(h.lastUpdated),
-    });
+    const card = (h: Parameters<typeof repositoryCard>[0]) => repositoryCard(h, now);
     const base = { text: '', reader, limit: SHOWN, offset: 0, ordering: '-last_updated' as const };
     const mine = await searchRepositories(deps.db, { ...base, namespaces });
     const starred = await searchRepositories(deps.db, { ...base, starredBy: account.id });

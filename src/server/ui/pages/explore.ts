@@ -21,6 +21,22 @@ export const SORTS: { value: string; label: string; ordering: SearchOrdering }[]
 const FILTERS = ['official', 'mine', 'starred'] as const;
 type Filter = (typeof FILTERS)[number];
 
+type SearchHit = Awaited<ReturnType<typeof searchRepositories>>['hits'][number];
+
+/** A search hit as the repository cards show it (explore, search, dashboard). */
+export function repositoryCard(h: SearchHit, now: number) {
+  return {
+    ...h,
+    display: pullName(h.name),
+    path: repoPath(h.name),
+    pulls: abbreviate(h.pullCount),
+    stars: abbreviate(h.starCount),
+    updated: h.lastUpdated,
+    updatedRelative: relativeTime(h.lastUpdated, now),
+    updatedAbsolute: absoluteTime(h.lastUpdated),
+  };
+}
+
 export async function explorePages(app: FastifyInstance, deps: UiDeps): Promise<void> {
   const explore = async (req: FastifyRequest, reply: FastifyReply, home: boolean) => {
     const query = new URLSearchParams(req.url.split('?')[1] ?? '');
@@ -59,16 +75,7 @@ export async function explorePages(app: FastifyInstance, deps: UiDeps): Promise<
       return s ? `/search?${s}` : '/search';
     };
     const now = Date.now();
-    const hits = found.hits.map((h) => ({
-      ...h,
-      display: pullName(h.name),
-      path: repoPath(h.name),
-      pulls: abbreviate(h.pullCount),
-      stars: abbreviate(h.starCount),
-      updated: h.lastUpdated,
-      updatedRelative: relativeTime(h.lastUpdated, now),
-      updatedAbsolute: absoluteTime(h.lastUpdated),
-    }));
+    const hits = found.hits.map((h) => repositoryCard(h, now));
     // A short window of page numbers around the current one.
     const window = [];
     for (let p = Math.max(1, pageNo - 2); p <= Math.min(pages, pageNo + 2); p++) window.push({ n: p, href: link(p) });
