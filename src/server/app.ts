@@ -12,6 +12,7 @@ import { registerApi } from './api/index.js';
 import { DEFAULT_API_OPTIONS } from './api/plumbing.js';
 import { openAuthorizer } from './authorizer.js';
 import type { Config } from './config.js';
+import { unavailableError } from './errors.js';
 import { gcMetricLines } from './gc-status.js';
 import { renderStorageMetrics, storageSpace } from './health.js';
 import { startHubEvents } from './hub-events.js';
@@ -123,7 +124,15 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
   // The data directory's free space (filesystem driver); a full disk is reported, not fatal.
   const space = () => (config.storage.driver === 'memory' ? undefined : storageSpace(config.storage.root));
   app.get('/healthz', async (_req, reply) => {
-    await db.selectFrom('repositories').select('id').limit(1).execute();
+    try {
+      await db.selectFrom('repositories').select('id').limit(1).execute();
+    } catch (err) {
+      // A load balancer takes this node out while its database is unreachable.
+      const down = unavailableError(err);
+      if (!down) throw err;
+      reply.code(503).header('Content-Type', 'application/json');
+      return reply.send(JSON.stringify({ status: 'unavailable', error: down.message }));
+    }
     const s = await space();
     const storage = s ? { storage: s.low ? 'low' : 'ok', storage_free_bytes: s.freeBytes } : {};
     reply.header('Content-Type', 'application/json').send(JSON.stringify({ status: 'ok', ...storage }));

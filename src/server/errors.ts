@@ -2,6 +2,18 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { PlanLimitError } from '../metadata/namespaces.js';
 import { isOutOfSpace, RegistryError, registryErrorOf } from '../registry/errors.js';
 
+/**
+ * A service the request needs (the metadata database, the object store) is unreachable: the 503
+ * to answer on every surface (/v2, /api, /v1, the UI), else undefined. A retry later may work.
+ */
+export function unavailableError(err: unknown): RegistryError | undefined {
+  const known = registryErrorOf(err);
+  return known?.code === 'UNAVAILABLE' && known.status === 503 ? known : undefined;
+}
+
+/** Seconds a client is asked to wait before retrying a 503 of an unreachable service. */
+export const UNAVAILABLE_RETRY_AFTER = '5';
+
 function toRegistryError(err: unknown): RegistryError {
   const known = registryErrorOf(err);
   if (known) return known;

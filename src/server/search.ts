@@ -5,6 +5,7 @@ import { searchRepositories } from '../metadata/search.js';
 import { RegistryError } from '../registry/errors.js';
 import type { TokenAuthDeps } from './auth.js';
 import type { Authorizer } from './authorizer.js';
+import { UNAVAILABLE_RETRY_AFTER, unavailableError } from './errors.js';
 
 // The v1 index endpoints that `docker search HOST/TERM` uses (hub-and-engine.md §1.1):
 // GET /v1/_ping, then GET /v1/search?q=&n=. Errors of this surface are v1's `{"error": "…"}`
@@ -72,6 +73,8 @@ export async function searchRoutes(app: FastifyInstance, deps: SearchDeps): Prom
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof SearchRequestError) return sendError(reply, 400, err.message);
     if (err instanceof RegistryError) return sendError(reply, err.status, err.message, { ...err.headers });
+    const down = unavailableError(err);
+    if (down) return sendError(reply, 503, down.message, { 'Retry-After': UNAVAILABLE_RETRY_AFTER });
     req.log.error({ err }, 'search failed');
     return sendError(reply, 500, 'internal error');
   });

@@ -7,6 +7,7 @@ import { RegistryError } from '../../registry/errors.js';
 import type { PullThroughCache } from '../../registry/proxy/cache.js';
 import type { TokenAuthDeps } from '../auth.js';
 import type { Config } from '../config.js';
+import { UNAVAILABLE_RETRY_AFTER, unavailableError } from '../errors.js';
 
 // The hub API's shared plumbing (issue 6): one error shape, Docker Hub's page envelope, the
 // caller, rate limiting and the OpenAPI document. Route modules (listed in ./index.ts) get an
@@ -53,6 +54,14 @@ function errorHandler(err: unknown, req: FastifyRequest, reply: FastifyReply): v
   const status = (err as { statusCode?: unknown } | undefined)?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     sendError(reply, status, 'INVALID', (err as Error).message);
+    return;
+  }
+  const down = unavailableError(err);
+  if (down) {
+    // PostgreSQL or the object store is briefly gone: clients retry a 503, a 500 looks like a bug.
+    req.log.warn({ err }, 'api request failed: a service is unavailable');
+    reply.header('Retry-After', UNAVAILABLE_RETRY_AFTER);
+    sendError(reply, 503, 'UNAVAILABLE', down.message);
     return;
   }
   req.log.error({ err }, 'api request failed');

@@ -8,8 +8,10 @@ import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { findAccountById } from '../../metadata/accounts.js';
+import { UNAVAILABLE_RETRY_AFTER, unavailableError } from '../errors.js';
 import { STATIC_DIR, VIEWS_DIR } from './assets.js';
 import { NotFound, page, type UiDeps, userError, type Viewer } from './context.js';
+import { escapeHtml } from './escape.js';
 import { UI_PAGES } from './pages/index.js';
 import { CSRF_COOKIE, csrfMatches, findSession, randomToken, SESSION_COOKIE } from './sessions.js';
 
@@ -81,6 +83,16 @@ export async function uiRoutes(app: FastifyInstance, deps: UiDeps): Promise<void
   });
 
   app.setErrorHandler(async (err, req, reply) => {
+    const down = unavailableError(err);
+    if (down) {
+      // A plain page: the layout needs the viewer, which may be what could not be loaded.
+      req.log.warn({ err }, 'web UI: a service is unavailable');
+      return reply
+        .code(503)
+        .header('Retry-After', UNAVAILABLE_RETRY_AFTER)
+        .type('text/html; charset=utf-8')
+        .send(unavailablePage(down.message));
+    }
     if (err instanceof NotFound) {
       return page(
         req,
@@ -114,4 +126,16 @@ export async function uiRoutes(app: FastifyInstance, deps: UiDeps): Promise<void
   });
 
   for (const register of UI_PAGES) await register(app, deps);
+}
+
+/** The page of a 503 (the database or the object store unreachable): no layout, nothing to load. */
+function unavailablePage(message: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Temporarily unavailable · Wharf</title><link rel="stylesheet" href="/static/wharf.css"></head>
+<body><main id="main"><h1>Temporarily unavailable</h1>
+<p class="notice error">${escapeHtml(message)}</p>
+<p>Nothing was changed. Reload the page in a few seconds.</p></main></body>
+</html>
+`;
 }
