@@ -17,6 +17,19 @@
 /** Prefix of the keys that name an account (the only keys a success clears). */
 export const ACCOUNT_KEY_PREFIX = 'account:';
 
+/**
+ * What the login paths need of a throttle: the in-memory LoginThrottle below (one process), or
+ * DatabaseLoginThrottle (db-throttle.ts: failures shared by every node on PostgreSQL).
+ */
+export interface FailedLogins {
+  /** Seconds (≥ 1) until every blocked key among `keys` is free again; undefined if none is blocked. */
+  retryAfter(keys: string[]): number | undefined | Promise<number | undefined>;
+  /** Counts one failed attempt against each key. */
+  failure(keys: string[]): void | Promise<void>;
+  /** A successful login: clears the account keys among `keys` (never the address keys). */
+  success(keys: string[]): void | Promise<void>;
+}
+
 export interface LoginThrottleOptions {
   /** Failures within the window that block a key (≥ 1). */
   maxFailures: number;
@@ -28,7 +41,7 @@ export interface LoginThrottleOptions {
   maxKeys?: number;
 }
 
-export class LoginThrottle {
+export class LoginThrottle implements FailedLogins {
   readonly #max: number;
   readonly #window: number;
   readonly #now: () => number;

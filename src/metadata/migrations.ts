@@ -2,6 +2,7 @@ import { type Kysely, type Migration, sql } from 'kysely';
 import { gcMigrations } from './gc-migrations.js';
 import { hubMigrations } from './hub-migrations.js';
 import { lifecycleMigrations } from './lifecycle-migrations.js';
+import { loginFailureMigrations } from './login-failure-migrations.js';
 import { proxyMigrations } from './proxy-migrations.js';
 import { searchMigrations } from './search-migrations.js';
 import { uiMigrations } from './ui-migrations.js';
@@ -133,4 +134,5 @@ export const registryMigrations: Record<string, Migration> = {
   ...uiMigrations,
   ...gcMigrations,
   ...proxyMigrations,
+  ...loginFailureMigrations,
 };

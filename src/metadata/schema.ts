@@ -2,10 +2,11 @@ import type { Generated } from 'kysely';
 import type { GcTables } from './gc-schema.js';
 import type { HubRefreshTokenColumns, HubRepositoryColumns, HubTables, HubTagColumns } from './hub-schema.js';
 import type { LifecycleTables } from './lifecycle-schema.js';
+import type { LoginFailureTables } from './login-failure-migrations.js';
 import type { ProxyTables } from './proxy-migrations.js';
 
 /** Tables of the metadata database. Timestamps are ISO-8601 strings (same on SQLite and PostgreSQL). */
-export interface Database extends HubTables, LifecycleTables, GcTables, ProxyTables {
+export interface Database extends HubTables, LifecycleTables, GcTables, ProxyTables, LoginFailureTables {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;

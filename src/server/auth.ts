@@ -3,9 +3,10 @@ import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { AccessPolicy } from '../auth/access.js';
 import { ensureAdmin } from '../auth/bootstrap.js';
+import { DatabaseLoginThrottle } from '../auth/db-throttle.js';
 import { Htpasswd } from '../auth/htpasswd.js';
 import { formatScope, hasAccess, type ResourceAccess } from '../auth/scope.js';
-import { LoginThrottle } from '../auth/throttle.js';
+import { type FailedLogins, LoginThrottle } from '../auth/throttle.js';
 import { TokenService } from '../auth/tokens.js';
 import { audit } from '../hub/audit.js';
 import { type Account, findAccount } from '../metadata/accounts.js';
@@ -29,8 +30,8 @@ export function basicCredentials(req: FastifyRequest): { username: string; passw
 
 export const throttleKeys = (username: string, req: FastifyRequest) => [`account:${username}`, `addr:${req.ip}`];
 
-export function checkThrottle(throttle: LoginThrottle, keys: string[]): void {
-  const wait = throttle.retryAfter(keys);
+export async function checkThrottle(throttle: FailedLogins, keys: string[]): Promise<void> {
+  const wait = await throttle.retryAfter(keys);
   if (wait !== undefined) {
     fail('TOOMANYREQUESTS', {
       message: 'too many failed login attempts, try again later',
@@ -40,19 +41,19 @@ export function checkThrottle(throttle: LoginThrottle, keys: string[]): void {
 }
 
 /** auth.mode htpasswd: Basic auth against the file; any valid user may do anything, as in Distribution. */
-export function htpasswdAuthorizer(file: Htpasswd, throttle: LoginThrottle, realm = 'wharf'): Authorizer {
+export function htpasswdAuthorizer(file: Htpasswd, throttle: FailedLogins, realm = 'wharf'): Authorizer {
   const challenge = { 'WWW-Authenticate': `Basic realm="${realm}"` };
   return {
     async check(req) {
       const creds = basicCredentials(req);
       if (!creds) fail('UNAUTHORIZED', { headers: challenge });
       const keys = throttleKeys(creds.username, req);
-      checkThrottle(throttle, keys);
+      await checkThrottle(throttle, keys);
       if (!(await file.verify(creds.username, creds.password))) {
-        throttle.failure(keys);
+        await throttle.failure(keys);
         fail('UNAUTHORIZED', { message: 'incorrect username or password', headers: challenge });
       }
-      throttle.success(keys);
+      await throttle.success(keys);
       return { ...everyone, subject: creds.username };
     },
   };
@@ -62,7 +63,7 @@ export interface TokenAuthDeps {
   db: MetadataDb;
   tokens: TokenService;
   policy: AccessPolicy;
-  throttle: LoginThrottle;
+  throttle: FailedLogins;
   service: string;
   /** Fixed realm URL, or '' to derive it from the request. */
   realm: string;
@@ -121,7 +122,11 @@ export async function createAuthorizer(
   logger: Logger,
 ): Promise<{ authorizer: Authorizer; tokenDeps?: TokenAuthDeps }> {
   const { auth } = config;
-  const throttle = new LoginThrottle({ maxFailures: auth.max_login_failures, windowMs: auth.login_failure_window });
+  const limits = { maxFailures: auth.max_login_failures, windowMs: auth.login_failure_window };
+  // Several nodes share one PostgreSQL: they must count the same failures. One SQLite process
+  // keeps them in memory (no write per failed login on the single writer).
+  const throttle: FailedLogins =
+    config.database.url === '' ? new LoginThrottle(limits) : new DatabaseLoginThrottle(db, limits);
   switch (auth.mode) {
     case 'none':
       return { authorizer: openAuthorizer };

@@ -39,11 +39,11 @@ export async function authenticateCredential(
   password: string,
 ): Promise<Credential> {
   const keys = throttleKeys(username, req);
-  checkThrottle(deps.throttle, keys);
+  await checkThrottle(deps.throttle, keys);
   if (isAccessTokenSecret(password)) {
     const verified = await verifyAccessToken(deps.db, password);
     if (verified && verified.account.username === username) {
-      deps.throttle.success(keys);
+      await deps.throttle.success(keys);
       return { account: verified.account, accessToken: { id: verified.tokenId, scope: verified.scope } };
     }
   }
@@ -52,7 +52,7 @@ export async function authenticateCredential(
   if (account) ok = (await verifyPassword(account.passwordHash, password)) && !account.disabled;
   else await spendVerifyTime(password);
   if (!ok || !account) {
-    deps.throttle.failure(keys);
+    await deps.throttle.failure(keys);
     await audit(deps.db, {
       action: 'login.failed',
       accountId: account?.id ?? null,
@@ -61,7 +61,7 @@ export async function authenticateCredential(
     });
     fail('UNAUTHORIZED', { message: 'incorrect username or password' });
   }
-  deps.throttle.success(keys);
+  await deps.throttle.success(keys);
   return { account };
 }
 
