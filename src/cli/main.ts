@@ -27,6 +27,10 @@ const modules: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['usage'], load: async () => one((await import('./usage.js')).usageCommand) },
   { names: ['gc', 'fsck'], load: () => import('./gc-commands.js') },
   { names: ['migrate'], load: async () => one((await import('./migrate.js')).migrateCommand) },
+  {
+    names: ['migrate-storage'],
+    load: async () => one((await import('./migrate-storage.js')).migrateStorageCommand),
+  },
   { names: ['images', 'tag', 'rmi', 'history', 'inspect', 'system'], load: () => import('./image-commands.js') },
   { names: ['pull', 'push', 'login', 'logout'], load: () => import('./registry-commands.js') },
   { names: ['search'], load: () => import('./search-command.js') },
