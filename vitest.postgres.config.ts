@@ -29,6 +29,8 @@ export default defineConfig({
       'test/interop/auth-docker.test.ts',
       'test/interop/hub-permissions-docker.test.ts',
       'test/interop/docker.test.ts',
+      'test/registry/migrate-storage.test.ts',
+      'test/interop/migrate-storage.test.ts',
     ],
     globalSetup: ['test/support/postgres-setup.ts'],
     env: { WHARF_TEST_DATABASE: 'postgres' },
