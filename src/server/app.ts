@@ -12,7 +12,7 @@ import { registerApi } from './api/index.js';
 import { DEFAULT_API_OPTIONS } from './api/plumbing.js';
 import { openAuthorizer } from './authorizer.js';
 import type { Config } from './config.js';
-import { unavailableError } from './errors.js';
+import { UNAVAILABLE_RETRY_AFTER, unavailableError } from './errors.js';
 import { gcMetricLines } from './gc-status.js';
 import { renderStorageMetrics, storageSpace } from './health.js';
 import { startHubEvents } from './hub-events.js';
@@ -108,6 +108,14 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     forceCloseConnections: true,
   });
 
+  // The routes of no surface of their own (/metrics): 503 too when the database or the store is gone.
+  app.setErrorHandler((err, req, reply) => {
+    const down = unavailableError(err);
+    if (!down) throw err;
+    req.log.warn({ err }, 'request failed: a service is unavailable');
+    reply.code(503).header('Retry-After', UNAVAILABLE_RETRY_AFTER).header('Content-Type', 'application/json');
+    return reply.send(JSON.stringify({ error: down.message }));
+  });
   app.addHook('onRequest', async (_req, reply) => {
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
   });

@@ -1,5 +1,5 @@
 // PostgreSQL briefly unreachable, on the hub's surfaces (issue 12): the /api answers 503 with its
-// JSON error, the web UI a plain 503 page, /v1/search and /healthz 503 too, instead of a 500 or
+// JSON error, the web UI a plain 503 page, /v1/search, /healthz and /metrics 503 too, instead of a 500 or
 // a hang; a write tried meanwhile left nothing behind, and everything works again once it is back.
 import pg from 'pg';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -76,6 +76,9 @@ interopDescribe('PostgreSQL unreachable: hub API, web UI, search', ['pg_ctlclust
       const health = await app.inject({ url: '/healthz' });
       expect(health.statusCode).toBe(503);
       expect(health.json()).toEqual({ status: 'unavailable', error: MESSAGE });
+      const metrics = await app.inject({ url: '/metrics' });
+      expect(metrics.statusCode).toBe(503);
+      expect(metrics.json()).toEqual({ error: MESSAGE });
       // Refused at once, not after a hang.
       expect(Date.now() - started).toBeLessThan(10_000);
 
