@@ -19,6 +19,7 @@ import { PathNotFoundError } from '../storage/driver.js';
 import { paths } from '../storage/paths.js';
 import { deleteBlobDir, removeBlobFile } from './blob-files.js';
 import type { RegistryContext } from './context.js';
+import { type EvictionOptions, evictCache } from './proxy/evict.js';
 import { purgeStaleUploads } from './uploads.js';
 
 /**
@@ -41,6 +42,8 @@ export interface GcOptions {
   uploadBusy?: (id: string) => boolean;
   /** Stop after this many reviews (the rest waits for the next run). */
   maxItems?: number;
+  /** The pull-through cache's limits (`proxy.max_bytes`, `proxy.keep_days`): evicted first in each run. */
+  eviction?: EvictionOptions;
 }
 
 export interface GcDeletion {
@@ -48,6 +51,8 @@ export interface GcDeletion {
   digest: string;
   repository?: string;
   size: number;
+  /** A cached manifest evicted by the pull-through cache's limits, and which one. */
+  evicted?: 'keep_days' | 'max_bytes';
 }
 
 export interface GcReport extends GcRunCounts {
@@ -126,6 +131,7 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
     blobsDeleted: 0,
     bytesFreed: 0,
     uploadsPurged: 0,
+    manifestsEvicted: 0,
   };
   let error: string | undefined;
   try {
@@ -139,6 +145,20 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
       dryRun,
       at,
     };
+    if (options.eviction) {
+      // Before the reviews: with a short review delay, the same run deletes what eviction freed.
+      const evicted = await evictCache(ctx, { ...options.eviction, dryRun, at, reviewAfter: review.childrenAfter });
+      for (const e of evicted.evicted) {
+        report.manifestsEvicted++;
+        report.deleted.push({
+          kind: 'manifest',
+          digest: e.digest,
+          repository: e.repository,
+          size: e.size,
+          evicted: e.reason,
+        });
+      }
+    }
     let budget = options.maxItems ?? Number.POSITIVE_INFINITY;
     let cursor: DueManifest | undefined;
     while (budget > 0) {
@@ -198,7 +218,13 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
   } finally {
     report.seconds = (performance.now() - started) / 1000;
     // Every run goes into the history, except scheduled runs that found nothing to do.
-    const idle = report.manifestsDeleted + report.blobsDeleted + report.uploadsPurged + report.failures === 0 && !error;
+    const idle =
+      report.manifestsDeleted +
+        report.manifestsEvicted +
+        report.blobsDeleted +
+        report.uploadsPurged +
+        report.failures ===
+        0 && !error;
     if (!(trigger === 'schedule' && idle)) {
       report.runId = await recordRun(ctx.db, {
         ...report,

@@ -12,7 +12,7 @@ import { registerApi } from './api/index.js';
 import { DEFAULT_API_OPTIONS } from './api/plumbing.js';
 import { openAuthorizer } from './authorizer.js';
 import type { Config } from './config.js';
-import { gcMetricLines } from './gc-status.js';
+import { gcMetricLines, gcOptions } from './gc-status.js';
 import { renderStorageMetrics, storageSpace } from './health.js';
 import { startHubEvents } from './hub-events.js';
 import { startRetentionSchedule } from './lifecycle.js';
@@ -195,8 +195,7 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     ? scheduleGc(
         ctx,
         {
-          deleteUntagged: config.gc.delete_untagged,
-          reviewDelay: config.gc.review_delay,
+          ...gcOptions(config),
           interval: config.gc.interval,
           uploadBusy: (id) => uploads.isBusy(id),
         },

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { RegistryClientError } from '../../client/errors.js';
 import { findBlob, findLinkedBlob, recordAndLinkBlob } from '../../metadata/blobs.js';
 import { getManifestByDigest, getManifestByTag, putManifest } from '../../metadata/manifests.js';
-import { findTagCheck, listTagChecks, recordTagCheck } from '../../metadata/proxy.js';
+import { findTagCheck, listTagChecks, recordCachedManifest, recordTagCheck } from '../../metadata/proxy.js';
 import { ensureRepository } from '../../metadata/repositories.js';
 import { parseDigest } from '../../oci/digest.js';
 import { parseManifest } from '../../oci/manifest.js';
@@ -186,6 +186,8 @@ export class PullThroughCache {
       tag === undefined ? [] : [tag],
       { lazyReferences: true },
     );
+    // Marks it as the cache's: eviction owns its lifetime, not delete_untagged (docs/pull-through-cache.md).
+    await recordCachedManifest(this.ctx.db, repoId, m.digest, origin.remote.name);
     if (tag !== undefined) await recordTagCheck(this.ctx.db, name, tag, origin.remote.name, m.digest);
     this.log.info(
       { repository: name, reference: ref, digest: m.digest, remote: origin.remote.name },
