@@ -140,7 +140,8 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
     const at = new Date().toISOString();
     const review: ReviewOptions = {
       deleteUntagged: options.deleteUntagged,
-      childrenAfter: reviewTime(options.reviewDelay),
+      // From the same instant as `at`: with a review delay of 0, what this run frees is due in this run.
+      childrenAfter: reviewTime(options.reviewDelay, Date.parse(at)),
       linkCutoff: reviewTime(-options.reviewDelay),
       dryRun,
       at,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { RegistryClientError } from '../../client/errors.js';
 import { findBlob, findLinkedBlob, recordAndLinkBlob } from '../../metadata/blobs.js';
+import { reviewTime } from '../../metadata/gc.js';
 import { getManifestByDigest, getManifestByTag, putManifest } from '../../metadata/manifests.js';
 import { findTagCheck, listTagChecks, recordCachedManifest, recordTagCheck } from '../../metadata/proxy.js';
 import { ensureRepository } from '../../metadata/repositories.js';
@@ -184,7 +185,8 @@ export class PullThroughCache {
         ],
       },
       tag === undefined ? [] : [tag],
-      { lazyReferences: true },
+      // An untagged fill (by digest) is queued like an untagged push: after gc.review_delay.
+      { lazyReferences: true, reviewAfter: reviewTime(this.ctx.options.gcReviewDelay) },
     );
     // Marks it as the cache's: eviction owns its lifetime, not delete_untagged (docs/pull-through-cache.md).
     await recordCachedManifest(this.ctx.db, repoId, m.digest, origin.remote.name);
@@ -222,15 +224,20 @@ export class PullThroughCache {
     const known = await findBlob(this.ctx.db, digest);
     if (known && (await this.inStorage(digest))) {
       const repoId = await ensureRepository(this.ctx.db, name, this.ctx.options.defaultVisibility);
-      await recordAndLinkBlob(this.ctx.db, repoId, digest, Number(known.size));
+      await recordAndLinkBlob(this.ctx.db, repoId, digest, Number(known.size), this.linkOptions());
       return false;
     }
     const running = this.inflight.get(digest);
     if (running) {
       // A follower: wait for the leader's verified commit, then link and serve it normally.
       await running.catch(() => fail('BLOB_UNKNOWN', { message: 'fetch from the remote failed', detail: { digest } }));
-      await this.linkCommitted(name, digest);
-      return false;
+      if (await findBlob(this.ctx.db, digest)) {
+        await this.linkCommitted(name, digest);
+        return false;
+      }
+      // A settled fill whose blob GC has removed since (evicted soon after its fill): fetch it again.
+      if (this.inflight.get(digest) === running) this.inflight.delete(digest);
+      return this.ensureBlob(name, digest, sink);
     }
     if (!sink) {
       // A HEAD on a miss: ask the remote, store nothing.
@@ -271,7 +278,12 @@ export class PullThroughCache {
     const known = await findBlob(this.ctx.db, digest);
     if (!known) fail('BLOB_UNKNOWN', { detail: { digest } });
     const repoId = await ensureRepository(this.ctx.db, name, this.ctx.options.defaultVisibility);
-    await recordAndLinkBlob(this.ctx.db, repoId, digest, Number(known.size));
+    await recordAndLinkBlob(this.ctx.db, repoId, digest, Number(known.size), this.linkOptions());
+  }
+
+  /** A fetched or linked blob is reviewed after gc.review_delay, as an uploaded one (not the default day). */
+  private linkOptions(): { reviewAfter: string } {
+    return { reviewAfter: reviewTime(this.ctx.options.gcReviewDelay) };
   }
 
   private async inStorage(digest: string): Promise<boolean> {
@@ -327,7 +339,7 @@ export class PullThroughCache {
       throw err;
     }
     const repoId = await ensureRepository(this.ctx.db, name, this.ctx.options.defaultVisibility);
-    await recordAndLinkBlob(this.ctx.db, repoId, digest, size);
+    await recordAndLinkBlob(this.ctx.db, repoId, digest, size, this.linkOptions());
   }
 }
 
