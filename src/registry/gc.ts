@@ -147,8 +147,10 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
       at,
     };
     if (options.eviction) {
-      // Before the reviews: with a short review delay, the same run deletes what eviction freed.
-      const evicted = await evictCache(ctx, { ...options.eviction, dryRun, at, reviewAfter: review.childrenAfter });
+      // Before the reviews, and due at once: the same run deletes the blobs eviction freed. The
+      // blob review still keeps what another repository uses or a link younger than the delay
+      // holds (a fill or a push within gc.review_delay): that goes once it is old enough.
+      const evicted = await evictCache(ctx, { ...options.eviction, dryRun, at, reviewAfter: at });
       for (const e of evicted.evicted) {
         report.manifestsEvicted++;
         report.deleted.push({

@@ -118,6 +118,11 @@ interopDescribe('pull-through cache eviction through GC', ['docker-registry', 's
     const dry = await gc(limits, ['--dry-run']);
     expect(dry.deleted.filter((x) => x.evicted).map((x) => x.repository)).toEqual([`${PREFIX}/d`, `${PREFIX}/b`]);
     expect(existsSync(blobFile(b.blobs[1] as string))).toBe(true);
+    const text = await runOk(process.execPath, [WHARF_BIN, 'gc', '--dry-run', '--data', dir], {
+      env: { ...process.env, WHARF_GC_REVIEW_DELAY: '0s', ...limits },
+    });
+    expect(text.stdout).toContain(`would evict (max_bytes) manifest ${PREFIX}/b@${b.manifestDigest}`);
+    expect(text.stdout).toContain('Would evict 2 cached manifest(s)');
 
     const report = await gc(limits);
     expect(report.manifestsEvicted).toBe(2);
