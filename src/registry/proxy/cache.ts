@@ -30,6 +30,8 @@ export interface ProxyOptions {
 export interface BlobSink {
   /** Called once, before the first byte, with the blob's size. */
   start(size: number): Writable;
+  /** The bytes go nowhere a client sees (a Range request, served from the store after): a failed fill is the request's error. */
+  detached?: boolean;
 }
 
 /** Most blob sizes remembered from cached manifests. */
@@ -245,7 +247,7 @@ export class PullThroughCache {
     }
     let streamed = false;
     const fill = this.fillBlob(name, origin, digest, (size) => {
-      streamed = true;
+      streamed = !sink.detached;
       return sink.start(size);
     });
     this.inflight.set(digest, fill);

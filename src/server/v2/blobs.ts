@@ -33,7 +33,9 @@ export function blobHandlers({ ctx, proxy }: V2Deps) {
     // A miss in a cache repository: this request may stream the blob from the remote itself. A
     // Range request lets the whole blob be fetched and verified first, then gets its 206 from the store.
     const ranged = r.req.headers.range !== undefined;
-    const sink = ranged ? { start: () => discard() } : { start: (size: number) => startStream(r, size) };
+    const sink = ranged
+      ? { start: () => discard(), detached: true }
+      : { start: (size: number) => startStream(r, size) };
     if (proxy && (await proxy.ensureBlob(r.name, r.param, sink)) && !ranged) return;
     const blob = await statBlob(ctx, r.name, r.param);
     r.reply
