@@ -102,9 +102,9 @@ export interface CachedManifest {
   lastPulled: string;
 }
 
-/** Every cached manifest, least recently pulled first. */
-export async function listCachedManifests(db: MetadataDb): Promise<CachedManifest[]> {
-  const rows = await db
+/** Every cached manifest (or those last pulled before `before`), least recently pulled first. */
+export async function listCachedManifests(db: MetadataDb, before?: string): Promise<CachedManifest[]> {
+  let q = db
     .selectFrom('proxy_manifests as p')
     .innerJoin('manifests as m', (j) =>
       j.onRef('m.repository_id', '=', 'p.repository_id').onRef('m.digest', '=', 'p.digest'),
@@ -119,9 +119,26 @@ export async function listCachedManifests(db: MetadataDb): Promise<CachedManifes
     ])
     .orderBy(sql`coalesce(p.pulled_at, p.cached_at)`)
     .orderBy('p.repository_id')
-    .orderBy('p.digest')
-    .execute();
+    .orderBy('p.digest');
+  if (before !== undefined) q = q.where(sql<boolean>`coalesce(p.pulled_at, p.cached_at) < ${before}`);
+  const rows = await q.execute();
   return rows.map((r) => ({ ...r, size: Number(r.size) }));
+}
+
+/**
+ * At least the cache's bytes (its manifests and every stored blob they reference, each once, shared
+ * or not), in two aggregates: when this fits under the limit, the exact count is not needed.
+ */
+export async function cachedBytesUpperBound(db: MetadataDb): Promise<number> {
+  const row = await sql<{ blobs: unknown; manifests: unknown }>`
+    select
+      (select coalesce(sum(b.size), 0) from blobs b where b.digest in (
+        select mr.child_digest from manifest_references mr
+        join proxy_manifests p on p.repository_id = mr.repository_id and p.digest = mr.manifest_digest
+        where mr.kind = 'blob')) as blobs,
+      (select coalesce(sum(m.size), 0) from manifests m
+        join proxy_manifests p on p.repository_id = m.repository_id and p.digest = m.digest) as manifests`.execute(db);
+  return Number(row.rows[0]?.blobs ?? 0) + Number(row.rows[0]?.manifests ?? 0);
 }
 
 export interface CachedBlobReference {

@@ -201,9 +201,15 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
         },
         {
           onReport: (r) =>
-            (r.manifestsDeleted > 0 || r.blobsDeleted > 0 || r.failures > 0) &&
+            (r.manifestsDeleted > 0 || r.manifestsEvicted > 0 || r.blobsDeleted > 0 || r.failures > 0) &&
             logger.info(
-              { manifests: r.manifestsDeleted, blobs: r.blobsDeleted, bytes: r.bytesFreed, failures: r.failures },
+              {
+                manifests: r.manifestsDeleted,
+                evicted: r.manifestsEvicted,
+                blobs: r.blobsDeleted,
+                bytes: r.bytesFreed,
+                failures: r.failures,
+              },
               'garbage collection',
             ),
           onError: (err) => logger.error({ err }, 'garbage collection failed'),

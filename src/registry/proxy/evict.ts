@@ -1,5 +1,6 @@
 import {
   type CachedManifest,
+  cachedBytesUpperBound,
   evictCachedManifest,
   listCachedBlobReferences,
   listCachedManifests,
@@ -81,15 +82,18 @@ export async function evictCache(
   options: EvictionOptions & { dryRun: boolean; at: string; reviewAfter: string },
 ): Promise<EvictionReport> {
   const report: EvictionReport = { evicted: [], bytesBefore: 0, bytesAfter: 0 };
-  if (options.maxBytes <= 0 && options.keepDays <= 0) return report;
-  const manifests = await listCachedManifests(ctx.db);
-  const bytes = new CacheBytes(manifests, options.maxBytes > 0 ? await listCachedBlobReferences(ctx.db) : []);
-  report.bytesBefore = bytes.total;
   const cutoff =
     options.keepDays > 0 ? new Date(Date.parse(options.at) - options.keepDays * DAY_MS).toISOString() : undefined;
+  // Every run (each gc.interval) asks: two aggregates when the cache fits, nothing loaded.
+  const needRoom = options.maxBytes > 0 && (await cachedBytesUpperBound(ctx.db)) > options.maxBytes;
+  if (!needRoom && cutoff === undefined) return report;
+  // Without a need for room, only the stale ones matter.
+  const manifests = await listCachedManifests(ctx.db, needRoom ? undefined : cutoff);
+  const bytes = new CacheBytes(manifests, needRoom ? await listCachedBlobReferences(ctx.db) : []);
+  report.bytesBefore = bytes.total;
   for (const m of manifests) {
     const stale = cutoff !== undefined && m.lastPulled < cutoff;
-    const over = options.maxBytes > 0 && bytes.total > options.maxBytes;
+    const over = needRoom && bytes.total > options.maxBytes;
     // Least recently pulled first: once one is neither stale nor needed for room, so are the rest.
     if (!stale && !over) break;
     if (!options.dryRun) {
