@@ -4,12 +4,15 @@
 // (recordCachedManifest); fills from a real remote are in test/proxy/eviction.test.ts.
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { putManifest } from '../../src/metadata/manifests.js';
 import { recordCachedManifest, touchCachedManifests } from '../../src/metadata/proxy.js';
-import { findRepositoryId } from '../../src/metadata/repositories.js';
+import { ensureRepository, findRepositoryId } from '../../src/metadata/repositories.js';
+import { digestOf } from '../../src/oci/digest.js';
+import { MediaType } from '../../src/oci/mediatypes.js';
 import { type GcOptions, runGc } from '../../src/registry/gc.js';
 import type { WharfServer } from '../../src/server/app.js';
 import { pushImage } from '../support/push.js';
-import { memoryServer } from '../support/server.js';
+import { hubServer, memoryServer } from '../support/server.js';
 
 let server: WharfServer;
 afterEach(async () => {
@@ -99,5 +102,52 @@ describe(`pull-through cache eviction (${process.env.WHARF_TEST_DATABASE === 'po
     expect(deleted).not.toContain(cachedImg.digest);
     expect(await status(app, `/v2/cache/d/manifests/${cachedImg.digest}`)).toBe(200);
     expect(await status(app, `/v2/mine/d/manifests/${pushedImg.digest}`)).toBe(404);
+  });
+});
+
+describe('evictions on the admin GC page', () => {
+  it('states the cache limits and counts evictions in the run history', async () => {
+    const passwords = { admin: 'admin-Secret-0' };
+    server = await hubServer(passwords, {
+      env: { WHARF_GC_ENABLED: 'false', WHARF_PROXY_KEEP_DAYS: '7', WHARF_PROXY_MAX_BYTES: '1GiB' },
+    });
+    const db = server.ctx.db;
+    // A cached manifest last pulled ten days ago (its blobs never fetched: a fill stores them lazily).
+    const content = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, layers: [] }));
+    const digest = digestOf(content);
+    const id = await ensureRepository(db, 'cache/old', 'public');
+    await putManifest(db, id, { digest, mediaType: MediaType.ociManifest, content, references: [] }, ['v1'], {
+      lazyReferences: true,
+    });
+    await recordCachedManifest(db, id, digest, 'remote');
+    await db
+      .updateTable('proxy_manifests')
+      .set({ cached_at: minutesAgo(60 * 24 * 10) })
+      .execute();
+    const report = await runGc(server.ctx, {
+      deleteUntagged: true,
+      reviewDelay: 0,
+      trigger: 'test',
+      eviction: { maxBytes: 1024 ** 3, keepDays: 7 },
+    });
+    expect(report.manifestsEvicted).toBe(1);
+
+    const app = server.app;
+    const first = await app.inject({ method: 'GET', url: '/signin' });
+    const csrf = first.cookies.find((c) => c.name === 'wharf_csrf')?.value ?? '';
+    const signin = await app.inject({
+      method: 'POST',
+      url: '/signin',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `wharf_csrf=${csrf}` },
+      payload: new URLSearchParams({ username: 'admin', password: passwords.admin, _csrf: csrf }).toString(),
+    });
+    const session = signin.cookies.find((c) => c.name === 'wharf_session')?.value ?? '';
+    const page = await app.inject({ method: 'GET', url: '/admin/gc', headers: { cookie: `wharf_session=${session}` } });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain(
+      'evicts pull-through cache content not pulled for 7 day(s), then least recently pulled first above',
+    );
+    expect(page.body).toContain('<th>Evicted</th>');
+    expect(page.body).toMatch(/<td>test<\/td><td><\/td>(<td>[^<]*<\/td>){4}<td>1<\/td>/);
   });
 });
