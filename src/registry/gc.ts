@@ -70,6 +70,8 @@ export interface GcReport extends GcRunCounts {
 export interface GcTotals {
   runs: number;
   manifestsDeleted: number;
+  /** Cached manifests evicted by the pull-through cache's limits. */
+  manifestsEvicted: number;
   blobsDeleted: number;
   bytesFreed: number;
   failures: number;
@@ -80,6 +82,7 @@ export interface GcTotals {
 export const gcTotals: GcTotals = {
   runs: 0,
   manifestsDeleted: 0,
+  manifestsEvicted: 0,
   blobsDeleted: 0,
   bytesFreed: 0,
   failures: 0,
@@ -240,6 +243,7 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
     if (!dryRun) {
       gcTotals.runs++;
       gcTotals.manifestsDeleted += report.manifestsDeleted;
+      gcTotals.manifestsEvicted += report.manifestsEvicted;
       gcTotals.blobsDeleted += report.blobsDeleted;
       gcTotals.bytesFreed += report.bytesFreed;
       gcTotals.failures += report.failures;

@@ -65,6 +65,7 @@ describe(`pull-through cache eviction (${process.env.WHARF_TEST_DATABASE === 'po
       expect(await status(app, `/v2/${repo}/manifests/v1`)).toBe(200);
       expect(await status(app, `/v2/${repo}/blobs/${img.layers[0]}`)).toBe(200);
     }
+    expect((await app.inject({ method: 'GET', url: '/metrics' })).body).toMatch(/^wharf_gc_evicted_total [1-9]/m);
     // Under the limit now: another run evicts nothing.
     expect((await gc({ maxBytes: 15_000, keepDays: 0 })).manifestsEvicted).toBe(0);
 
