@@ -13,6 +13,7 @@ import { type GcOptions, runGc } from '../../src/registry/gc.js';
 import type { WharfServer } from '../../src/server/app.js';
 import { pushImage } from '../support/push.js';
 import { hubServer, memoryServer } from '../support/server.js';
+import { waitFor } from '../support/tools.js';
 
 let server: WharfServer;
 afterEach(async () => {
@@ -103,6 +104,32 @@ describe(`pull-through cache eviction (${process.env.WHARF_TEST_DATABASE === 'po
     expect(deleted).not.toContain(cachedImg.digest);
     expect(await status(app, `/v2/cache/d/manifests/${cachedImg.digest}`)).toBe(200);
     expect(await status(app, `/v2/mine/d/manifests/${pushedImg.digest}`)).toBe(404);
+  });
+});
+
+describe('eviction on the server’s GC schedule', () => {
+  it('the scheduled run evicts with the configured proxy limits', async () => {
+    server = await memoryServer({
+      WHARF_GC_ENABLED: 'true',
+      WHARF_GC_INTERVAL: '200ms',
+      WHARF_GC_REVIEW_DELAY: '0s',
+      WHARF_PROXY_KEEP_DAYS: '7',
+    });
+    const app = server.app;
+    const old = await pushImage(app, 'cache/old', 'v1');
+    const fresh = await pushImage(app, 'cache/fresh', 'v1');
+    await cached('cache/fresh', fresh.digest, minutesAgo(1));
+    await cached('cache/old', old.digest, minutesAgo(60 * 24 * 8));
+    await server.ctx.db
+      .updateTable('proxy_manifests')
+      .set({ cached_at: minutesAgo(60 * 24 * 8) })
+      .where('digest', '=', old.digest)
+      .execute();
+    await waitFor(
+      'the scheduled GC to evict cache/old',
+      async () => (await status(app, '/v2/cache/old/manifests/v1')) === 404,
+    );
+    expect(await status(app, '/v2/cache/fresh/manifests/v1')).toBe(200);
   });
 });
 
