@@ -180,41 +180,47 @@ export async function listCachedBlobReferences(db: MetadataDb): Promise<CachedBl
 }
 
 /**
- * Evicts one cached manifest, in one transaction, as a manifest DELETE does: its tags (and their
- * proxy check records) and rows go, and what it leaves behind is queued for GC's review at
- * `reviewAfter`. Nothing happens (undefined) when it was pulled since `lastPulled` or is gone.
- * Returns the tags that pointed at it.
+ * Evicts cached manifests in one transaction (a few at a time amortize the commit, as GC's
+ * reviews do), each as a manifest DELETE does: its tags (and their proxy check records) and rows
+ * go, and what it leaves behind is queued for GC's review at `reviewAfter`. A manifest pulled
+ * since `lastPulled`, or gone, is left alone (undefined). Returns the tags that pointed at each.
  */
-export async function evictCachedManifest(
+export async function evictCachedManifests(
   db: MetadataDb,
-  m: { repositoryId: number; digest: string; lastPulled: string },
+  items: readonly { repositoryId: number; repository: string; digest: string; lastPulled: string }[],
   reviewAfter: string,
-): Promise<{ tags: string[] } | undefined> {
+): Promise<({ tags: string[] } | undefined)[]> {
   return db.transaction().execute(async (tx) => {
-    // PostgreSQL: as GC's review, hold the repository (a fill's putManifest takes it too).
-    if (isPostgres(db as Kysely<unknown>)) await lockRepository(tx, m.repositoryId);
-    // The claim comes first (a write: on SQLite the transaction then reads the latest state).
-    const claimed = await tx
-      .deleteFrom('proxy_manifests')
-      .where('repository_id', '=', m.repositoryId)
-      .where('digest', '=', m.digest)
-      .where(sql<boolean>`coalesce(pulled_at, cached_at) = ${m.lastPulled}`)
-      .executeTakeFirst();
-    if (Number(claimed.numDeletedRows) === 0) return undefined;
-    const tags = (
-      await tx
-        .selectFrom('tags')
-        .select('name')
+    const out: ({ tags: string[] } | undefined)[] = [];
+    for (const m of items) {
+      // PostgreSQL: as GC's review, hold the repository (a fill's putManifest takes it too).
+      if (isPostgres(db as Kysely<unknown>)) await lockRepository(tx, m.repositoryId);
+      // The claim comes first (a write: on SQLite the transaction then reads the latest state).
+      const claimed = await tx
+        .deleteFrom('proxy_manifests')
         .where('repository_id', '=', m.repositoryId)
-        .where('manifest_digest', '=', m.digest)
-        .execute()
-    ).map((t) => t.name);
-    const repo = await tx.selectFrom('repositories').select('name').where('id', '=', m.repositoryId).executeTakeFirst();
-    if (repo && tags.length > 0) {
-      await tx.deleteFrom('proxy_tags').where('repository', '=', repo.name).where('tag', 'in', tags).execute();
+        .where('digest', '=', m.digest)
+        .where(sql<boolean>`coalesce(pulled_at, cached_at) = ${m.lastPulled}`)
+        .executeTakeFirst();
+      if (Number(claimed.numDeletedRows) === 0) {
+        out.push(undefined);
+        continue;
+      }
+      const tags = (
+        await tx
+          .selectFrom('tags')
+          .select('name')
+          .where('repository_id', '=', m.repositoryId)
+          .where('manifest_digest', '=', m.digest)
+          .execute()
+      ).map((t) => t.name);
+      if (tags.length > 0) {
+        await tx.deleteFrom('proxy_tags').where('repository', '=', m.repository).where('tag', 'in', tags).execute();
+      }
+      await queueManifestDependents(tx, m.repositoryId, m.digest, reviewAfter);
+      await deleteManifestRows(tx, m.repositoryId, m.digest);
+      out.push({ tags });
     }
-    await queueManifestDependents(tx, m.repositoryId, m.digest, reviewAfter);
-    await deleteManifestRows(tx, m.repositoryId, m.digest);
-    return { tags };
+    return out;
   });
 }

@@ -1,7 +1,7 @@
 import {
   type CachedManifest,
   cachedBytesUpperBound,
-  evictCachedManifest,
+  evictCachedManifests,
   listCachedBlobReferences,
   listCachedManifests,
 } from '../../metadata/proxy.js';
@@ -37,6 +37,8 @@ export interface EvictionReport {
 }
 
 const DAY_MS = 86_400_000;
+/** Evictions per transaction (as GC's reviews): amortizes the commit, keeps the write lock short. */
+const BATCH = 16;
 
 /**
  * The cache's bytes: its manifests, and the stored blobs its manifests reference that no other
@@ -91,25 +93,37 @@ export async function evictCache(
   const manifests = await listCachedManifests(ctx.db, needRoom ? undefined : cutoff);
   const bytes = new CacheBytes(manifests, needRoom ? await listCachedBlobReferences(ctx.db) : []);
   report.bytesBefore = bytes.total;
+  // Planned a batch ahead, evicted a batch per transaction. A manifest pulled meanwhile is kept,
+  // its bytes already counted as freed: the next run makes up for it.
+  let batch: { m: CachedManifest; reason: Eviction['reason'] }[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const done = options.dryRun
+      ? batch.map(() => ({ tags: [] }))
+      : await evictCachedManifests(
+          ctx.db,
+          batch.map((b) => b.m),
+          options.reviewAfter,
+        );
+    batch.forEach(({ m, reason }, i) => {
+      const result = done[i];
+      if (!result) return;
+      for (const tag of result.tags) ctx.manifestCache?.forgetTag(m.repository, tag);
+      if (!options.dryRun) ctx.manifestCache?.forgetManifest(m.repository, m.digest);
+      report.evicted.push({ repository: m.repository, digest: m.digest, size: m.size, reason });
+    });
+    batch = [];
+  };
   for (const m of manifests) {
     const stale = cutoff !== undefined && m.lastPulled < cutoff;
     const over = needRoom && bytes.total > options.maxBytes;
     // Least recently pulled first: once one is neither stale nor needed for room, so are the rest.
     if (!stale && !over) break;
-    if (!options.dryRun) {
-      const done = await evictCachedManifest(ctx.db, m, options.reviewAfter);
-      if (!done) continue;
-      for (const tag of done.tags) ctx.manifestCache?.forgetTag(m.repository, tag);
-      ctx.manifestCache?.forgetManifest(m.repository, m.digest);
-    }
     bytes.remove(m);
-    report.evicted.push({
-      repository: m.repository,
-      digest: m.digest,
-      size: m.size,
-      reason: stale ? 'keep_days' : 'max_bytes',
-    });
+    batch.push({ m, reason: stale ? 'keep_days' : 'max_bytes' });
+    if (batch.length === BATCH) await flush();
   }
+  await flush();
   report.bytesAfter = bytes.total;
   return report;
 }
