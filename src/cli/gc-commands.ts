@@ -6,6 +6,7 @@ import { type FsckReport, fsck } from '../registry/fsck.js';
 import { type GcReport, runGc } from '../registry/gc.js';
 import { openStorage, registryOptions } from '../server/app.js';
 import type { Config } from '../server/config.js';
+import { gcOptions } from '../server/gc-status.js';
 import { type DataOptions, loadDataConfig, withDatabase, withDataOptions } from './store.js';
 
 /**
@@ -34,10 +35,20 @@ function printGc(r: GcReport, verbose: boolean): void {
   if (verbose || r.dryRun) {
     for (const d of r.deleted) {
       const what = d.kind === 'manifest' ? `manifest ${d.repository}@${d.digest}` : `blob ${d.digest}`;
-      out.write(`${r.dryRun ? 'would delete' : 'deleted'} ${what} (${humanSize(d.size)})\n`);
+      const verb = d.evicted
+        ? `${r.dryRun ? 'would evict' : 'evicted'} (${d.evicted})`
+        : r.dryRun
+          ? 'would delete'
+          : 'deleted';
+      out.write(`${verb} ${what} (${humanSize(d.size)})\n`);
     }
   }
   const verb = r.dryRun ? 'Would delete' : 'Deleted';
+  if (r.manifestsEvicted > 0) {
+    out.write(
+      `${r.dryRun ? 'Would evict' : 'Evicted'} ${r.manifestsEvicted} cached manifest(s) from the pull-through cache\n`,
+    );
+  }
   out.write(
     `${verb} ${r.manifestsDeleted} manifest(s) and ${r.blobsDeleted} blob(s), ${humanSize(r.bytesFreed)} ` +
       `(${r.bytesFreed} bytes); ${r.uploadsPurged} abandoned upload session(s)` +
@@ -74,8 +85,7 @@ export function gcCommand(): Command {
   ).action(async (opts: DataOptions & { dryRun?: boolean; verbose?: boolean; json?: boolean }) => {
     await withRegistry(opts, async (ctx, config) => {
       const report = await runGc(ctx, {
-        deleteUntagged: config.gc.delete_untagged,
-        reviewDelay: config.gc.review_delay,
+        ...gcOptions(config),
         dryRun: opts.dryRun ?? false,
         trigger: 'cli',
       });

@@ -219,7 +219,9 @@ export function createHubEvents(db: MetadataDb, options: HubEventsOptions): Regi
     onManifestPulled: async (e) => {
       // A pull is a GET of a tag's manifest (what `docker pull name:tag` does once); the
       // platform manifest it then fetches by digest is the same pull.
-      if (e.tag) options.pulls.record(e.repository, e.tag, now());
+      const at = now();
+      if (e.tag) options.pulls.record(e.repository, e.tag, at);
+      options.pulls.recordManifest(e.repository, e.digest, at);
       if (pullsDelivered) await handle(e, 'pull', async () => []);
     },
     onManifestDeleted: (e) => handle(e, 'delete', (tx, repo, at) => webhookDeliveries(tx, e, repo, 'delete', at)),

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { MetadataDb } from '../metadata/db.js';
+import { touchCachedManifests } from '../metadata/proxy.js';
 import { recordDailyPulls } from './usage-history.js';
 
 /**
@@ -14,6 +15,8 @@ export interface RepositoryPulls {
   count: number;
   /** Tag → time of its last pull (ISO). */
   tags: Map<string, string>;
+  /** Manifest digest → time of its last GET, by tag or digest (ISO): the pull-through cache's recency. */
+  manifests: Map<string, string>;
 }
 
 /** Repository name → its pulls since the last flush. */
@@ -31,6 +34,8 @@ export async function flushPullCounts(db: MetadataDb, batch: PullBatch): Promise
     for (const [name, pulls] of batch) {
       const repo = await tx.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
       if (!repo) continue;
+      await touchCachedManifests(tx, repo.id, pulls.manifests);
+      if (pulls.count === 0) continue;
       await tx
         .updateTable('repositories')
         .set({ pull_count: sql`pull_count + ${pulls.count}` })
@@ -79,6 +84,12 @@ export class PullCounter {
     this.schedule();
   }
 
+  /** A GET of a manifest (by tag or digest): only its time is kept, for the cache's eviction order. */
+  recordManifest(repository: string, digest: string, at: string): void {
+    this.pullsOf(repository).manifests.set(digest, at);
+    this.schedule();
+  }
+
   /** Pulls counted but not yet written. */
   get pendingCount(): number {
     let n = 0;
@@ -105,7 +116,7 @@ export class PullCounter {
   private pullsOf(repository: string): RepositoryPulls {
     let pulls = this.pending.get(repository);
     if (pulls === undefined) {
-      pulls = { count: 0, tags: new Map() };
+      pulls = { count: 0, tags: new Map(), manifests: new Map() };
       this.pending.set(repository, pulls);
     }
     return pulls;
@@ -129,6 +140,10 @@ export class PullCounter {
       for (const [tag, at] of pulls.tags) {
         const later = into.tags.get(tag);
         if (later === undefined || later < at) into.tags.set(tag, at);
+      }
+      for (const [digest, at] of pulls.manifests) {
+        const later = into.manifests.get(digest);
+        if (later === undefined || later < at) into.manifests.set(digest, at);
       }
     }
     this.schedule();

@@ -48,5 +48,7 @@ export interface GcRunsTable {
   blobs_deleted: number;
   bytes_freed: number;
   uploads_purged: number;
+  /** Cached manifests removed by the pull-through cache's eviction (0009). */
+  manifests_evicted: Generated<number>;
   error: string | null;
 }

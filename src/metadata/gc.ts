@@ -279,6 +279,15 @@ async function reviewManifestIn(tx: MetadataDb, item: DueManifest, opts: ReviewO
       .where('m.digest', '=', item.digest)
       .executeTakeFirst();
     if (!m) return { deleted: false, reason: 'gone' };
+    // A pull-through cache's manifest: eviction (proxy.max_bytes, proxy.keep_days) decides when it
+    // goes, not delete_untagged (a manifest pulled by digest only has no tag, yet is the cache's).
+    const cached = await tx
+      .selectFrom('proxy_manifests')
+      .select('digest')
+      .where('repository_id', '=', item.repositoryId)
+      .where('digest', '=', item.digest)
+      .executeTakeFirst();
+    if (cached) return { deleted: false, reason: 'cached' };
     if (!opts.deleteUntagged) return { deleted: false, reason: 'untagged kept' };
     if (await isReachable(tx, item.repositoryId, item.digest, new Set())) return { deleted: false, reason: 'in use' };
     await queueManifestDependents(tx, item.repositoryId, item.digest, opts.childrenAfter);
@@ -554,6 +563,8 @@ export interface GcRunCounts {
   blobsDeleted: number;
   bytesFreed: number;
   uploadsPurged: number;
+  /** Cached manifests the pull-through cache's eviction removed. */
+  manifestsEvicted: number;
 }
 
 /** Records a finished run in the history; returns its id. */
@@ -572,6 +583,7 @@ export async function recordRun(
       blobs_deleted: run.blobsDeleted,
       bytes_freed: run.bytesFreed,
       uploads_purged: run.uploadsPurged,
+      manifests_evicted: run.manifestsEvicted,
       error: run.error ?? null,
     })
     .returning('id')
@@ -589,6 +601,7 @@ export interface GcRunRecord {
   blobsDeleted: number;
   bytesFreed: number;
   uploadsPurged: number;
+  manifestsEvicted: number;
   error: string | null;
 }
 
@@ -604,6 +617,7 @@ export async function recentRuns(db: MetadataDb, limit: number): Promise<GcRunRe
     blobsDeleted: Number(r.blobs_deleted),
     bytesFreed: Number(r.bytes_freed),
     uploadsPurged: Number(r.uploads_purged),
+    manifestsEvicted: Number(r.manifests_evicted),
     error: r.error,
   }));
 }

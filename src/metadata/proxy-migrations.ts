@@ -19,10 +19,47 @@ export const proxyMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Issue 13's eviction: which manifests a remote filled (the mirror shares its namespace with
+  // pushes, so the repository alone does not say), and when each was last pulled, by tag or digest.
+  // The row goes with its manifest (cascade): a manifest deleted by the API or fsck leaves none.
+  '0009_proxy_manifests': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('proxy_manifests')
+        .addColumn('repository_id', 'integer', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('remote', 'text', (c) => c.notNull())
+        .addColumn('cached_at', 'text', (c) => c.notNull())
+        .addColumn('pulled_at', 'text')
+        .addPrimaryKeyConstraint('proxy_manifests_pk', ['repository_id', 'digest'])
+        .addForeignKeyConstraint(
+          'proxy_manifests_manifest',
+          ['repository_id', 'digest'],
+          'manifests',
+          ['repository_id', 'digest'],
+          (c) => c.onDelete('cascade'),
+        )
+        .execute();
+      await db.schema
+        .alterTable('gc_runs')
+        .addColumn('manifests_evicted', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
 };
 
 export interface ProxyTables {
   proxy_tags: ProxyTagsTable;
+  proxy_manifests: ProxyManifestsTable;
+}
+
+export interface ProxyManifestsTable {
+  repository_id: number;
+  digest: string;
+  remote: string;
+  cached_at: string;
+  /** Last GET of the manifest (by tag or digest); null until pulled after its fill. */
+  pulled_at: string | null;
 }
 
 export interface ProxyTagsTable {

@@ -19,6 +19,7 @@ import { PathNotFoundError } from '../storage/driver.js';
 import { paths } from '../storage/paths.js';
 import { deleteBlobDir, removeBlobFile } from './blob-files.js';
 import type { RegistryContext } from './context.js';
+import { type EvictionOptions, evictCache } from './proxy/evict.js';
 import { purgeStaleUploads } from './uploads.js';
 
 /**
@@ -41,6 +42,8 @@ export interface GcOptions {
   uploadBusy?: (id: string) => boolean;
   /** Stop after this many reviews (the rest waits for the next run). */
   maxItems?: number;
+  /** The pull-through cache's limits (`proxy.max_bytes`, `proxy.keep_days`): evicted first in each run. */
+  eviction?: EvictionOptions;
 }
 
 export interface GcDeletion {
@@ -48,6 +51,8 @@ export interface GcDeletion {
   digest: string;
   repository?: string;
   size: number;
+  /** A cached manifest evicted by the pull-through cache's limits, and which one. */
+  evicted?: 'keep_days' | 'max_bytes';
 }
 
 export interface GcReport extends GcRunCounts {
@@ -65,6 +70,8 @@ export interface GcReport extends GcRunCounts {
 export interface GcTotals {
   runs: number;
   manifestsDeleted: number;
+  /** Cached manifests evicted by the pull-through cache's limits. */
+  manifestsEvicted: number;
   blobsDeleted: number;
   bytesFreed: number;
   failures: number;
@@ -75,6 +82,7 @@ export interface GcTotals {
 export const gcTotals: GcTotals = {
   runs: 0,
   manifestsDeleted: 0,
+  manifestsEvicted: 0,
   blobsDeleted: 0,
   bytesFreed: 0,
   failures: 0,
@@ -126,6 +134,7 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
     blobsDeleted: 0,
     bytesFreed: 0,
     uploadsPurged: 0,
+    manifestsEvicted: 0,
   };
   let error: string | undefined;
   try {
@@ -134,11 +143,28 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
     const at = new Date().toISOString();
     const review: ReviewOptions = {
       deleteUntagged: options.deleteUntagged,
-      childrenAfter: reviewTime(options.reviewDelay),
+      // From the same instant as `at`: with a review delay of 0, what this run frees is due in this run.
+      childrenAfter: reviewTime(options.reviewDelay, Date.parse(at)),
       linkCutoff: reviewTime(-options.reviewDelay),
       dryRun,
       at,
     };
+    if (options.eviction) {
+      // Before the reviews, and due at once: the same run deletes the blobs eviction freed. The
+      // blob review still keeps what another repository uses or a link younger than the delay
+      // holds (a fill or a push within gc.review_delay): that goes once it is old enough.
+      const evicted = await evictCache(ctx, { ...options.eviction, dryRun, at, reviewAfter: at });
+      for (const e of evicted.evicted) {
+        report.manifestsEvicted++;
+        report.deleted.push({
+          kind: 'manifest',
+          digest: e.digest,
+          repository: e.repository,
+          size: e.size,
+          evicted: e.reason,
+        });
+      }
+    }
     let budget = options.maxItems ?? Number.POSITIVE_INFINITY;
     let cursor: DueManifest | undefined;
     while (budget > 0) {
@@ -198,7 +224,13 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
   } finally {
     report.seconds = (performance.now() - started) / 1000;
     // Every run goes into the history, except scheduled runs that found nothing to do.
-    const idle = report.manifestsDeleted + report.blobsDeleted + report.uploadsPurged + report.failures === 0 && !error;
+    const idle =
+      report.manifestsDeleted +
+        report.manifestsEvicted +
+        report.blobsDeleted +
+        report.uploadsPurged +
+        report.failures ===
+        0 && !error;
     if (!(trigger === 'schedule' && idle)) {
       report.runId = await recordRun(ctx.db, {
         ...report,
@@ -211,6 +243,7 @@ export async function runGc(ctx: RegistryContext, options: GcOptions): Promise<G
     if (!dryRun) {
       gcTotals.runs++;
       gcTotals.manifestsDeleted += report.manifestsDeleted;
+      gcTotals.manifestsEvicted += report.manifestsEvicted;
       gcTotals.blobsDeleted += report.blobsDeleted;
       gcTotals.bytesFreed += report.bytesFreed;
       gcTotals.failures += report.failures;

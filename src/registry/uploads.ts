@@ -367,5 +367,36 @@ export async function purgeStaleUploads(
       await discardUpload(ctx, id);
     }
   }
-  return stale.length;
+  return stale.length + (await purgeStaleProxyFills(ctx, dryRun));
+}
+
+/**
+ * How long a pull-through fill's temp dir (`uploads/proxy-<uuid>/`) may sit untouched before it
+ * counts as a crash's leftover: a live fill writes every few seconds or fails on the remote's
+ * body timeout (15 s), so an hour is far on the safe side, also for other nodes' fills.
+ */
+export const PROXY_FILL_STALE_MS = 3_600_000;
+
+/** Removes fill temp dirs a crash left (they have no upload session row); returns how many. */
+async function purgeStaleProxyFills(ctx: RegistryContext, dryRun: boolean): Promise<number> {
+  let dirs: string[];
+  try {
+    dirs = (await ctx.storage.list('/uploads')).filter((d) => d.slice(d.lastIndexOf('/') + 1).startsWith('proxy-'));
+  } catch (err) {
+    if (err instanceof PathNotFoundError) return 0;
+    throw err;
+  }
+  const before = Date.now() - PROXY_FILL_STALE_MS;
+  let purged = 0;
+  for (const dir of dirs) {
+    // The data's last write; the dir's own time when the data never got its name (a crash mid-write).
+    const info = await ctx.storage
+      .stat(`${dir}/data`)
+      .catch(() => ctx.storage.stat(dir))
+      .catch(() => undefined);
+    if (info === undefined || info.modTime.getTime() > before) continue;
+    purged++;
+    if (!dryRun) await ctx.storage.delete(dir);
+  }
+  return purged;
 }

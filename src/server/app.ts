@@ -13,7 +13,7 @@ import { DEFAULT_API_OPTIONS } from './api/plumbing.js';
 import { openAuthorizer } from './authorizer.js';
 import type { Config } from './config.js';
 import { UNAVAILABLE_RETRY_AFTER, unavailableError } from './errors.js';
-import { gcMetricLines } from './gc-status.js';
+import { gcMetricLines, gcOptions } from './gc-status.js';
 import { renderStorageMetrics, storageSpace } from './health.js';
 import { startHubEvents } from './hub-events.js';
 import { startRetentionSchedule } from './lifecycle.js';
@@ -212,16 +212,21 @@ export async function buildServer(config: Config, logger: Logger = createLogger(
     ? scheduleGc(
         ctx,
         {
-          deleteUntagged: config.gc.delete_untagged,
-          reviewDelay: config.gc.review_delay,
+          ...gcOptions(config),
           interval: config.gc.interval,
           uploadBusy: (id) => uploads.isBusy(id),
         },
         {
           onReport: (r) =>
-            (r.manifestsDeleted > 0 || r.blobsDeleted > 0 || r.failures > 0) &&
+            (r.manifestsDeleted > 0 || r.manifestsEvicted > 0 || r.blobsDeleted > 0 || r.failures > 0) &&
             logger.info(
-              { manifests: r.manifestsDeleted, blobs: r.blobsDeleted, bytes: r.bytesFreed, failures: r.failures },
+              {
+                manifests: r.manifestsDeleted,
+                evicted: r.manifestsEvicted,
+                blobs: r.blobsDeleted,
+                bytes: r.bytesFreed,
+                failures: r.failures,
+              },
               'garbage collection',
             ),
           onError: (err) => logger.error({ err }, 'garbage collection failed'),

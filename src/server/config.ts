@@ -227,8 +227,8 @@ export const configSchema = z
         tag_ttl: duration.default(300_000),
         /** Cached content kept at most (0: no limit); eviction runs with GC, least recently pulled first. */
         max_bytes: z.union([z.literal(0), size]).default(0),
-        /** Cached content not pulled for this many days is evicted (0: never). */
-        keep_days: z.number().int().nonnegative().default(0),
+        /** Cached content not pulled for this many days is evicted (0: never; fractions allowed: 0.5 is 12 hours). */
+        keep_days: z.number().nonnegative().default(0),
       })
       .strict()
       .prefault({}),

@@ -1,7 +1,16 @@
 import { failingItems, queueHealth, recentRuns } from '../metadata/gc.js';
 import type { RegistryContext } from '../registry/context.js';
-import { type GcReport, gcSchedulerOf, gcTotals, runGc } from '../registry/gc.js';
+import { type GcOptions, type GcReport, gcSchedulerOf, gcTotals, runGc } from '../registry/gc.js';
 import type { Config } from './config.js';
+
+/** The configured rules of a GC run (server schedule, admin API, `wharf gc`): one place, so they never differ. */
+export function gcOptions(config: Config): GcOptions {
+  return {
+    deleteUntagged: config.gc.delete_untagged,
+    reviewDelay: config.gc.review_delay,
+    eviction: { maxBytes: config.proxy.max_bytes, keepDays: config.proxy.keep_days },
+  };
+}
 
 /** An item is overdue when it has been due for longer than one interval plus a minute. */
 function overdueBefore(config: Config, at: number): string {
@@ -17,6 +26,8 @@ export async function gcStatus(ctx: RegistryContext, config: Config, runs = 20) 
     review_delay_seconds: config.gc.review_delay / 1000,
     interval_seconds: config.gc.interval / 1000,
     delete_untagged: config.gc.delete_untagged,
+    proxy_max_bytes: config.proxy.max_bytes,
+    proxy_keep_days: config.proxy.keep_days,
     queues: {
       blobs: health.blobs,
       manifests: health.manifests,
@@ -40,6 +51,7 @@ export async function gcStatus(ctx: RegistryContext, config: Config, runs = 20) 
       blobs_deleted: r.blobsDeleted,
       bytes_freed: r.bytesFreed,
       uploads_purged: r.uploadsPurged,
+      manifests_evicted: r.manifestsEvicted,
       error: r.error,
     })),
   };
@@ -54,6 +66,7 @@ export function gcReportJson(r: GcReport, maxItems = 1000) {
     blobs_deleted: r.blobsDeleted,
     bytes_freed: r.bytesFreed,
     uploads_purged: r.uploadsPurged,
+    manifests_evicted: r.manifestsEvicted,
     failures: r.failures,
     seconds: r.seconds,
     deleted: r.deleted.slice(0, maxItems).map((d) => ({
@@ -61,6 +74,7 @@ export function gcReportJson(r: GcReport, maxItems = 1000) {
       digest: d.digest,
       ...(d.repository ? { repository: d.repository } : {}),
       size: d.size,
+      ...(d.evicted ? { evicted: d.evicted } : {}),
     })),
     deleted_truncated: r.deleted.length > maxItems,
   };
@@ -78,6 +92,9 @@ export async function gcMetricLines(ctx: RegistryContext, config: Config): Promi
     '# TYPE wharf_gc_deleted_total counter',
     `wharf_gc_deleted_total{kind="manifest"} ${gcTotals.manifestsDeleted}`,
     `wharf_gc_deleted_total{kind="blob"} ${gcTotals.blobsDeleted}`,
+    '# HELP wharf_gc_evicted_total Cached manifests evicted by the pull-through cache limits (proxy.max_bytes, proxy.keep_days).',
+    '# TYPE wharf_gc_evicted_total counter',
+    `wharf_gc_evicted_total ${gcTotals.manifestsEvicted}`,
     '# HELP wharf_gc_bytes_freed_total Blob bytes removed from storage by garbage collection.',
     '# TYPE wharf_gc_bytes_freed_total counter',
     `wharf_gc_bytes_freed_total ${gcTotals.bytesFreed}`,
@@ -114,5 +131,5 @@ export function runGcNow(
 ): Promise<GcReport> {
   const scheduler = gcSchedulerOf(ctx);
   if (scheduler) return scheduler.runNow(options);
-  return runGc(ctx, { deleteUntagged: config.gc.delete_untagged, reviewDelay: config.gc.review_delay, ...options });
+  return runGc(ctx, { ...gcOptions(config), ...options });
 }

@@ -15,6 +15,9 @@ export interface ReferenceRegistry {
   host: string;
   logFile: string;
   stop(): Promise<void>;
+  /** Stops the process but keeps its storage: `resume()` brings it back on the same port with the same images. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 const READY_TIMEOUT_MS = 30_000;
@@ -52,16 +55,19 @@ async function startOnce(binary: string, htpasswd?: string): Promise<ReferenceRe
       '',
     ].join('\n'),
   );
-  const logFd = openSync(logFile, 'a');
-  const child = spawn(binary, ['serve', configFile], { stdio: ['ignore', logFd, logFd] });
-  closeSync(logFd);
+  const launch = () => {
+    const logFd = openSync(logFile, 'a');
+    const c = spawn(binary, ['serve', configFile], { stdio: ['ignore', logFd, logFd] });
+    closeSync(logFd);
+    return c;
+  };
+  let child = launch();
   const onExit = (): void => {
     child.kill('SIGKILL');
   };
   process.on('exit', onExit);
 
-  const stop = async (): Promise<void> => {
-    process.off('exit', onExit);
+  const kill = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
@@ -69,30 +75,49 @@ async function startOnce(binary: string, htpasswd?: string): Promise<ReferenceRe
       await exited;
       clearTimeout(timer);
     }
+  };
+  const stop = async (): Promise<void> => {
+    process.off('exit', onExit);
+    await kill();
     await removeTmpDir(dir);
   };
 
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      const log = await tail(logFile);
-      await stop();
-      // Most likely someone took the port between freePort() and bind.
-      return { exited: `docker-registry exited with ${child.exitCode ?? child.signalCode}; log:\n${log}` };
+  /** Waits until the registry answers; the reason when the process exits first. */
+  const ready = async (): Promise<string | undefined> => {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        return `docker-registry exited with ${child.exitCode ?? child.signalCode}; log:\n${await tail(logFile)}`;
+      }
+      try {
+        const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
+        if (res.status === 200 || (htpasswd && res.status === 401)) return undefined;
+      } catch {
+        // not listening yet
+      }
+      await sleep(100);
     }
-    try {
-      const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
-      if (res.status === 200 || (htpasswd && res.status === 401))
-        return { url, port, host: `127.0.0.1:${port}`, logFile, stop };
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
+    throw new Error(
+      `docker-registry did not answer GET /v2/ within ${READY_TIMEOUT_MS} ms; log:\n${await tail(logFile)}`,
+    );
+  };
+  const resume = async (): Promise<void> => {
+    child = launch();
+    const exited = await ready();
+    if (exited !== undefined) throw new Error(exited);
+  };
+
+  try {
+    const exited = await ready();
+    if (exited === undefined) return { url, port, host: `127.0.0.1:${port}`, logFile, stop, pause: kill, resume };
+    await stop();
+    // Most likely someone took the port between freePort() and bind.
+    return { exited };
+  } catch (err) {
+    await stop();
+    throw err;
   }
-  const log = await tail(logFile);
-  await stop();
-  throw new Error(`docker-registry did not answer GET /v2/ within ${READY_TIMEOUT_MS} ms; log:\n${log}`);
 }
 
 /** With `htpasswd` (a bcrypt htpasswd file), the registry asks for Basic credentials. */

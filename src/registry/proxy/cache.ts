@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { RegistryClientError } from '../../client/errors.js';
 import { findBlob, findLinkedBlob, recordAndLinkBlob } from '../../metadata/blobs.js';
+import { reviewTime } from '../../metadata/gc.js';
 import { getManifestByDigest, getManifestByTag, putManifest } from '../../metadata/manifests.js';
-import { findTagCheck, listTagChecks, recordTagCheck } from '../../metadata/proxy.js';
+import { findTagCheck, listTagChecks, recordCachedManifest, recordTagCheck } from '../../metadata/proxy.js';
 import { ensureRepository } from '../../metadata/repositories.js';
 import { parseDigest } from '../../oci/digest.js';
 import { parseManifest } from '../../oci/manifest.js';
@@ -29,6 +30,8 @@ export interface ProxyOptions {
 export interface BlobSink {
   /** Called once, before the first byte, with the blob's size. */
   start(size: number): Writable;
+  /** The bytes go nowhere a client sees (a Range request, served from the store after): a failed fill is the request's error. */
+  detached?: boolean;
 }
 
 /** Most blob sizes remembered from cached manifests. */
@@ -184,8 +187,11 @@ export class PullThroughCache {
         ],
       },
       tag === undefined ? [] : [tag],
-      { lazyReferences: true },
+      // An untagged fill (by digest) is queued like an untagged push: after gc.review_delay.
+      { lazyReferences: true, reviewAfter: reviewTime(this.ctx.options.gcReviewDelay) },
     );
+    // Marks it as the cache's: eviction owns its lifetime, not delete_untagged (docs/pull-through-cache.md).
+    await recordCachedManifest(this.ctx.db, repoId, m.digest, origin.remote.name);
     if (tag !== undefined) await recordTagCheck(this.ctx.db, name, tag, origin.remote.name, m.digest);
     this.log.info(
       { repository: name, reference: ref, digest: m.digest, remote: origin.remote.name },
@@ -220,15 +226,20 @@ export class PullThroughCache {
     const known = await findBlob(this.ctx.db, digest);
     if (known && (await this.inStorage(digest))) {
       const repoId = await ensureRepository(this.ctx.db, name, this.ctx.options.defaultVisibility);
-      await recordAndLinkBlob(this.ctx.db, repoId, digest, Number(known.size));
+      await recordAndLinkBlob(this.ctx.db, repoId, digest, Number(known.size), this.linkOptions());
       return false;
     }
     const running = this.inflight.get(digest);
     if (running) {
       // A follower: wait for the leader's verified commit, then link and serve it normally.
       await running.catch(() => fail('BLOB_UNKNOWN', { message: 'fetch from the remote failed', detail: { digest } }));
-      await this.linkCommitted(name, digest);
-      return false;
+      if (await findBlob(this.ctx.db, digest)) {
+        await this.linkCommitted(name, digest);
+        return false;
+      }
+      // A settled fill whose blob GC has removed since (evicted soon after its fill): fetch it again.
+      if (this.inflight.get(digest) === running) this.inflight.delete(digest);
+      return this.ensureBlob(name, digest, sink);
     }
     if (!sink) {
       // A HEAD on a miss: ask the remote, store nothing.
@@ -236,7 +247,7 @@ export class PullThroughCache {
     }
     let streamed = false;
     const fill = this.fillBlob(name, origin, digest, (size) => {
-      streamed = true;
+      streamed = !sink.detached;
       return sink.start(size);
     });
     this.inflight.set(digest, fill);
@@ -269,7 +280,12 @@ export class PullThroughCache {
     const known = await findBlob(this.ctx.db, digest);
     if (!known) fail('BLOB_UNKNOWN', { detail: { digest } });
     const repoId = await ensureRepository(this.ctx.db, name, this.ctx.options.defaultVisibility);
-    await recordAndLinkBlob(this.ctx.db, repoId, digest, Number(known.size));
+    await recordAndLinkBlob(this.ctx.db, repoId, digest, Number(known.size), this.linkOptions());
+  }
+
+  /** A fetched or linked blob is reviewed after gc.review_delay, as an uploaded one (not the default day). */
+  private linkOptions(): { reviewAfter: string } {
+    return { reviewAfter: reviewTime(this.ctx.options.gcReviewDelay) };
   }
 
   private async inStorage(digest: string): Promise<boolean> {
@@ -325,7 +341,7 @@ export class PullThroughCache {
       throw err;
     }
     const repoId = await ensureRepository(this.ctx.db, name, this.ctx.options.defaultVisibility);
-    await recordAndLinkBlob(this.ctx.db, repoId, digest, size);
+    await recordAndLinkBlob(this.ctx.db, repoId, digest, size, this.linkOptions());
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { type BlobInfo, blobRedirectURL, deleteBlob, parseRange, prepareBlob, statBlob } from '../../registry/blobs.js';
 import { RegistryError } from '../../registry/errors.js';
 import type { Handler, V2Deps, V2Request } from './request.js';
@@ -30,8 +30,13 @@ export function blobHandlers({ ctx, proxy }: V2Deps) {
   };
 
   const blobGet: Handler = async (r) => {
-    // A miss in a cache repository: this request may stream the blob from the remote itself.
-    if (proxy && (await proxy.ensureBlob(r.name, r.param, { start: (size) => startStream(r, size) }))) return;
+    // A miss in a cache repository: this request may stream the blob from the remote itself. A
+    // Range request lets the whole blob be fetched and verified first, then gets its 206 from the store.
+    const ranged = r.req.headers.range !== undefined;
+    const sink = ranged
+      ? { start: () => discard(), detached: true }
+      : { start: (size: number) => startStream(r, size) };
+    if (proxy && (await proxy.ensureBlob(r.name, r.param, sink)) && !ranged) return;
     const blob = await statBlob(ctx, r.name, r.param);
     r.reply
       .header('Docker-Content-Digest', blob.digest)
@@ -94,4 +99,9 @@ function startStream(r: V2Request, size: number): Writable {
     ETag: `"${r.param}"`,
   });
   return res;
+}
+
+/** Where the bytes of a fill go when its client asked for a range (served from the store after). */
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _enc, cb) => cb() });
 }
