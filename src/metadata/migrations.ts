@@ -4,6 +4,7 @@ import { hubMigrations } from './hub-migrations.js';
 import { lifecycleMigrations } from './lifecycle-migrations.js';
 import { proxyMigrations } from './proxy-migrations.js';
 import { searchMigrations } from './search-migrations.js';
+import { signingKeyMigrations } from './signing-key-migrations.js';
 import { uiMigrations } from './ui-migrations.js';
 
 /**
@@ -133,4 +134,5 @@ export const registryMigrations: Record<string, Migration> = {
   ...uiMigrations,
   ...gcMigrations,
   ...proxyMigrations,
+  ...signingKeyMigrations,
 };

@@ -3,9 +3,10 @@ import type { GcTables } from './gc-schema.js';
 import type { HubRefreshTokenColumns, HubRepositoryColumns, HubTables, HubTagColumns } from './hub-schema.js';
 import type { LifecycleTables } from './lifecycle-schema.js';
 import type { ProxyTables } from './proxy-migrations.js';
+import type { SigningKeyTables } from './signing-key-migrations.js';
 
 /** Tables of the metadata database. Timestamps are ISO-8601 strings (same on SQLite and PostgreSQL). */
-export interface Database extends HubTables, LifecycleTables, GcTables, ProxyTables {
+export interface Database extends HubTables, LifecycleTables, GcTables, ProxyTables, SigningKeyTables {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;
