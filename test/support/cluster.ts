@@ -43,7 +43,7 @@ export interface Cluster {
   /** nginx's requests so far, with the upstream(s) that served each. */
   upstreamLog(): Promise<UpstreamLine[]>;
   /** `wharf ARGS` (fsck, gc, user …) with the cluster's configuration, from node 0's data directory. */
-  wharf(args: string[]): Promise<RunResult>;
+  wharf(args: string[], input?: string): Promise<RunResult>;
   /** Everything the nodes printed (for failure messages). */
   logs(): string;
   stop(): Promise<void>;
@@ -129,10 +129,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       },
       nodeOf: (upstream) => nodeHosts.indexOf(upstream),
       upstreamLog: () => nginx.upstreamLog(),
-      wharf: (args) =>
+      wharf: (args, input) =>
         run(process.execPath, [WHARF_BIN, ...args, '--data', dataDirs[0] ?? ''], {
           env: { ...process.env, ...env, WHARF_LOG_LEVEL: 'warn' },
           timeoutMs: 300_000,
+          ...(input === undefined ? {} : { input }),
         }),
       logs: () => pastLogs + procs.map((p, i) => `--- node ${i}\n${p?.log() ?? ''}`).join('\n'),
       stop: stopAll,
