@@ -124,7 +124,7 @@ interopDescribe(
         startReceiver(),
       ]);
       for (const user of ['alice', 'bob']) {
-        const added = await cluster.wharf(['user', 'add', user, '--password-stdin'], `${PASSWORDS[user]}\n`);
+        const added = await cluster.wharf(['user', 'add', user, '--password-stdin'], { input: `${PASSWORDS[user]}\n` });
         expect(added.code, added.stderr).toBe(0);
       }
       await makeBusyboxImage(d, 'hub-base:1');

@@ -19,6 +19,8 @@ export const CLUSTER_BUCKET = 'wharf-cluster';
 export interface ClusterOptions {
   /** More configuration for every node (e.g. WHARF_AUTH_MODE=token). */
   env?: NodeJS.ProcessEnv;
+  /** Configuration of node i only (e.g. GC on one node). */
+  nodeEnv?: (i: number) => NodeJS.ProcessEnv;
   nodes?: number;
 }
 
@@ -43,7 +45,7 @@ export interface Cluster {
   /** nginx's requests so far, with the upstream(s) that served each. */
   upstreamLog(): Promise<UpstreamLine[]>;
   /** `wharf ARGS` (fsck, gc, user …) with the cluster's configuration, from node 0's data directory. */
-  wharf(args: string[], input?: string): Promise<RunResult>;
+  wharf(args: string[], options?: { input?: string; env?: NodeJS.ProcessEnv }): Promise<RunResult>;
   /** Everything the nodes printed (for failure messages). */
   logs(): string;
   stop(): Promise<void>;
@@ -93,7 +95,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const procs: WharfProcess[] = [];
     let pastLogs = '';
     const startNode = async (i: number) => {
-      procs[i] = await startWharf({ port: ports[i], dataDir: dataDirs[i], env });
+      procs[i] = await startWharf({ port: ports[i], dataDir: dataDirs[i], env: { ...env, ...options.nodeEnv?.(i) } });
     };
     stops.push(async () => {
       for (const p of procs) await p?.stop();
@@ -129,11 +131,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       },
       nodeOf: (upstream) => nodeHosts.indexOf(upstream),
       upstreamLog: () => nginx.upstreamLog(),
-      wharf: (args, input) =>
+      wharf: (args, o = {}) =>
         run(process.execPath, [WHARF_BIN, ...args, '--data', dataDirs[0] ?? ''], {
-          env: { ...process.env, ...env, WHARF_LOG_LEVEL: 'warn' },
+          env: { ...process.env, ...env, WHARF_LOG_LEVEL: 'warn', ...o.env },
           timeoutMs: 300_000,
-          ...(input === undefined ? {} : { input }),
+          ...(o.input === undefined ? {} : { input: o.input }),
         }),
       logs: () => pastLogs + procs.map((p, i) => `--- node ${i}\n${p?.log() ?? ''}`).join('\n'),
       stop: stopAll,
