@@ -135,6 +135,26 @@ interopDescribe(
       if (work) await removeTmpDir(work);
     }, TIMEOUT);
 
+    it('a token issued by any node is accepted by every node; all nodes publish the same JWKS', async () => {
+      const basic = `Basic ${Buffer.from(creds('alice')).toString('base64')}`;
+      for (const [i] of cluster.nodeHosts.entries()) {
+        const issued = await fetch(`${cluster.node(i).url}/token?service=wharf&scope=repository:alice/app:pull`, {
+          headers: { authorization: basic },
+        });
+        expect(issued.status).toBe(200);
+        const { token } = (await issued.json()) as { token: string };
+        for (const [j] of cluster.nodeHosts.entries()) {
+          const res = await fetch(`${cluster.node(j).url}/v2/`, { headers: { authorization: `Bearer ${token}` } });
+          expect(res.status, `token of node ${i} on node ${j}`).toBe(200);
+        }
+      }
+      const jwks = await Promise.all(
+        cluster.nodeHosts.map(async (_, i) => (await fetch(`${cluster.node(i).url}/token/jwks`)).text()),
+      );
+      expect(new Set(jwks).size).toBe(1);
+      expect((JSON.parse(jwks[0] ?? '{}') as { keys: unknown[] }).keys).toHaveLength(1);
+    });
+
     it(
       'skopeo copies 20 images in parallel through the balancer; each comes back with the same digests',
       async () => {
