@@ -101,19 +101,27 @@ interopDescribe(
         // One big layer, so that its PATCH lasts long enough to be cut.
         const id = await commitLayer(d, 'cluster-base:1', 'cluster-big:1', 'data/big.bin', randomBytes(48 * MiB));
         await d.dockerOk(['tag', 'cluster-big:1', ref('admin/big:1')], opts);
+        const nodeMetrics = async (i: number) => {
+          const metrics = await (await fetch(`${cluster.node(i).url}/metrics`)).text();
+          return {
+            active: Number(/^wharf_uploads_in_progress (\d+)/m.exec(metrics)?.[1] ?? 0),
+            received: Number(/^wharf_bytes_received_total (\d+)/m.exec(metrics)?.[1] ?? 0),
+          };
+        };
+        const receivedBefore = await Promise.all(
+          cluster.nodeHosts.map(async (_, i) => (await nodeMetrics(i)).received),
+        );
         const before = (await cluster.upstreamLog()).length;
         const pushing = d.docker(['push', ref('admin/big:1')], opts);
 
-        // The node streaming the big layer: the one whose upload has received more than 8 MiB.
+        // The node streaming the big layer: an upload in progress, over 8 MiB received since the push began.
         let victim = -1;
         await waitFor(
           'a node receiving the big layer',
           async () => {
             for (const [i] of cluster.nodeHosts.entries()) {
-              const metrics = await (await fetch(`${cluster.node(i).url}/metrics`)).text();
-              const active = Number(/^wharf_uploads_in_progress (\d+)/m.exec(metrics)?.[1] ?? 0);
-              const received = Number(/^wharf_bytes_received_total (\d+)/m.exec(metrics)?.[1] ?? 0);
-              if (active > 0 && received > 8 * MiB) victim = i;
+              const { active, received } = await nodeMetrics(i);
+              if (active > 0 && received - (receivedBefore[i] ?? 0) > 8 * MiB) victim = i;
             }
             return victim >= 0;
           },
