@@ -1,10 +1,13 @@
 // The token signing key is shared through the metadata database (issue 12): several nodes that
 // start at the same moment on an empty database agree on one key, and a token one issues the
 // others accept. Runs on the dialect of the run: SQLite in `npm test`, PostgreSQL in
-// `npm run test:postgres` (where the inserts really race).
+// `npm run test:postgres` (where the inserts really race). The admin account that the first
+// start creates is made once too.
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureAdmin } from '../../src/auth/bootstrap.js';
 import { TokenService } from '../../src/auth/tokens.js';
+import { countAccounts } from '../../src/metadata/accounts.js';
 import { insertSigningKey, listSigningKeys } from '../../src/metadata/signing-keys.js';
 import type { WharfServer } from '../../src/server/app.js';
 import { memoryServer } from '../support/server.js';
@@ -60,5 +63,16 @@ describe(`token signing keys in the database (${process.env.WHARF_TEST_DATABASE 
     // The current key did not change.
     const { token: t2 } = await other.issue('carol', []);
     expect((await node.verify(t2)).subject).toBe('carol');
+  });
+
+  it('eight nodes starting at once on an empty database: one creates the admin account, none fails', async () => {
+    const db = server.ctx.db;
+    expect(await countAccounts(db)).toBe(0);
+    const logs: string[] = [];
+    await Promise.all(
+      Array.from({ length: 8 }, () => ensureAdmin(db, { password: 'admin-Secret-1', log: (m) => logs.push(m) })),
+    );
+    expect(await countAccounts(db)).toBe(1);
+    expect(logs).toHaveLength(1);
   });
 });
