@@ -108,7 +108,13 @@ export class TokenService {
 
   /** Every public key, the signing one first, as a JWK set, for registries that verify Wharf's tokens. */
   async jwks(): Promise<{ keys: JWK[] }> {
-    if (Date.now() - this.lastReload >= RELOAD_INTERVAL_MS) await this.load(await listSigningKeys(this.db));
+    if (Date.now() - this.lastReload >= RELOAD_INTERVAL_MS) {
+      try {
+        await this.load(await listSigningKeys(this.db));
+      } catch {
+        // The keys already loaded still answer while the database is unreachable.
+      }
+    }
     return { keys: [...this.verifying.values()].map((k) => k.publicJwk) };
   }
 
