@@ -10,7 +10,7 @@ export const ADMIN_PASSWORD_FILE = 'admin-password';
 /**
  * Creates the `admin` account on first start, when there is no account at all: with
  * `password` (WHARF_ADMIN_PASSWORD) when given, else a generated one that is logged once and
- * written to a file only the owner can read. Returns the generated password, if any.
+ * written to a file only the owner can read. Of several nodes starting at once, one creates it.
  */
 export async function ensureAdmin(
   db: MetadataDb,
@@ -19,7 +19,13 @@ export async function ensureAdmin(
   if ((await countAccounts(db)) > 0) return;
   const generated = options.password ? undefined : generatePassword();
   const password = options.password ?? (generated as string);
-  await createAccount(db, { username: 'admin', passwordHash: await hashPassword(password), isAdmin: true });
+  try {
+    await createAccount(db, { username: 'admin', passwordHash: await hashPassword(password), isAdmin: true });
+  } catch (err) {
+    // Several nodes starting at once on one empty database (PostgreSQL): another one made it first.
+    if ((await countAccounts(db)) > 0) return;
+    throw err;
+  }
   if (!generated) {
     options.log('created the admin account with the password from WHARF_ADMIN_PASSWORD');
     return;

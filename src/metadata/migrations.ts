@@ -5,6 +5,7 @@ import { lifecycleMigrations } from './lifecycle-migrations.js';
 import { loginFailureMigrations } from './login-failure-migrations.js';
 import { proxyMigrations } from './proxy-migrations.js';
 import { searchMigrations } from './search-migrations.js';
+import { signingKeyMigrations } from './signing-key-migrations.js';
 import { uiMigrations } from './ui-migrations.js';
 
 /**
@@ -134,5 +135,6 @@ export const registryMigrations: Record<string, Migration> = {
   ...uiMigrations,
   ...gcMigrations,
   ...proxyMigrations,
+  ...signingKeyMigrations,
   ...loginFailureMigrations,
 };

@@ -4,9 +4,16 @@ import type { HubRefreshTokenColumns, HubRepositoryColumns, HubTables, HubTagCol
 import type { LifecycleTables } from './lifecycle-schema.js';
 import type { LoginFailureTables } from './login-failure-migrations.js';
 import type { ProxyTables } from './proxy-migrations.js';
+import type { SigningKeyTables } from './signing-key-migrations.js';
 
 /** Tables of the metadata database. Timestamps are ISO-8601 strings (same on SQLite and PostgreSQL). */
-export interface Database extends HubTables, LifecycleTables, GcTables, ProxyTables, LoginFailureTables {
+export interface Database
+  extends HubTables,
+    LifecycleTables,
+    GcTables,
+    ProxyTables,
+    SigningKeyTables,
+    LoginFailureTables {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;

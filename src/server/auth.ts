@@ -142,14 +142,13 @@ export async function createAuthorizer(
         ...(process.env.WHARF_ADMIN_PASSWORD ? { password: process.env.WHARF_ADMIN_PASSWORD } : {}),
         log: (msg) => logger.warn(msg),
       });
-      const tokens = await TokenService.open(
-        onDisk ? join(config.storage.root, 'auth', 'token-signing-key.json') : undefined,
-        {
-          issuer: auth.issuer,
-          service: auth.service,
-          ttlMs: auth.token_ttl,
-        },
-      );
+      const tokens = await TokenService.open(db, {
+        // Wharf before 0010 kept the key in this file: imported once, so its tokens stay valid.
+        ...(onDisk ? { legacyKeyFile: join(config.storage.root, 'auth', 'token-signing-key.json') } : {}),
+        issuer: auth.issuer,
+        service: auth.service,
+        ttlMs: auth.token_ttl,
+      });
       const tokenDeps: TokenAuthDeps = {
         db,
         tokens,

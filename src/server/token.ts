@@ -161,7 +161,7 @@ export async function tokenRoutes(app: FastifyInstance, deps: TokenAuthDeps): Pr
   });
 
   app.get('/token/jwks', async (_req, reply) => {
-    reply.header('Content-Type', 'application/json').send(JSON.stringify(deps.tokens.jwks()));
+    reply.header('Content-Type', 'application/json').send(JSON.stringify(await deps.tokens.jwks()));
   });
 }
 

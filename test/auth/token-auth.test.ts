@@ -1,13 +1,15 @@
 // Docker token authentication end to end (hub-and-engine.md §2): challenges, the token
 // endpoint (GET and OAuth2 POST), JWT claims, forged tokens, scope enforcement, privacy of
 // private repositories, failed-login throttling, and secrets kept out of the logs.
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import {
+  calculateJwkThumbprint,
   createLocalJWKSet,
   decodeJwt,
   decodeProtectedHeader,
+  exportJWK,
   generateKeyPair,
   importJWK,
   type JWK,
@@ -21,6 +23,7 @@ import { hashPassword } from '../../src/auth/passwords.js';
 import type { ResourceAccess } from '../../src/auth/scope.js';
 import { createAccount, findAccount, updateAccount } from '../../src/metadata/accounts.js';
 import { findRepositoryId, setGrant, setVisibility } from '../../src/metadata/repositories.js';
+import { listSigningKeys } from '../../src/metadata/signing-keys.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/mediatypes.js';
 import { buildServer, type WharfServer } from '../../src/server/app.js';
@@ -438,10 +441,13 @@ describe('token mode: the token endpoint', () => {
     expect(again.jti).not.toBe(jti);
   });
 
-  it('keeps the signing key, readable by its owner only, across restarts', async () => {
-    const keyFile = join(dir, 'auth', 'token-signing-key.json');
-    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+  it('keeps the signing key in the metadata database across restarts', async () => {
+    const [key] = await listSigningKeys(server.ctx.db);
+    expect(key?.current).toBe(true);
+    // No key file any more: the database (shared by every node of a cluster) holds it.
+    await expect(stat(join(dir, 'auth', 'token-signing-key.json'))).rejects.toThrow();
     const token = await tokenFor([], 'alice');
+    expect(decodeProtectedHeader(token).kid).toBe(key?.kid);
     await server.close();
     server = await buildServer(
       loadConfig({ env: { WHARF_STORAGE_ROOT: dir, WHARF_AUTH_MODE: 'token', WHARF_LOG_LEVEL: 'silent' } }),
@@ -449,6 +455,42 @@ describe('token mode: the token endpoint', () => {
     app = server.app;
     const res = await app.inject({ method: 'GET', url: '/v2/', headers: bearer(token) });
     expect(res.statusCode).toBe(200);
+  });
+
+  it('an upgraded data directory: the old key file is imported, its tokens stay valid and it keeps signing', async () => {
+    // What Wharf before migration 0010 left: a key file, and a token it signed.
+    const old = await generateKeyPair('ES256', { extractable: true });
+    const oldJwk: JWK = { ...(await exportJWK(old.privateKey)), alg: 'ES256', use: 'sig' };
+    oldJwk.kid = await calculateJwkThumbprint(oldJwk);
+    const upgraded = await tmpDir('wharf-token-upgrade');
+    try {
+      await mkdir(join(upgraded, 'auth'), { recursive: true });
+      await writeFile(join(upgraded, 'auth', 'token-signing-key.json'), JSON.stringify(oldJwk), { mode: 0o600 });
+      const t = Math.floor(Date.now() / 1000);
+      const oldToken = await new SignJWT({ access: [] })
+        .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: oldJwk.kid })
+        .setIssuer('wharf')
+        .setAudience('wharf')
+        .setSubject('alice')
+        .setIssuedAt(t)
+        .setNotBefore(t)
+        .setExpirationTime(t + 300)
+        .sign(old.privateKey);
+      const up = await buildServer(
+        loadConfig({ env: { WHARF_STORAGE_ROOT: upgraded, WHARF_AUTH_MODE: 'token', WHARF_LOG_LEVEL: 'silent' } }),
+      );
+      try {
+        const res = await up.app.inject({ method: 'GET', url: '/v2/', headers: bearer(oldToken) });
+        expect(res.statusCode).toBe(200);
+        const jwks = (await up.app.inject({ method: 'GET', url: '/token/jwks' })).json() as { keys: JWK[] };
+        expect(jwks.keys.map((k) => k.kid)).toEqual([oldJwk.kid]);
+        expect(jwks.keys[0]?.d).toBeUndefined();
+      } finally {
+        await up.close();
+      }
+    } finally {
+      await removeTmpDir(upgraded);
+    }
   });
 });
 
@@ -459,7 +501,8 @@ describe('token mode: forged tokens', () => {
 
   beforeEach(async () => {
     await tokenServer();
-    realKey = JSON.parse(await readFile(join(dir, 'auth', 'token-signing-key.json'), 'utf8')) as JWK;
+    const [stored] = await listSigningKeys(server.ctx.db);
+    realKey = JSON.parse(stored?.privateJwk ?? '{}') as JWK;
     kid = realKey.kid as string;
     await pushAs(await tokenFor(['repository:alice/app:pull,push'], 'alice'), 'alice/app');
     await setVisibility(server.ctx.db, 'alice/app', 'private');

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { freePort, isRoot, removeTmpDir, sleep, tmpDir, whichTool } from './tools.js';
 
 export interface NginxOptions {
-  /** `127.0.0.1:PORT` of the upstream registry. */
-  upstream: string;
+  /** `127.0.0.1:PORT` of the upstream registry, or of several nodes (round-robin, no stickiness). */
+  upstream: string | string[];
   /** nginx's limit_rate: bytes per second per response (slow transfers to interrupt). */
   limitRate?: string;
 }
@@ -21,11 +21,37 @@ export interface Nginx {
   rateLimit(on: boolean): Promise<void>;
   /** The access log's lines as `METHOD PATH STATUS`. */
   accessLog(): Promise<string[]>;
+  /** Which upstream served each request, in order (`$upstream_addr`: several when nginx tried the next). */
+  upstreamLog(): Promise<UpstreamLine[]>;
   /** SIGKILL: every connection is cut at once. */
   kill(): Promise<void>;
   /** Starts it again on the same port (after kill). */
   restart(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface UpstreamLine {
+  method: string;
+  uri: string;
+  status: number;
+  /** The Location header of the answer (an upload's URL after its POST), or ''. */
+  location: string;
+  /** Every upstream tried, in order (`127.0.0.1:PORT`); empty when nginx answered itself. */
+  upstreams: string[];
+}
+
+/**
+ * The proxy part of the configuration: one upstream, or an `upstream` block of several nodes
+ * (round-robin). Request bodies are streamed (no buffering: a 1 GiB layer never lands on nginx's
+ * disk); so a PATCH already sent to a node that dies is not replayed, the client retries it.
+ */
+function upstreamBlock(upstream: string | string[]): { http: string[]; pass: string } {
+  if (typeof upstream === 'string') return { http: [], pass: upstream };
+  return {
+    // max_fails/fail_timeout: a node that refused a connection is left out for 5 s.
+    http: ['  upstream wharf_nodes {', ...upstream.map((u) => `    server ${u} max_fails=1 fail_timeout=5s;`), '  }'],
+    pass: 'wharf_nodes',
+  };
 }
 
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
@@ -35,6 +61,8 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const port = await freePort();
   const flag = join(dir, 'ratelimit');
   const log = join(dir, 'access.log');
+  const upLog = join(dir, 'upstream.log');
+  const upstream = upstreamBlock(options.upstream);
   const body = JSON.stringify({
     errors: [{ code: 'TOOMANYREQUESTS', message: 'You have reached your pull rate limit (test nginx)' }],
   });
@@ -48,6 +76,9 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     'http {',
     "  log_format short '$request_method $uri $status';",
     `  access_log ${log} short;`,
+    "  log_format upstream '$request_method $uri $status $upstream_http_location $upstream_addr';",
+    `  access_log ${upLog} upstream;`,
+    ...upstream.http,
     `  client_body_temp_path ${join(dir, 'body')};`,
     `  proxy_temp_path ${join(dir, 'proxy')};`,
     `  fastcgi_temp_path ${join(dir, 'fcgi')};`,
@@ -65,7 +96,11 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     '        add_header RateLimit-Remaining 0 always;',
     `        return 429 '${body}';`,
     '      }',
-    `      proxy_pass http://${options.upstream};`,
+    `      proxy_pass http://${upstream.pass};`,
+    // A node that refuses the connection (dead): try the next one; a request already sent is not replayed.
+    '      proxy_next_upstream error timeout;',
+    '      proxy_next_upstream_tries 3;',
+    '      proxy_read_timeout 900s;',
     '      proxy_set_header Host $http_host;',
     `      proxy_buffering ${options.limitRate ? 'on' : 'off'};`,
     '      proxy_request_buffering off;',
@@ -111,6 +146,22 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     async accessLog() {
       const text = await readFile(log, 'utf8').catch(() => '');
       return text.split('\n').filter((l) => l !== '');
+    },
+    async upstreamLog() {
+      const text = await readFile(upLog, 'utf8').catch(() => '');
+      return text
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => {
+          const [method = '', uri = '', status = '0', location = '-', ...rest] = l.split(' ');
+          // "$upstream_addr" lists tried servers as "A, B" (" : " after an internal redirect; "-" for none).
+          const upstreams = rest
+            .join(' ')
+            .split(/,\s*|\s+:\s+/)
+            .map((u) => u.trim())
+            .filter((u) => u !== '' && u !== '-');
+          return { method, uri, status: Number(status), location: location === '-' ? '' : location, upstreams };
+        });
     },
     kill,
     restart: start,

@@ -4,6 +4,7 @@
 # it at DIR first (as /usr/bin/swift-*-server would run, otherwise unchanged).
 #   swift-launch.py DIR rings ACCOUNT_PORT CONTAINER_PORT OBJECT_PORT   build the three rings
 #   swift-launch.py DIR proxy|account|container|object CONF             run a server (foreground)
+#   swift-launch.py DIR updater CONF                                    the object updater (foreground)
 #   swift-launch.py DIR exec COMMAND ARGS...                            run COMMAND (memcached)
 # Every process started here dies with the test process that started it (PR_SET_PDEATHSIG),
 # so a killed test run leaves no servers behind.
@@ -37,6 +38,14 @@ def main():
     storage_policy.reload_storage_policies()
     if role == 'rings':
         build_rings(swift_dir, sys.argv[3:6])
+        return 0
+    if role == 'updater':
+        # Sends the container updates that an object server deferred (async_pending) when the
+        # container server was slow: without it those objects never appear in listings.
+        from swift.common.daemon import run_daemon
+        from swift.obj.updater import ObjectUpdater
+
+        run_daemon(ObjectUpdater, sys.argv[3], once=False)
         return 0
     from swift.common.wsgi import run_wsgi
 

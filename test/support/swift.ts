@@ -52,7 +52,14 @@ pipeline = ${role}-server
 
 [app:${role}-server]
 use = egg:swift#${role}
-`;
+${
+  role === 'object'
+    ? `
+[object-updater]
+interval = 1
+`
+    : ''
+}`;
 }
 
 function proxyConf(dir: string, port: number, memcachedPort: number): string {
@@ -168,6 +175,7 @@ export async function startSwift(): Promise<SwiftStore> {
       await writeFile(conf, serverConf(role, dir, ports[role]));
       launch(role, python, [LAUNCHER, dir, role, conf]);
     }
+    launch('updater', python, [LAUNCHER, dir, 'updater', join(dir, 'object-server.conf')]);
     const conf = join(dir, 'proxy-server.conf');
     await writeFile(conf, proxyConf(dir, proxyPort, memcachedPort));
     launch('proxy', python, [LAUNCHER, dir, 'proxy', conf]);
