@@ -19,6 +19,10 @@ import type { ManifestRecord } from '../metadata/manifests.js';
  * A read that started before a change must not put the old answer back after the change's
  * `forget…`: fills carry the `generation` seen before the database read, and are dropped when
  * any forget happened in between.
+ *
+ * `load` reads each missing key once: when an entry expires under load, the requests that miss
+ * at that moment share one database read instead of each sending its own (on PostgreSQL a read
+ * is a round trip; 32 of them per second per hot tag queue behind the node's pool).
  */
 export interface ManifestCacheOptions {
   /** Most manifests kept (least recently filled go first). */
@@ -41,12 +45,19 @@ interface ManifestEntry {
   expires: number;
 }
 
+interface Flight {
+  generation: number;
+  promise: Promise<ManifestRecord | undefined>;
+}
+
 // NUL cannot appear in repository names, tags or digests.
 const key = (repository: string, part: string): string => `${repository}\u0000${part}`;
 
 export class ManifestCache {
   private readonly tags = new Map<string, TagEntry>();
   private readonly manifests = new Map<string, ManifestEntry>();
+  /** Database reads under way, by repository and tag or digest. */
+  private readonly flights = new Map<string, Flight>();
   private bytes = 0;
   private gen = 0;
   private readonly maxEntries: number;
@@ -110,6 +121,33 @@ export class ManifestCache {
       if (first.done) break;
       this.dropManifest(first.value[0], first.value[1]);
     }
+  }
+
+  /**
+   * A cache miss: `read` from the database and remember the answer. Callers that miss the same
+   * tag or digest while a read runs share it, unless something was forgotten since it began
+   * (they could be asking because of that change: they read again).
+   */
+  load(
+    repository: string,
+    tag: string | undefined,
+    reference: string,
+    read: () => Promise<ManifestRecord | undefined>,
+  ): Promise<ManifestRecord | undefined> {
+    const k = key(repository, reference);
+    const generation = this.gen;
+    const running = this.flights.get(k);
+    if (running !== undefined && running.generation === generation) return running.promise;
+    const promise = read()
+      .then((found) => {
+        if (found) this.remember(repository, tag, found, generation);
+        return found;
+      })
+      .finally(() => {
+        if (this.flights.get(k)?.promise === promise) this.flights.delete(k);
+      });
+    this.flights.set(k, { generation, promise });
+    return promise;
   }
 
   /** The tag was moved or deleted. */

@@ -75,13 +75,11 @@ async function lookup(ctx: RegistryContext, repository: string, ref: Reference):
       ? getManifestByTag(ctx.db, repository, ref.tag)
       : getManifestByDigest(ctx.db, repository, ref.digest);
   if (!cache) return read();
-  const generation = cache.generation;
   const digest = ref.kind === 'tag' ? cache.tag(repository, ref.tag) : ref.digest;
   const hit = digest === undefined ? undefined : cache.manifest(repository, digest);
   if (hit) return hit;
-  const found = await read();
-  if (found) cache.remember(repository, ref.kind === 'tag' ? ref.tag : undefined, found, generation);
-  return found;
+  if (ref.kind === 'tag') return cache.load(repository, ref.tag, ref.tag, read);
+  return cache.load(repository, undefined, ref.digest, read);
 }
 
 /** A manifest by tag or digest; with `pull` (a GET, not a HEAD) the read counts as a pull event. */
