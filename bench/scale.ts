@@ -120,75 +120,152 @@ const scope = (repo: string, actions = 'pull,push') => `repository:${repo}:${act
 
 interface NodeResult {
   values: Record<string, number>;
+  /** Per workload: CPU in cores of each process group (and the whole machine). */
   cpu: Record<string, Record<string, number>>;
 }
 
-/** The same workloads on one node: big blobs, manifest GET (anonymous and signed in), /token. */
-async function measureNode(
+/** A node under measurement, with what its workloads need. */
+interface Measured {
+  label: string;
+  node: WharfProcess;
+  client: RegistryClient;
+  /** The process groups whose CPU counts as this node's servers. */
+  groups: Record<string, () => number[]>;
+  result: NodeResult;
+  anonymous: string;
+  signedIn: string;
+  /** Connections held to PostgreSQL, when on PostgreSQL. */
+  connections?: () => Promise<number>;
+}
+
+function record(m: Measured, key: string, value: number, unit: string): void {
+  m.result.values[key] = value;
+  log(`[${m.label}] ${key}: ${value.toFixed(value >= 100 ? 0 : 2)} ${unit}`);
+}
+
+async function prepareNode(
   label: string,
   env: NodeJS.ProcessEnv,
   meters: Record<string, () => number[]>,
-  blobs: { monolithic: BigBlob[]; chunked: BigBlob[] },
-): Promise<NodeResult> {
-  const values: Record<string, number> = {};
-  const cpu: Record<string, Record<string, number>> = {};
-  const record = (key: string, value: number, unit: string) => {
-    values[key] = value;
-    log(`[${label}] ${key}: ${value.toFixed(value >= 100 ? 0 : 2)} ${unit}`);
-  };
+  connections?: (databaseUrl: string) => () => Promise<number>,
+): Promise<Measured> {
   const node = await startNode(env);
   const pid = node.child.pid as number;
-  const groups = { wharf: () => [pid], ...meters };
-  const c = new RegistryClient(node.url, 64);
-  try {
-    await sleep(1000);
-    record('rss_start', rssMiB(pid), 'MiB');
-    c.authorization = await token(node, [scope('bench/blob'), scope('bench/manifest')], ADMIN);
+  const client = new RegistryClient(node.url, 64);
+  client.authorization = await token(node, [scope('bench/blob'), scope('bench/manifest')], ADMIN);
+  await pushImage(client, 'bench/manifest', 'latest', tinyImage(0));
+  const anonymous = await token(node, [scope('bench/manifest', 'pull')]);
+  const signedIn = await token(node, [scope('bench/manifest', 'pull')], ADMIN);
+  const url = `${node.url}/v2/bench/manifest/manifests/latest`;
+  const probe = await fetch(url, { headers: { authorization: anonymous, accept: MANIFEST_TYPE } });
+  if (probe.status !== 200) throw new Error(`anonymous manifest GET: ${probe.status} (is the repository public?)`);
+  const m: Measured = {
+    label,
+    node,
+    client,
+    groups: { wharf: () => [pid], ...meters },
+    result: { values: {}, cpu: {} },
+    anonymous,
+    signedIn,
+    ...(connections && env.WHARF_DATABASE_URL ? { connections: connections(env.WHARF_DATABASE_URL) } : {}),
+  };
+  record(m, 'rss_start', rssMiB(pid), 'MiB');
+  return m;
+}
 
-    let meter = cpuMeter(groups);
-    const pushes = { push_monolithic: [] as number[], push_chunked: [] as number[] };
-    for (const blob of blobs.monolithic) pushes.push_monolithic.push(await pushMonolithic(c, 'bench/blob', blob));
-    for (const blob of blobs.chunked) pushes.push_chunked.push(await pushChunked(c, 'bench/blob', blob));
-    cpu.push = meter.stop();
-    record('push_monolithic', median(pushes.push_monolithic), 'MiB/s');
-    record('push_chunked', median(pushes.push_chunked), 'MiB/s');
-    meter = cpuMeter(groups);
-    const pulls: number[] = [];
-    for (let i = 0; i < reps; i++) pulls.push(await pullBlob(c, 'bench/blob', blobs.monolithic[0] as BigBlob));
-    cpu.pull = meter.stop();
-    record('pull', median(pulls), 'MiB/s');
+/** Big blobs: monolithic and chunked pushes, then pulls; medians of the reps. */
+async function measureBlobs(m: Measured, blobs: { monolithic: BigBlob[]; chunked: BigBlob[] }): Promise<void> {
+  const c = m.client;
+  let meter = cpuMeter(m.groups);
+  const mono: number[] = [];
+  const chunked: number[] = [];
+  for (const blob of blobs.monolithic) mono.push(await pushMonolithic(c, 'bench/blob', blob));
+  for (const blob of blobs.chunked) chunked.push(await pushChunked(c, 'bench/blob', blob));
+  m.result.cpu.push = meter.stop();
+  record(m, 'push_monolithic', median(mono), 'MiB/s');
+  record(m, 'push_chunked', median(chunked), 'MiB/s');
+  meter = cpuMeter(m.groups);
+  const pulls: number[] = [];
+  for (let i = 0; i < reps; i++) pulls.push(await pullBlob(c, 'bench/blob', blobs.monolithic[0] as BigBlob));
+  m.result.cpu.pull = meter.stop();
+  record(m, 'pull', median(pulls), 'MiB/s');
+}
 
-    await pushImage(c, 'bench/manifest', 'latest', tinyImage(0));
-    const url = `${node.url}/v2/bench/manifest/manifests/latest`;
-    const anonymous = await token(node, [scope('bench/manifest', 'pull')]);
-    const signedIn = await token(node, [scope('bench/manifest', 'pull')], ADMIN);
-    const probe = await fetch(url, { headers: { authorization: anonymous, accept: MANIFEST_TYPE } });
-    if (probe.status !== 200) throw new Error(`anonymous manifest GET: ${probe.status} (is the repository public?)`);
-    if (!haveWrk()) throw new Error(`${WRK_BIN} not installed (apt-get install -y wrk)`);
-    // Warm-up (JIT, the manifest cache, the pool's connections), not counted.
-    await wrk(url, { accept: MANIFEST_TYPE, authorization: anonymous }, 2, 32);
-    for (const [key, auth] of [
-      ['manifest_get_anonymous', anonymous],
-      ['manifest_get_signed_in', signedIn],
-    ] as const) {
-      meter = cpuMeter(groups);
-      const r = await wrk(url, { accept: MANIFEST_TYPE, authorization: auth }, durationS, 32);
-      cpu[key] = meter.stop();
-      record(key, r.perSec, 'req/s');
-      record(`${key}_p99`, r.p99ms, 'ms');
-    }
+interface RequestWorkload {
+  key: string;
+  url: (m: Measured) => string;
+  headers: (m: Measured) => Record<string, string>;
+}
+
+const REQUESTS: RequestWorkload[] = [
+  {
+    key: 'manifest_get_anonymous',
+    url: (m) => `${m.node.url}/v2/bench/manifest/manifests/latest`,
+    headers: (m) => ({ accept: MANIFEST_TYPE, authorization: m.anonymous }),
+  },
+  {
+    key: 'manifest_get_signed_in',
+    url: (m) => `${m.node.url}/v2/bench/manifest/manifests/latest`,
+    headers: (m) => ({ accept: MANIFEST_TYPE, authorization: m.signedIn }),
+  },
+  {
     // Every `docker pull` asks /token first; anonymously that is a repository lookup.
-    meter = cpuMeter(groups);
-    const t = await wrk(`${node.url}/token?service=wharf&scope=${scope('bench/manifest', 'pull')}`, {}, durationS, 32);
-    cpu.token_anonymous = meter.stop();
-    record('token_anonymous', t.perSec, 'req/s');
-    record('rss_end', rssMiB(pid), 'MiB');
-    record('rss_hwm', hwmMiB(pid), 'MiB');
-  } finally {
-    await c.pool.destroy();
-    await node.cleanup();
+    key: 'token_anonymous',
+    url: (m) => `${m.node.url}/token?service=wharf&scope=${scope('bench/manifest', 'pull')}`,
+    headers: () => ({}),
+  },
+];
+
+/**
+ * wrk -c32 against each node in turn, `reps` rounds, so that other work on the machine falls on
+ * both alike; medians per node. Also the server CPU per request (the node, plus PostgreSQL
+ * when the node uses it): what a request costs, whatever share of the machine the node got.
+ */
+async function measureRequests(nodes: Measured[]): Promise<void> {
+  if (!haveWrk()) throw new Error(`${WRK_BIN} not installed (apt-get install -y wrk)`);
+  // Warm-up (JIT, the manifest cache, the pool's connections), not counted.
+  for (const m of nodes) for (const w of REQUESTS) await wrk(w.url(m), w.headers(m), 1, 32);
+  const runs = new Map<string, { rate: number[]; p99: number[]; cpuUs: number[]; cpu: Record<string, number>[] }>();
+  for (let round = 0; round < reps; round++) {
+    for (const w of REQUESTS) {
+      for (const m of nodes) {
+        const meter = cpuMeter(m.groups);
+        const r = await wrk(w.url(m), w.headers(m), durationS, 32);
+        const cpu = meter.stop();
+        const k = `${m.label}\u0000${w.key}`;
+        const entry = runs.get(k) ?? { rate: [], p99: [], cpuUs: [], cpu: [] };
+        entry.rate.push(r.perSec);
+        entry.p99.push(r.p99ms);
+        const serverCores = (cpu.wharf ?? 0) + (cpu.postgres ?? 0);
+        entry.cpuUs.push((serverCores / r.perSec) * 1e6);
+        entry.cpu.push(cpu);
+        runs.set(k, entry);
+      }
+    }
+    if (round === 0) {
+      for (const m of nodes) if (m.connections) record(m, 'pg_connections_under_load', await m.connections(), '');
+    }
   }
-  return { values, cpu };
+  for (const m of nodes) {
+    for (const w of REQUESTS) {
+      const e = runs.get(`${m.label}\u0000${w.key}`);
+      if (!e) continue;
+      record(m, w.key, median(e.rate), 'req/s');
+      record(m, `${w.key}_p99`, median(e.p99), 'ms');
+      record(m, `${w.key}_cpu_us`, median(e.cpuUs), 'µs server CPU per request');
+      // The CPU split of the round with the median rate.
+      const mid = e.rate.indexOf(median(e.rate));
+      m.result.cpu[w.key] = e.cpu[mid] ?? {};
+    }
+  }
+}
+
+async function finishNode(m: Measured): Promise<void> {
+  const pid = m.node.child.pid as number;
+  record(m, 'rss_end', rssMiB(pid), 'MiB');
+  record(m, 'rss_hwm', hwmMiB(pid), 'MiB');
+  await m.client.pool.destroy();
+  await m.node.cleanup();
 }
 
 /** A layer of `size` bytes, distinct per seed, as a valid tar. */
@@ -218,7 +295,7 @@ async function measureCost(services: Services, counterUrl: string): Promise<Reco
   const out: Record<string, Cost | number> = {};
   let before = await counter.read();
   relay?.take();
-  const step = async (name: string, fn: () => Promise<void>) => {
+  const step = async (name: string, fn: () => Promise<unknown>) => {
     await fn();
     await sleep(1500);
     const after = await counter.read();
@@ -227,7 +304,8 @@ async function measureCost(services: Services, counterUrl: string): Promise<Reco
     before = await counter.read();
   };
   try {
-    await step('idle 1.5 s', async () => undefined);
+    // Background work of an idle node (the webhook queue's poll, schedules).
+    await step('idle 10 s', () => sleep(8500));
     const layers = [layer(11, 300 * 1024), layer(12, 2 * MiB), layer(13, 12 * MiB)];
     const image = tinyImage(7);
     const manifest = Buffer.from(
@@ -283,6 +361,29 @@ async function measureCost(services: Services, counterUrl: string): Promise<Reco
     });
     out.connections = await counter.connections();
     out.rss = rssMiB(node.child.pid as number);
+    if (relay) {
+      // A second node on the same database and bucket, with storage.redirect: blob GETs answer
+      // 307 to a presigned URL, and the client fetches the bytes from the store itself.
+      const second = await startNode({ ...env, WHARF_STORAGE_REDIRECT: 'true' });
+      try {
+        const auth = await token(second, [scope('team/app', 'pull')]);
+        await step('pull through a second node, storage.redirect: true (307 followed)', async () => {
+          const m = await fetch(`${second.url}/v2/team/app/manifests/v1`, {
+            headers: { authorization: auth, accept: MANIFEST_TYPE },
+          });
+          if (m.status !== 200) throw new Error(`GET manifest: ${m.status}`);
+          await m.arrayBuffer();
+          for (const d of [image.configDigest, ...layers.map((l) => l.digest)]) {
+            const r = await fetch(`${second.url}/v2/team/app/blobs/${d}`, { headers: { authorization: auth } });
+            if (r.status !== 200 || !r.redirected)
+              throw new Error(`GET blob ${d}: ${r.status}, redirected ${r.redirected}`);
+            await r.arrayBuffer();
+          }
+        });
+      } finally {
+        await second.cleanup();
+      }
+    }
   } finally {
     await c.pool.destroy();
     await counter.close();
@@ -324,14 +425,28 @@ async function main(): Promise<void> {
       Array.from({ length: reps }, (_, i) => ({ seed: first + i, size, digest: blobDigest(first + i, size) }));
     log(`hashing ${4 * reps} x ${blobMiB} MiB blobs...`);
     const results: Record<string, NodeResult> = {};
-    results.embedded = await measureNode('sqlite + filesystem', {}, meters, {
-      monolithic: series(1000),
-      chunked: series(2000),
-    });
-    results.scaled = await measureNode(scaledLabel, await scaledEnv(services), meters, {
-      monolithic: series(3000),
-      chunked: series(4000),
-    });
+    const connections = services.pg
+      ? (url: string) => async () => {
+          const counter = await PgCounter.open((services.pg as PgCluster).url, url);
+          try {
+            return await counter.connections();
+          } finally {
+            await counter.close();
+          }
+        }
+      : undefined;
+    const embedded = await prepareNode('sqlite + filesystem', {}, meters);
+    const scaled = await prepareNode(scaledLabel, await scaledEnv(services), meters, connections);
+    try {
+      await measureBlobs(embedded, { monolithic: series(1000), chunked: series(2000) });
+      await measureBlobs(scaled, { monolithic: series(3000), chunked: series(4000) });
+      await measureRequests([embedded, scaled]);
+    } finally {
+      await finishNode(embedded);
+      await finishNode(scaled);
+    }
+    results.embedded = embedded.result;
+    results.scaled = scaled.result;
     const cost = services.pg ? await measureCost(services, services.pg.url) : undefined;
 
     const keys = Object.keys(results.embedded?.values ?? {});
@@ -355,10 +470,13 @@ async function main(): Promise<void> {
 
     const fmt = (n: number | null) => (n === null ? '-' : n >= 100 ? n.toFixed(0) : n.toFixed(2));
     process.stdout.write(`\nsqlite + filesystem vs ${scaledLabel}, ${blobMiB} MiB blobs, median of ${reps}\n`);
+    process.stdout.write(
+      `${'workload'.padEnd(30)} ${'sqlite+fs'.padStart(9)} ${scaledLabel.replace(/ /g, '').padStart(12)} ${'ratio'.padStart(7)}  (ratio = second / first; for ms, µs and MiB lower is better)\n`,
+    );
     for (const r of rows) {
       const ratio = r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`;
       process.stdout.write(
-        `${r.key.padEnd(30)} ${fmt(r.embedded).padStart(8)} ${fmt(r.scaled).padStart(8)} ${ratio.padStart(7)}\n`,
+        `${r.key.padEnd(30)} ${fmt(r.embedded).padStart(9)} ${fmt(r.scaled).padStart(12)} ${ratio.padStart(7)}\n`,
       );
     }
     process.stdout.write('\nCPU in cores (1.0 = one core busy) during each workload:\n');
@@ -368,7 +486,21 @@ async function main(): Promise<void> {
         process.stdout.write(`  ${which.padEnd(9)} ${workload.padEnd(24)} ${parts.join(', ')}\n`);
       }
     }
-    if (cost) process.stdout.write(`\nper-node cost (${scaledLabel}):\n${JSON.stringify(cost, null, 1)}\n`);
+    if (cost) {
+      process.stdout.write(`\nper-node cost (${scaledLabel}), counted on a node of its own:\n`);
+      for (const [name, v] of Object.entries(cost)) {
+        if (typeof v === 'number') {
+          process.stdout.write(`  ${name}: ${v.toFixed(0)}\n`);
+          continue;
+        }
+        const ops = Object.entries(v.store);
+        const total = ops.reduce((n, [, k]) => n + k, 0);
+        const store = total === 0 ? 'none' : `${total} (${ops.map(([op, k]) => `${op} ${k}`).join(', ')})`;
+        process.stdout.write(
+          `  ${name}\n    PostgreSQL: ${v.pg.statements} statements, ${v.pg.transactions} transactions, ${v.pg.writes} writes; object store: ${store}\n`,
+        );
+      }
+    }
     const busy = Math.max(loadBefore, report.machine.loadavg1mAfter);
     if (busy > 1) process.stdout.write(`warning: 1-min load average reached ${busy.toFixed(1)}; figures are noisy\n`);
     process.stdout.write(`JSON written to ${args.out}\n`);
