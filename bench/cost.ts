@@ -64,6 +64,16 @@ export class PgCounter {
     return r.rows[0] ?? { statements: 0, transactions: 0, writes: 0 };
   }
 
+  /** Every statement's text and calls so far, for a breakdown (`--statements`). */
+  async perStatement(): Promise<Map<string, number>> {
+    const r = await this.client.query<{ query: string; calls: number }>(
+      `select s.query, s.calls::int as calls from pg_stat_statements s join pg_database d on d.oid = s.dbid
+        where d.datname = $1`,
+      [this.database],
+    );
+    return new Map(r.rows.map((row) => [row.query.replace(/\s+/g, ' ').slice(0, 140), row.calls]));
+  }
+
   /** Connections the nodes hold open to the database now. */
   async connections(): Promise<number> {
     const r = await this.client.query<{ n: number }>(

@@ -4,6 +4,7 @@
 //   npm run bench -- --storage s3 --database postgres      (builds, then only this)
 //   npx tsx bench/scale.ts [--storage s3|filesystem] [--database postgres|sqlite]
 //                          [--size MiB] [--reps N] [--duration s] [--out FILE]
+//                          [--statements] [--cost-only]
 // Both nodes run as users run them: auth.mode token (the default), logs at error. Requests
 // carry bearer tokens from /token: the admin's for pushes, an anonymous one (public
 // repository) and a signed-in user's for the manifest GETs.
@@ -48,6 +49,9 @@ const { values: args } = parseArgs({
     reps: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     out: { type: 'string', default: join(repoRoot, 'bench/results/scale.json') },
+    /** Also print, per cost step, how often each SQL statement ran. */
+    statements: { type: 'boolean', default: false },
+    'cost-only': { type: 'boolean', default: false },
   },
 });
 if (args.storage !== 's3' && args.storage !== 'filesystem') throw new Error('--storage must be s3 or filesystem');
@@ -122,6 +126,8 @@ interface NodeResult {
   values: Record<string, number>;
   /** Per workload: CPU in cores of each process group (and the whole machine). */
   cpu: Record<string, Record<string, number>>;
+  /** Per request workload: each round's req/s and server CPU per request (µs). */
+  rounds: Record<string, { rate: number[]; cpuUs: number[] }>;
 }
 
 /** A node under measurement, with what its workloads need. */
@@ -164,7 +170,7 @@ async function prepareNode(
     node,
     client,
     groups: { wharf: () => [pid], ...meters },
-    result: { values: {}, cpu: {} },
+    result: { values: {}, cpu: {}, rounds: {} },
     anonymous,
     signedIn,
     ...(connections && env.WHARF_DATABASE_URL ? { connections: connections(env.WHARF_DATABASE_URL) } : {}),
@@ -256,6 +262,7 @@ async function measureRequests(nodes: Measured[]): Promise<void> {
       // The CPU split of the round with the median rate.
       const mid = e.rate.indexOf(median(e.rate));
       m.result.cpu[w.key] = e.cpu[mid] ?? {};
+      m.result.rounds[w.key] = { rate: e.rate, cpuUs: e.cpuUs };
     }
   }
 }
@@ -294,6 +301,7 @@ async function measureCost(services: Services, counterUrl: string): Promise<Reco
   const c = new RegistryClient(node.url, 8);
   const out: Record<string, Cost | number> = {};
   let before = await counter.read();
+  let beforeEach = args.statements ? await counter.perStatement() : new Map<string, number>();
   relay?.take();
   const step = async (name: string, fn: () => Promise<unknown>) => {
     await fn();
@@ -301,7 +309,19 @@ async function measureCost(services: Services, counterUrl: string): Promise<Reco
     const after = await counter.read();
     out[name] = { pg: pgDelta(after, before), store: relay?.take() ?? {} };
     log(`[cost] ${name}: ${JSON.stringify(out[name])}`);
+    if (args.statements) {
+      for (const [query, calls] of await counter.perStatement()) {
+        const n = calls - (beforeEach.get(query) ?? 0);
+        if (n > 0) log(`[cost]   ${String(n).padStart(4)}  ${query}`);
+      }
+    }
+    await rebase();
+  };
+  /** What happened so far is not the next step's (after a step, or a node's start-up queries). */
+  const rebase = async () => {
     before = await counter.read();
+    if (args.statements) beforeEach = await counter.perStatement();
+    relay?.take();
   };
   try {
     // Background work of an idle node (the webhook queue's poll, schedules).
@@ -366,8 +386,10 @@ async function measureCost(services: Services, counterUrl: string): Promise<Reco
       // 307 to a presigned URL, and the client fetches the bytes from the store itself.
       const second = await startNode({ ...env, WHARF_STORAGE_REDIRECT: 'true' });
       try {
-        const auth = await token(second, [scope('team/app', 'pull')]);
+        await sleep(1500); // its start-up queries are not the pull's
+        await rebase();
         await step('pull through a second node, storage.redirect: true (307 followed)', async () => {
+          const auth = await token(second, [scope('team/app', 'pull')]);
           const m = await fetch(`${second.url}/v2/team/app/manifests/v1`, {
             headers: { authorization: auth, accept: MANIFEST_TYPE },
           });
@@ -420,33 +442,36 @@ async function main(): Promise<void> {
       const pids = pidsMentioning(swift.dir);
       meters.swift = () => pids;
     }
-    const size = blobMiB * MiB;
-    const series = (first: number): BigBlob[] =>
-      Array.from({ length: reps }, (_, i) => ({ seed: first + i, size, digest: blobDigest(first + i, size) }));
-    log(`hashing ${4 * reps} x ${blobMiB} MiB blobs...`);
     const results: Record<string, NodeResult> = {};
-    const connections = services.pg
-      ? (url: string) => async () => {
-          const counter = await PgCounter.open((services.pg as PgCluster).url, url);
-          try {
-            return await counter.connections();
-          } finally {
-            await counter.close();
+    // --cost-only: only the per-node cost (with --statements, the SQL breakdown).
+    if (!args['cost-only']) {
+      const size = blobMiB * MiB;
+      const series = (first: number): BigBlob[] =>
+        Array.from({ length: reps }, (_, i) => ({ seed: first + i, size, digest: blobDigest(first + i, size) }));
+      log(`hashing ${4 * reps} x ${blobMiB} MiB blobs...`);
+      const connections = services.pg
+        ? (url: string) => async () => {
+            const counter = await PgCounter.open((services.pg as PgCluster).url, url);
+            try {
+              return await counter.connections();
+            } finally {
+              await counter.close();
+            }
           }
-        }
-      : undefined;
-    const embedded = await prepareNode('sqlite + filesystem', {}, meters);
-    const scaled = await prepareNode(scaledLabel, await scaledEnv(services), meters, connections);
-    try {
-      await measureBlobs(embedded, { monolithic: series(1000), chunked: series(2000) });
-      await measureBlobs(scaled, { monolithic: series(3000), chunked: series(4000) });
-      await measureRequests([embedded, scaled]);
-    } finally {
-      await finishNode(embedded);
-      await finishNode(scaled);
+        : undefined;
+      const embedded = await prepareNode('sqlite + filesystem', {}, meters);
+      const scaled = await prepareNode(scaledLabel, await scaledEnv(services), meters, connections);
+      try {
+        await measureBlobs(embedded, { monolithic: series(1000), chunked: series(2000) });
+        await measureBlobs(scaled, { monolithic: series(3000), chunked: series(4000) });
+        await measureRequests([embedded, scaled]);
+      } finally {
+        await finishNode(embedded);
+        await finishNode(scaled);
+      }
+      results.embedded = embedded.result;
+      results.scaled = scaled.result;
     }
-    results.embedded = embedded.result;
-    results.scaled = scaled.result;
     const cost = services.pg ? await measureCost(services, services.pg.url) : undefined;
 
     const keys = Object.keys(results.embedded?.values ?? {});
@@ -463,6 +488,7 @@ async function main(): Promise<void> {
       config: { ...args, scaled: scaledLabel },
       rows,
       cpuCores: { embedded: results.embedded?.cpu, scaled: results.scaled?.cpu },
+      rounds: { embedded: results.embedded?.rounds, scaled: results.scaled?.rounds },
       cost: cost ?? null,
     };
     await mkdir(dirname(args.out), { recursive: true });
