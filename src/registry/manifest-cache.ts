@@ -58,6 +58,8 @@ export class ManifestCache {
   private readonly manifests = new Map<string, ManifestEntry>();
   /** Database reads under way, by repository and tag or digest. */
   private readonly flights = new Map<string, Flight>();
+  /** One-component names seen to exist (repository → expiry): their reads need no alias lookup. */
+  private readonly existing = new Map<string, number>();
   private bytes = 0;
   private gen = 0;
   private readonly maxEntries: number;
@@ -150,6 +152,30 @@ export class ManifestCache {
     return promise;
   }
 
+  /**
+   * Whether `repository` was seen to exist within the expiry. Only existence is kept, never an
+   * alias (`x` read as `library/x`): a repository appears by a push that does not pass here, but
+   * goes away only through `forgetRepository`.
+   */
+  exists(repository: string): boolean {
+    const expires = this.existing.get(repository);
+    if (expires === undefined) return false;
+    if (expires > Date.now()) return true;
+    this.existing.delete(repository);
+    return false;
+  }
+
+  /** `repository` exists (a lookup begun at `generation` found it). */
+  rememberExists(repository: string, generation: number): void {
+    if (generation !== this.gen) return;
+    this.existing.delete(repository); // re-inserted last: Map order is eviction order
+    this.existing.set(repository, Date.now() + this.ttlMs);
+    if (this.existing.size > this.maxEntries) {
+      const first = this.existing.keys().next();
+      if (!first.done) this.existing.delete(first.value);
+    }
+  }
+
   /** The tag was moved or deleted. */
   forgetTag(repository: string, tag: string): void {
     this.gen++;
@@ -169,6 +195,7 @@ export class ManifestCache {
   /** The repository was deleted: everything cached under its name. */
   forgetRepository(repository: string): void {
     this.gen++;
+    this.existing.delete(repository);
     const prefix = key(repository, '');
     for (const tk of this.tags.keys()) if (tk.startsWith(prefix)) this.tags.delete(tk);
     for (const [mk, e] of this.manifests) if (mk.startsWith(prefix)) this.dropManifest(mk, e);

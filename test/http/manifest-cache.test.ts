@@ -5,6 +5,7 @@
 // is 404 MANIFEST_UNKNOWN (OCI conformance v1.1.1), while writes still refuse the name.
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setOfficial } from '../../src/hub/official.js';
 import { ManifestCache } from '../../src/registry/manifest-cache.js';
 import type { WharfServer } from '../../src/server/app.js';
 import { errorCodes, pushImage } from '../support/push.js';
@@ -201,6 +202,44 @@ describe('manifest cache: every change shows on the next GET', () => {
     await new Promise((resolve) => setTimeout(resolve, 80));
     expect(cache.tag('r', 't4')).toBeUndefined();
     expect(cache.manifest('r', 'sha256:9')).toBeUndefined();
+  });
+});
+
+describe('manifest cache: reads of one-component names', () => {
+  let server: WharfServer;
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    server = await memoryServer();
+    app = server.app;
+  });
+  afterAll(() => server.close());
+
+  it('an existing top-level repository is remembered, so its reads skip the alias lookup', async () => {
+    const pushed = await pushImage(app, 'solo', 'latest');
+    expect((await get(app, '/v2/solo/manifests/latest')).digest).toBe(pushed.digest);
+    expect(server.ctx.manifestCache?.exists('solo')).toBe(true);
+    expect((await get(app, '/v2/nothere/manifests/latest')).status).toBe(404);
+    expect(server.ctx.manifestCache?.exists('nothere')).toBe(false);
+  });
+
+  it('a name read as its official library/ repository is served by its own repository right after a push', async () => {
+    const official = await pushImage(app, 'library/base', 'latest', { layers: ['official'] });
+    expect(await setOfficial(server.ctx.db, 'library/base', true)).toBe(true);
+    expect((await get(app, '/v2/base/manifests/latest')).digest).toBe(official.digest);
+    // The alias is never remembered: a push that creates `base` shows at once.
+    const own = await pushImage(app, 'base', 'latest', { layers: ['own'] });
+    expect((await get(app, '/v2/base/manifests/latest')).digest).toBe(own.digest);
+  });
+
+  it('forgetRepository drops what is remembered, and a lookup begun before it does not put it back', () => {
+    const cache = new ManifestCache();
+    cache.rememberExists('x', cache.generation);
+    expect(cache.exists('x')).toBe(true);
+    const seen = cache.generation;
+    cache.forgetRepository('x');
+    expect(cache.exists('x')).toBe(false);
+    cache.rememberExists('x', seen);
+    expect(cache.exists('x')).toBe(false);
   });
 });
 
