@@ -48,6 +48,8 @@ export class PgCounter {
 
   static async open(adminUrl: string, databaseUrl: string): Promise<PgCounter> {
     const client = new pg.Client({ connectionString: adminUrl });
+    // The cluster may be stopped under it (an interrupted bench): that must not crash the stop.
+    client.on('error', () => undefined);
     await client.connect();
     return new PgCounter(client, new URL(databaseUrl).pathname.slice(1));
   }

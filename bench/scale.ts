@@ -419,6 +419,10 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0] ?? 0;
   const scaledLabel = `${args.database} + ${args.storage}`;
   const services: Services = { next: 1 };
+  stopServices = async () => {
+    await services.swift?.stop();
+    await services.pg?.stop();
+  };
   const meters: Record<string, () => number[]> = {};
   try {
     if (args.database === 'postgres') {
@@ -531,12 +535,19 @@ async function main(): Promise<void> {
     if (busy > 1) process.stdout.write(`warning: 1-min load average reached ${busy.toFixed(1)}; figures are noisy\n`);
     process.stdout.write(`JSON written to ${args.out}\n`);
   } finally {
-    await services.swift?.stop();
-    await services.pg?.stop();
+    await stopServices();
   }
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+/** Stops PostgreSQL and Swift: they run detached and would outlive an interrupted bench. */
+let stopServices = async (): Promise<void> => undefined;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    void stopServices().finally(() => process.exit(130));
+  });
+}
+// A closed stdout (`| head`) must not kill the bench before it stops the services.
+process.stdout.on('error', () => undefined);
 
 main().catch((err: unknown) => {
   log(err instanceof Error ? (err.stack ?? err.message) : String(err));
