@@ -20,6 +20,8 @@ export class HttpStatusError extends Error {}
 
 export class RegistryClient {
   readonly pool: Pool;
+  /** Sent with every request when set (a bearer token, for servers in token mode). */
+  authorization: string | undefined;
 
   constructor(
     readonly origin: string,
@@ -37,6 +39,11 @@ export class RegistryClient {
     });
   }
 
+  /** `extra` plus the Authorization header, if any. */
+  headers(extra: Record<string, string> = {}): Record<string, string> {
+    return this.authorization === undefined ? extra : { ...extra, authorization: this.authorization };
+  }
+
   async close(): Promise<void> {
     await this.pool.close();
   }
@@ -46,7 +53,7 @@ export class RegistryClient {
     path: string,
     opts: ReqOptions = {},
   ): Promise<Reply & { text: string }> {
-    const res = await this.pool.request({ method, path, headers: opts.headers ?? {}, body: opts.body ?? null });
+    const res = await this.pool.request({ method, path, headers: this.headers(opts.headers), body: opts.body ?? null });
     let text = '';
     if (opts.text === true || res.statusCode >= 400) text = await res.body.text();
     else await res.body.dump({ limit: Number.MAX_SAFE_INTEGER });

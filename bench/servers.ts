@@ -178,7 +178,7 @@ async function startOnce(kind: ServerKind, repoRoot: string, env: NodeJS.Process
 }
 
 /** The pid and all its descendants, in case a server forks workers. */
-function processTree(pid: number): number[] {
+export function processTree(pid: number): number[] {
   const out = [pid];
   for (let i = 0; i < out.length; i++) {
     const p = out[i] as number;

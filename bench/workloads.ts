@@ -81,7 +81,7 @@ export async function pushStreamed(c: RegistryClient, repo: string, blob: BigBlo
 /** GET the blob and consume the stream, counting bytes. */
 export async function pullBlob(c: RegistryClient, repo: string, blob: BigBlob): Promise<number> {
   const t0 = performance.now();
-  const res = await c.pool.request({ method: 'GET', path: `/v2/${repo}/blobs/${blob.digest}` });
+  const res = await c.pool.request({ method: 'GET', path: `/v2/${repo}/blobs/${blob.digest}`, headers: c.headers() });
   if (res.statusCode !== 200) {
     const text = await res.body.text();
     throw new HttpStatusError(`GET blob: HTTP ${res.statusCode} ${text.slice(0, 200)}`);

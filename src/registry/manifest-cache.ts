@@ -19,6 +19,10 @@ import type { ManifestRecord } from '../metadata/manifests.js';
  * A read that started before a change must not put the old answer back after the change's
  * `forget…`: fills carry the `generation` seen before the database read, and are dropped when
  * any forget happened in between.
+ *
+ * `load` reads each missing key once: when an entry expires under load, the requests that miss
+ * at that moment share one database read instead of each sending its own (on PostgreSQL a read
+ * is a round trip; 32 of them per second per hot tag queue behind the node's pool).
  */
 export interface ManifestCacheOptions {
   /** Most manifests kept (least recently filled go first). */
@@ -41,12 +45,21 @@ interface ManifestEntry {
   expires: number;
 }
 
+interface Flight {
+  generation: number;
+  promise: Promise<ManifestRecord | undefined>;
+}
+
 // NUL cannot appear in repository names, tags or digests.
 const key = (repository: string, part: string): string => `${repository}\u0000${part}`;
 
 export class ManifestCache {
   private readonly tags = new Map<string, TagEntry>();
   private readonly manifests = new Map<string, ManifestEntry>();
+  /** Database reads under way, by repository and tag or digest. */
+  private readonly flights = new Map<string, Flight>();
+  /** One-component names seen to exist (repository → expiry): their reads need no alias lookup. */
+  private readonly existing = new Map<string, number>();
   private bytes = 0;
   private gen = 0;
   private readonly maxEntries: number;
@@ -112,6 +125,57 @@ export class ManifestCache {
     }
   }
 
+  /**
+   * A cache miss: `read` from the database and remember the answer. Callers that miss the same
+   * tag or digest while a read runs share it, unless something was forgotten since it began
+   * (they could be asking because of that change: they read again).
+   */
+  load(
+    repository: string,
+    tag: string | undefined,
+    reference: string,
+    read: () => Promise<ManifestRecord | undefined>,
+  ): Promise<ManifestRecord | undefined> {
+    const k = key(repository, reference);
+    const generation = this.gen;
+    const running = this.flights.get(k);
+    if (running !== undefined && running.generation === generation) return running.promise;
+    const promise = read()
+      .then((found) => {
+        if (found) this.remember(repository, tag, found, generation);
+        return found;
+      })
+      .finally(() => {
+        if (this.flights.get(k)?.promise === promise) this.flights.delete(k);
+      });
+    this.flights.set(k, { generation, promise });
+    return promise;
+  }
+
+  /**
+   * Whether `repository` was seen to exist within the expiry. Only existence is kept, never an
+   * alias (`x` read as `library/x`): a repository appears by a push that does not pass here, but
+   * goes away only through `forgetRepository`.
+   */
+  exists(repository: string): boolean {
+    const expires = this.existing.get(repository);
+    if (expires === undefined) return false;
+    if (expires > Date.now()) return true;
+    this.existing.delete(repository);
+    return false;
+  }
+
+  /** `repository` exists (a lookup begun at `generation` found it). */
+  rememberExists(repository: string, generation: number): void {
+    if (generation !== this.gen) return;
+    this.existing.delete(repository); // re-inserted last: Map order is eviction order
+    this.existing.set(repository, Date.now() + this.ttlMs);
+    if (this.existing.size > this.maxEntries) {
+      const first = this.existing.keys().next();
+      if (!first.done) this.existing.delete(first.value);
+    }
+  }
+
   /** The tag was moved or deleted. */
   forgetTag(repository: string, tag: string): void {
     this.gen++;
@@ -131,6 +195,7 @@ export class ManifestCache {
   /** The repository was deleted: everything cached under its name. */
   forgetRepository(repository: string): void {
     this.gen++;
+    this.existing.delete(repository);
     const prefix = key(repository, '');
     for (const tk of this.tags.keys()) if (tk.startsWith(prefix)) this.tags.delete(tk);
     for (const [mk, e] of this.manifests) if (mk.startsWith(prefix)) this.dropManifest(mk, e);

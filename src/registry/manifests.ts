@@ -11,7 +11,7 @@ import {
   putManifest,
   deleteManifest as removeManifest,
 } from '../metadata/manifests.js';
-import { ensureRepository, findRepositoryId } from '../metadata/repositories.js';
+import { ensureRepository, findRepositoryId, resolveReadName } from '../metadata/repositories.js';
 import { deleteTag } from '../metadata/tags.js';
 import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.js';
 import { type Descriptor, ManifestFormatError, type ParsedManifest, parseManifest } from '../oci/manifest.js';
@@ -75,13 +75,25 @@ async function lookup(ctx: RegistryContext, repository: string, ref: Reference):
       ? getManifestByTag(ctx.db, repository, ref.tag)
       : getManifestByDigest(ctx.db, repository, ref.digest);
   if (!cache) return read();
-  const generation = cache.generation;
   const digest = ref.kind === 'tag' ? cache.tag(repository, ref.tag) : ref.digest;
   const hit = digest === undefined ? undefined : cache.manifest(repository, digest);
   if (hit) return hit;
-  const found = await read();
-  if (found) cache.remember(repository, ref.kind === 'tag' ? ref.tag : undefined, found, generation);
-  return found;
+  if (ref.kind === 'tag') return cache.load(repository, ref.tag, ref.tag, read);
+  return cache.load(repository, undefined, ref.digest, read);
+}
+
+/**
+ * The repository a read of `name` (one component, e.g. `alpine`) is served from: `name` itself
+ * when it exists, else an official `library/name`. An existing name is remembered in
+ * ctx.manifestCache, so that reads of a top-level repository do not each ask the database.
+ */
+export async function resolveReadTarget(ctx: RegistryContext, name: string): Promise<string> {
+  const cache = ctx.manifestCache;
+  if (cache?.exists(name)) return name;
+  const generation = cache?.generation ?? 0;
+  const target = await resolveReadName(ctx.db, name);
+  if (target === name) cache?.rememberExists(name, generation);
+  return target ?? name;
 }
 
 /** A manifest by tag or digest; with `pull` (a GET, not a HEAD) the read counts as a pull event. */

@@ -5,6 +5,7 @@
 // is 404 MANIFEST_UNKNOWN (OCI conformance v1.1.1), while writes still refuse the name.
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setOfficial } from '../../src/hub/official.js';
 import { ManifestCache } from '../../src/registry/manifest-cache.js';
 import type { WharfServer } from '../../src/server/app.js';
 import { errorCodes, pushImage } from '../support/push.js';
@@ -122,6 +123,68 @@ describe('manifest cache: every change shows on the next GET', () => {
     expect(cache.tag('r', 't')).toBe('sha256:old');
   });
 
+  it('misses of one tag at the same moment share one database read', async () => {
+    const cache = new ManifestCache();
+    const record = { digest: 'sha256:one', mediaType: 'x', size: 2, content: new Uint8Array([1, 2]) };
+    let reads = 0;
+    let answer: (r: typeof record) => void = () => undefined;
+    const read = () => {
+      reads++;
+      return new Promise<typeof record>((resolve) => {
+        answer = resolve;
+      });
+    };
+    const waiting = Array.from({ length: 20 }, () => cache.load('r', 't', 't', read));
+    // Another tag and the digest are other keys: reads of their own.
+    const other = cache.load('r', 'u', 'u', async () => ({ ...record, digest: 'sha256:two' }));
+    expect(reads).toBe(1);
+    answer(record);
+    for (const found of await Promise.all(waiting)) expect(found?.digest).toBe('sha256:one');
+    expect((await other)?.digest).toBe('sha256:two');
+    expect(cache.tag('r', 't')).toBe('sha256:one');
+    // Once answered, a later miss reads again (here: after the entry is forgotten).
+    cache.forgetTag('r', 't');
+    await cache.load('r', 't', 't', async () => {
+      reads++;
+      return record;
+    });
+    expect(reads).toBe(2);
+  });
+
+  it('a miss after a change does not join a read that began before it', async () => {
+    const cache = new ManifestCache();
+    const rec = (digest: string) => ({ digest, mediaType: 'x', size: 2, content: new Uint8Array([1, 2]) });
+    let answerOld: (r: ReturnType<typeof rec>) => void = () => undefined;
+    const before = cache.load('r', 't', 't', () => new Promise((resolve) => (answerOld = resolve)));
+    cache.forgetTag('r', 't'); // a PUT moved the tag meanwhile
+    const after = cache.load('r', 't', 't', async () => rec('sha256:new'));
+    expect((await after)?.digest).toBe('sha256:new');
+    answerOld(rec('sha256:old'));
+    expect((await before)?.digest).toBe('sha256:old');
+    // The old answer was not put back over the new one.
+    expect(cache.tag('r', 't')).toBe('sha256:new');
+  });
+
+  it('a failed shared read fails every waiting request, and the next miss tries again', async () => {
+    const cache = new ManifestCache();
+    let fail: (err: Error) => void = () => undefined;
+    const read = () => new Promise<undefined>((_resolve, reject) => (fail = reject));
+    const waiting = [cache.load('r', 't', 't', read), cache.load('r', 't', 't', read)];
+    fail(new Error('database unreachable'));
+    for (const w of waiting) await expect(w).rejects.toThrow('database unreachable');
+    const record = { digest: 'sha256:back', mediaType: 'x', size: 1, content: new Uint8Array(1) };
+    expect((await cache.load('r', 't', 't', async () => record))?.digest).toBe('sha256:back');
+  });
+
+  it('concurrent GETs of an expired tag all get the current manifest', async () => {
+    const pushed = await pushImage(app, 'herd', 'latest');
+    const second = await pushImage(app, 'herd', 'latest', { layers: ['two'] });
+    expect(second.digest).not.toBe(pushed.digest);
+    server.ctx.manifestCache?.forgetRepository('herd'); // as if every entry had expired
+    const answers = await Promise.all(Array.from({ length: 16 }, () => get(app, '/v2/herd/manifests/latest')));
+    for (const a of answers) expect([a.status, a.digest]).toEqual([200, second.digest]);
+  });
+
   it('stays bounded and expires entries', async () => {
     const cache = new ManifestCache({ maxEntries: 3, maxBytes: 10, ttlMs: 50 });
     const rec = (i: number, size = 2) => ({
@@ -139,6 +202,44 @@ describe('manifest cache: every change shows on the next GET', () => {
     await new Promise((resolve) => setTimeout(resolve, 80));
     expect(cache.tag('r', 't4')).toBeUndefined();
     expect(cache.manifest('r', 'sha256:9')).toBeUndefined();
+  });
+});
+
+describe('manifest cache: reads of one-component names', () => {
+  let server: WharfServer;
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    server = await memoryServer();
+    app = server.app;
+  });
+  afterAll(() => server.close());
+
+  it('an existing top-level repository is remembered, so its reads skip the alias lookup', async () => {
+    const pushed = await pushImage(app, 'solo', 'latest');
+    expect((await get(app, '/v2/solo/manifests/latest')).digest).toBe(pushed.digest);
+    expect(server.ctx.manifestCache?.exists('solo')).toBe(true);
+    expect((await get(app, '/v2/nothere/manifests/latest')).status).toBe(404);
+    expect(server.ctx.manifestCache?.exists('nothere')).toBe(false);
+  });
+
+  it('a name read as its official library/ repository is served by its own repository right after a push', async () => {
+    const official = await pushImage(app, 'library/base', 'latest', { layers: ['official'] });
+    expect(await setOfficial(server.ctx.db, 'library/base', true)).toBe(true);
+    expect((await get(app, '/v2/base/manifests/latest')).digest).toBe(official.digest);
+    // The alias is never remembered: a push that creates `base` shows at once.
+    const own = await pushImage(app, 'base', 'latest', { layers: ['own'] });
+    expect((await get(app, '/v2/base/manifests/latest')).digest).toBe(own.digest);
+  });
+
+  it('forgetRepository drops what is remembered, and a lookup begun before it does not put it back', () => {
+    const cache = new ManifestCache();
+    cache.rememberExists('x', cache.generation);
+    expect(cache.exists('x')).toBe(true);
+    const seen = cache.generation;
+    cache.forgetRepository('x');
+    expect(cache.exists('x')).toBe(false);
+    cache.rememberExists('x', seen);
+    expect(cache.exists('x')).toBe(false);
   });
 });
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { resolveReadName } from '../../metadata/repositories.js';
 import { isValidRepositoryName } from '../../oci/name.js';
 import { fail } from '../../registry/errors.js';
+import { resolveReadTarget } from '../../registry/manifests.js';
 import type { Need } from '../authorizer.js';
 import { registryErrorHandler } from '../errors.js';
 import { setRouteLabel } from '../metrics.js';
@@ -99,7 +99,7 @@ export async function v2Routes(app: FastifyInstance, deps: V2Deps): Promise<void
       const principal = await authorizer.check(req, needOf(route.label, req.method as Method, name));
       // Reads of `x` may be served by an official `library/x` (access was checked on `x`).
       const aliasable = route.named && reading && !name.includes('/');
-      const target = aliasable ? ((await resolveReadName(ctx.db, name)) ?? name) : name;
+      const target = aliasable ? await resolveReadTarget(ctx, name) : name;
       return handler({ req, reply, query, name: target, param: m[2] === undefined ? '' : decode(m[2]), principal });
     }
     setRouteLabel(req.raw, 'unknown');

@@ -135,6 +135,47 @@ export class S3Driver implements StorageDriver {
     }
   }
 
+  /**
+   * The object, or `span` of it, in one GetObject and no HEAD before it (a pull through the node
+   * costs the store one request per blob): a missing object or a span past its end is an error
+   * before any byte is read.
+   */
+  private async spanBody(path: string, span: ByteSpan | undefined): Promise<Readable> {
+    const offset = span?.offset ?? 0;
+    if (span && (span.offset < 0 || span.length <= 0)) {
+      // Nothing to fetch, or nothing valid: only whether the object exists (and is long enough) matters.
+      const size = await this.sizeOf(path);
+      if (offset < 0 || span.length < 0 || offset + span.length > size) throw new InvalidOffsetError(path, offset);
+      return Readable.from([]);
+    }
+    let body: Readable;
+    let received: number;
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key(path),
+          Range: span ? `bytes=${span.offset}-${span.offset + span.length - 1}` : undefined,
+        }),
+      );
+      body = out.Body as Readable;
+      received = Number(out.ContentLength ?? 0);
+    } catch (err) {
+      if (isNotFound(err)) throw new PathNotFoundError(path);
+      // 416: the span starts at or past the end.
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) {
+        throw new InvalidOffsetError(path, offset);
+      }
+      throw err;
+    }
+    // A span that runs past the end comes back shorter (S3 clamps the range): refused, as before.
+    if (span && received !== span.length) {
+      body.destroy();
+      throw new InvalidOffsetError(path, offset);
+    }
+    return body;
+  }
+
   async getContent(path: string): Promise<Buffer> {
     checkPath(path);
     const parts: Buffer[] = [];
@@ -156,11 +197,7 @@ export class S3Driver implements StorageDriver {
 
   async sendTo(path: string, dest: Writable, span?: ByteSpan): Promise<void> {
     checkPath(path);
-    const size = await this.sizeOf(path);
-    const offset = span?.offset ?? 0;
-    const length = span ? span.length : size - offset;
-    if (offset < 0 || length < 0 || offset + length > size) throw new InvalidOffsetError(path, offset);
-    const body = await this.body(path, offset, length);
+    const body = await this.spanBody(path, span);
     try {
       for await (const chunk of body) await writeAndFlush(dest, chunk as Buffer);
     } finally {
