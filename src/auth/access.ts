@@ -61,7 +61,8 @@ export class AccessPolicy {
       }
     }
     if (account && nsName === undefined && this.options.allowTopLevel) return all;
-    const ns = nsName === undefined ? undefined : await findNamespace(this.db, nsName);
+    // Only an account can administer a namespace: an anonymous request skips the lookup.
+    const ns = nsName === undefined || !account ? undefined : await findNamespace(this.db, nsName);
     if (account && nsName !== undefined && (await this.administers(account, nsName, ns))) {
       if (repo || !ns) return all;
       return this.creatable(account, name, ns);

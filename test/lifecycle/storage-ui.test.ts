@@ -113,4 +113,21 @@ describe('storage pages of the web UI', () => {
     expect((await bob.get('/u/alice/storage')).statusCode).toBe(404);
     expect((await bob.get(settings)).statusCode).toBe(404);
   });
+
+  it('deleting a repository from its settings page: its manifests are unknown at once (not served from the cache)', async () => {
+    const pusher = await asPusher(app, 'alice', PASSWORDS.alice, 'alice/gone');
+    await pushImage(pusher, 'alice/gone', 'latest', { layers: ['gone layer'] });
+    const manifest = () => pusher.inject({ method: 'GET', url: '/v2/alice/gone/manifests/latest' });
+    // Read once so that the manifest cache holds the tag.
+    expect((await manifest()).statusCode).toBe(200);
+    const alice = new Browser(app);
+    await alice.post('/signin', { username: 'alice', password: PASSWORDS.alice }, '/signin');
+    const deleted = await alice.post(
+      '/r/alice/gone/settings/delete',
+      { confirm: 'alice/gone' },
+      '/r/alice/gone/settings',
+    );
+    expect(deleted.statusCode).toBe(303);
+    expect((await manifest()).statusCode).toBe(404);
+  });
 });

@@ -265,6 +265,8 @@ export async function managePages(app: FastifyInstance, deps: UiDeps): Promise<v
         id: String(req.id),
       },
     });
+    // As the API does: this node's manifest cache must not answer for the deleted repository.
+    deps.registry?.manifestCache?.forgetRepository(repo.fullName);
     await record(req, account, 'repository.delete', repo.fullName);
     return reply.redirect(`/u/${account.username}`, 303);
   });
