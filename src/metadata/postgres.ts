@@ -50,10 +50,17 @@ class WharfPostgresDialect extends PostgresDialect {
   }
 }
 
-/** SQLite functions the shipped migrations use, defined for PostgreSQL before they run. */
+/**
+ * SQLite functions the shipped migrations use, defined for PostgreSQL before they run. Under an
+ * advisory lock: nodes starting at once on one database would otherwise race in `create or
+ * replace function` (a unique violation in pg_proc stops all but one).
+ */
 async function defineSqliteFunctions(db: Kysely<unknown>): Promise<void> {
-  await sql`create or replace function instr(text, text) returns integer
-    language sql immutable as 'select strpos($1, $2)'`.execute(db);
+  await db.transaction().execute(async (tx) => {
+    await sql`select pg_advisory_xact_lock(hashtext('wharf:define-sqlite-functions'))`.execute(tx);
+    await sql`create or replace function instr(text, text) returns integer
+      language sql immutable as 'select strpos($1, $2)'`.execute(tx);
+  });
 }
 
 /** Opens a PostgreSQL database through a pool and brings its schema up to date. */

@@ -65,6 +65,16 @@ describe(`wharf migrate (${process.env.WHARF_TEST_DATABASE === 'postgres' ? 'Pos
     expect(second.stdout).toContain('database schema is up to date');
   });
 
+  it('eight nodes opening one empty database at once all start, and each migration is applied once', async () => {
+    const { location } = await freshData();
+    const nodes = await Promise.all(Array.from({ length: 8 }, () => openMetadata(location)));
+    try {
+      expect(await migrationNames(location)).toEqual(Object.keys(registryMigrations).sort());
+    } finally {
+      await Promise.all(nodes.map((db) => db.destroy()));
+    }
+  });
+
   it('a schema migrated by a newer Wharf is refused by serve, migrate and the library', async () => {
     const { dir, env, location } = await freshData();
     await addFutureMigration(location);
