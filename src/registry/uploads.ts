@@ -84,6 +84,19 @@ function pipeInto(body: Readable, dest: Writable, stop: () => void): Promise<voi
 /** A blob deletion mark older than this belongs to a GC that died: an upload finishes it itself. */
 const STALE_DELETION_MS = 30_000;
 
+/**
+ * How long a request whose session lost its bytes waits for the request that took them to drop
+ * the session (that one only has its transaction and clean-up left to do).
+ */
+const VANISHED_WAIT_MS = 30_000;
+
+/** Thrown inside finish: another request finished the session under the same digest. */
+class FinishedElsewhere extends Error {
+  constructor(readonly size: number) {
+    super('the upload was finished by another request');
+  }
+}
+
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export class Uploads {
@@ -130,11 +143,13 @@ export class Uploads {
     repository: string,
     id: string,
     body: Readable,
-    opts: { range?: { start: number; end: number }; length?: number; durable?: boolean } = {},
+    opts: { range?: { start: number; end: number }; length?: number; durable?: boolean; digest?: string } = {},
   ): Promise<number> {
     await this.get(repository, id);
     return this.exclusive(id, async () => {
       const current = await this.size(id);
+      // Appending to what is left would store a blob with a hole (or just this chunk).
+      if (await this.vanished(id, current)) await this.settleVanished(repository, id, opts.digest);
       const { range, length } = opts;
       if (range) {
         if (range.start !== current || range.end < range.start) {
@@ -180,7 +195,18 @@ export class Uploads {
    */
   async finish(repository: string, id: string, digestValue: string | undefined, body?: Readable): Promise<number> {
     const digest = requireDigest(digestValue);
-    if (body) await this.append(repository, id, body, { durable: true });
+    try {
+      return await this.finishSession(repository, id, digest, body);
+    } catch (err) {
+      // Another request (on another node) finished this session under the same digest meanwhile:
+      // a PUT passed on again by the balancer gets the answer the first attempt got.
+      if (err instanceof FinishedElsewhere) return err.size;
+      throw err;
+    }
+  }
+
+  private async finishSession(repository: string, id: string, digest: Digest, body?: Readable): Promise<number> {
+    if (body) await this.append(repository, id, body, { durable: true, digest: digest.value });
     else {
       await this.get(repository, id);
       // Make sure bytes from earlier chunks are on stable storage before the rename.
@@ -189,6 +215,9 @@ export class Uploads {
     }
     return this.exclusive(id, async () => {
       const size = await this.size(id);
+      // Fewer bytes than the session received: never the digest of what is left (the empty
+      // sha256 when another node has just moved them under the digest).
+      if (await this.vanished(id, size)) await this.settleVanished(repository, id, digest.value);
       const actual = await this.digestOf(id, digest, size);
       if (actual !== digest.value) {
         await this.discard(id);
@@ -212,6 +241,8 @@ export class Uploads {
           },
         });
       } catch (err) {
+        // The bytes went while this request verified them: another request is finishing the session.
+        if (err instanceof PathNotFoundError) await this.settleVanished(repository, id, digest.value);
         // The database is full: the blob's bytes go, unless another upload has recorded it.
         if (isOutOfSpace(err) && !(await findBlob(this.ctx.db, digest.value).catch(() => true))) {
           await this.ctx.storage.delete(paths.blob(digest)).catch(() => {});
@@ -275,6 +306,41 @@ export class Uploads {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }
+  }
+
+  /**
+   * Whether the store holds fewer bytes (`size`) than this session is known to have received: the
+   * hash state kept after the last chunk, in this process or saved beside the data by any node.
+   * The data only grows while the session lives, so fewer bytes mean that another request moved
+   * or removed them (a finish or cancel on another node), or that the store answered wrongly.
+   */
+  private async vanished(id: string, size: number): Promise<boolean> {
+    const known = this.hashes.get(id);
+    if (known && known.offset === size) return false;
+    if (known && known.offset > size) return true;
+    const saved = await this.savedHashState(id);
+    return saved !== undefined && saved.offset > size;
+  }
+
+  /**
+   * Settles a request whose session lost its bytes under it, without touching the session (the
+   * request that took them owns it): waits until that request has dropped the session, then
+   * throws FinishedElsewhere when the blob `digest` is now in the repository, BLOB_UPLOAD_UNKNOWN
+   * when the session ended without it, and UNAVAILABLE when the session stays (the store, not a
+   * request, lost the bytes: the client may retry, nothing is discarded).
+   */
+  private async settleVanished(repository: string, id: string, digest?: string): Promise<never> {
+    this.hashes.delete(id);
+    const deadline = Date.now() + VANISHED_WAIT_MS;
+    while ((await findUpload(this.ctx.db, id)) !== undefined) {
+      if (Date.now() > deadline) {
+        fail('UNAVAILABLE', { message: "the upload's received bytes are missing from blob storage; try again later" });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const blob = digest === undefined ? undefined : await findLinkedBlob(this.ctx.db, repository, digest);
+    if (blob) throw new FinishedElsewhere(Number(blob.size));
+    fail('BLOB_UPLOAD_UNKNOWN', { detail: { uuid: id } });
   }
 
   /** One request at a time per session: a second concurrent one is refused, not interleaved. */

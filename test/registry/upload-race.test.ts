@@ -1,0 +1,160 @@
+// Issue 12: uploads shared by several nodes on PostgreSQL + S3 (Swift), hunting the race in which
+// a node answered DIGEST_INVALID with the *empty* sha256 as the actual digest: it found no bytes
+// at the finish, because another request on another node (a PUT that nginx's proxy_next_upstream
+// passed on again, PUT being idempotent) had already moved them under the digest. Each node here
+// is its own Uploads with its own S3 client and its own PostgreSQL pool, as `wharf serve` has.
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { type MetadataDb, openMetadata } from '../../src/metadata/db.js';
+import { findUpload } from '../../src/metadata/uploads.js';
+import type { RegistryContext } from '../../src/registry/context.js';
+import { RegistryError } from '../../src/registry/errors.js';
+import { Uploads } from '../../src/registry/uploads.js';
+import { PathNotFoundError, type StorageDriver } from '../../src/storage/driver.js';
+import { PART_MIN, S3Driver } from '../../src/storage/drivers/s3.js';
+import { paths } from '../../src/storage/paths.js';
+import { createDatabase, type PgCluster, startPostgres } from '../support/postgres.js';
+import { SWIFT_TOOLS, type SwiftStore, startSwift } from '../support/swift.js';
+import { interopDescribe, interopIt, waitFor } from '../support/tools.js';
+
+const TOOLS = [...SWIFT_TOOLS, 'pg_ctlcluster'];
+const BUCKET = 'upload-race';
+const EMPTY_SHA256 = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+interface Node {
+  uploads: Uploads;
+  db: MetadataDb;
+  /** Runs before each storage call of this node (a test's gate); the call waits for it. */
+  before?: (method: string, path: string) => Promise<void>;
+  /** Upload data paths this node's stat found missing. */
+  missing: Set<string>;
+}
+
+interopDescribe('upload sessions across nodes on PostgreSQL + S3 (Swift): races', TOOLS, () => {
+  let pg: PgCluster;
+  let store: SwiftStore;
+  const nodes: Node[] = [];
+
+  const s3 = () =>
+    new S3Driver({
+      bucket: BUCKET,
+      region: store.region,
+      endpoint: store.endpoint,
+      forcePathStyle: true,
+      accessKeyId: store.accessKeyId,
+      secretAccessKey: store.secretAccessKey,
+    });
+
+  beforeAll(async () => {
+    [pg, store] = await Promise.all([startPostgres(), startSwift()]);
+    await s3().client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    const url = await createDatabase(pg.url);
+    for (let i = 0; i < 3; i++) {
+      const db = await openMetadata({
+        url,
+        pool: { max: 5, idleTimeoutMs: 30_000, connectTimeoutMs: 5_000 },
+        sqliteFile: '',
+      });
+      const driver = s3();
+      const node: Node = { db, missing: new Set(), uploads: undefined as unknown as Uploads };
+      const storage: StorageDriver = new Proxy(driver, {
+        get(target, prop, receiver) {
+          const value: unknown = Reflect.get(target, prop, receiver);
+          if (typeof value !== 'function') return value;
+          return async (...args: unknown[]) => {
+            const path = String(args[0]);
+            await node.before?.(String(prop), path);
+            try {
+              return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            } catch (err) {
+              if (prop === 'stat' && err instanceof PathNotFoundError) node.missing.add(path);
+              throw err;
+            }
+          };
+        },
+      });
+      const ctx: RegistryContext = {
+        db,
+        storage,
+        options: {
+          deleteEnabled: true,
+          maxManifestSize: 4 * 1024 * 1024,
+          catalogMaxEntries: 1000,
+          tagsMaxEntries: 1000,
+          uploadPurgeAge: 3_600_000,
+          defaultVisibility: 'public',
+          sharedUploads: true,
+        },
+      };
+      node.uploads = new Uploads(ctx);
+      nodes.push(node);
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const n of nodes) await n.db.destroy();
+    await store?.stop();
+    await pg?.stop();
+  });
+
+  const node = (i: number): Node => nodes[i % nodes.length] as Node;
+
+  async function stored(digest: string): Promise<string> {
+    return sha256(await s3().getContent(paths.blob({ algorithm: 'sha256', hex: digest.slice(7) } as never)));
+  }
+
+  /** What a finish answered: the size, or the error's code and detail. */
+  async function outcome(p: Promise<number>): Promise<{ size?: number; code?: string; detail?: unknown }> {
+    try {
+      return { size: await p };
+    } catch (err) {
+      if (err instanceof RegistryError) return { code: err.code, detail: err.detail };
+      throw err;
+    }
+  }
+
+  interopIt(
+    'a PUT passed on to another node while the first is still finishing: both answer 201 for the blob, never DIGEST_INVALID',
+    TOOLS,
+    async () => {
+      const repo = 'race/retried-put';
+      const blob = randomBytes(PART_MIN + 123);
+      const digest = sha256(blob);
+      const [a, b] = [node(0), node(1)];
+      const id = await a.uploads.start(repo);
+      await a.uploads.append(repo, id, Readable.from([blob]));
+      // Node A moves the bytes under the digest and links the blob, then stalls before it drops
+      // the session (a slow node: nginx gives up on it and passes the PUT on to node B) until B
+      // has looked for the bytes and found none.
+      const dataPath = paths.uploadData(id);
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let cleaning = false;
+      a.before = async (method, path) => {
+        if (method === 'delete' && path === paths.uploadDir(id)) {
+          cleaning = true;
+          await gate;
+        }
+      };
+      const first = outcome(a.uploads.finish(repo, id, digest));
+      await waitFor('node A to have moved the bytes', () => cleaning);
+      const second = outcome(b.uploads.finish(repo, id, digest));
+      await waitFor('node B to find the upload data gone', () => b.missing.has(dataPath));
+      release();
+      const [one, two] = await Promise.all([first, second]);
+      a.before = undefined;
+      expect(one).toEqual({ size: blob.length });
+      expect(two.detail).not.toEqual(expect.objectContaining({ actual: EMPTY_SHA256 }));
+      expect(two).toEqual({ size: blob.length });
+      expect(await stored(digest)).toBe(digest);
+      expect(await findUpload(a.db, id)).toBeUndefined();
+    },
+    60_000,
+  );
+});
