@@ -180,6 +180,8 @@ export class Uploads {
         // Out of space: the partial bytes would keep the disk full until the session expires.
         // Release them now; the client starts the blob over.
         if (isOutOfSpace(err)) await this.discard(id).catch(() => {});
+        // The bytes so far went while this chunk was being added: another request took them.
+        if (err instanceof PathNotFoundError) await this.settleVanished(repository, id, opts.digest);
         throw err;
       }
       state.offset = writer.size();

@@ -107,13 +107,13 @@ interopDescribe('upload sessions across nodes on PostgreSQL + S3 (Swift): races'
     return sha256(await s3().getContent(paths.blob({ algorithm: 'sha256', hex: digest.slice(7) } as never)));
   }
 
-  /** What a finish answered: the size, or the error's code and detail. */
+  /** What a finish answered: the size, or the error's code and detail (any other error: its stack). */
   async function outcome(p: Promise<number>): Promise<{ size?: number; code?: string; detail?: unknown }> {
     try {
       return { size: await p };
     } catch (err) {
       if (err instanceof RegistryError) return { code: err.code, detail: err.detail };
-      throw err;
+      return { code: 'thrown', detail: err instanceof Error ? err.stack : String(err) };
     }
   }
 
@@ -157,4 +157,77 @@ interopDescribe('upload sessions across nodes on PostgreSQL + S3 (Swift): races'
     },
     60_000,
   );
+
+  interopIt(
+    'stress: concurrent uploads, every request on the next node, chunks around the 5 MiB part, PUTs passed on twice',
+    TOOLS,
+    async () => {
+      const random = seeded(12);
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
+      // Around the part minimum (a part, one byte short of it, one over), and small ones.
+      const sizes = [PART_MIN - 1, PART_MIN, PART_MIN + 1, 1024 * 1024, 4097, 1] as const;
+      const problems: string[] = [];
+      let uploads = 0;
+      let turn = 0;
+      const stopAt = Date.now() + 20_000;
+      const client = async (c: number) => {
+        for (let n = 0; Date.now() < stopAt && n < 6; n++) {
+          const repo = `stress/c${c}`;
+          const chunks = Array.from({ length: 1 + Math.floor(random() * 3) }, () => randomBytes(pick(sizes)));
+          const blob = Buffer.concat(chunks);
+          const digest = sha256(blob);
+          const next = () => node(turn++);
+          const first = next();
+          const id = await first.uploads.start(repo);
+          const kind = random();
+          let answers: Awaited<ReturnType<typeof outcome>>[];
+          if (kind < 0.25) {
+            // Monolithic (POST ?digest=, as the load clients do): one request, the start's node.
+            answers = [await outcome(first.uploads.finish(repo, id, digest, Readable.from([blob])))];
+          } else {
+            // PATCHes, then a PUT with the last chunk or none; some PUTs reach two nodes at once.
+            const last = kind < 0.5 ? chunks.pop() : undefined;
+            let offset = 0;
+            for (const chunk of chunks) {
+              offset = await next().uploads.append(repo, id, Readable.from([chunk]), {
+                range: { start: offset, end: offset + chunk.length - 1 },
+              });
+            }
+            const put = () => outcome(next().uploads.finish(repo, id, digest, last && Readable.from([last])));
+            answers = await Promise.all(last === undefined && kind > 0.75 ? [put(), put()] : [put()]);
+          }
+          uploads++;
+          const ok = answers.filter((a) => a.size === blob.length).length;
+          const bad = answers.filter((a) => a.size !== blob.length && a.code !== 'BLOB_UPLOAD_UNKNOWN');
+          if (ok === 0 || bad.length > 0) problems.push(`${repo} ${id}: ${JSON.stringify(answers)}`);
+          else if ((await stored(digest)) !== digest) problems.push(`${repo} ${digest}: stored bytes differ`);
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, (_, c) => client(c)));
+      expect(problems).toEqual([]);
+      expect(uploads).toBeGreaterThanOrEqual(16);
+      // Every session ended: no row, no bytes left under uploads/.
+      expect(await node(0).db.selectFrom('uploads').select('id').execute()).toEqual([]);
+      await waitFor('the upload area to be empty', async () => {
+        try {
+          return (await s3().list('/uploads')).length === 0;
+        } catch (err) {
+          return err instanceof PathNotFoundError;
+        }
+      });
+    },
+    60_000,
+  );
 });
+
+/** A small seeded generator (mulberry32): the same run each time. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -51,6 +51,14 @@ function isNotFound(err: unknown): boolean {
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }
 
+/**
+ * Rethrows a 404 as PathNotFoundError(`path`): a copy whose source went between the HEAD and the
+ * copy (another node moved it) is the driver contract's "not found", not a bare S3 error.
+ */
+function notFoundAs(err: unknown, path: string): never {
+  throw isNotFound(err) ? new PathNotFoundError(path) : err;
+}
+
 interface Part {
   PartNumber: number;
   ETag: string;
@@ -212,9 +220,9 @@ export class S3Driver implements StorageDriver {
     checkPath(source);
     const size = await this.sizeOf(source);
     if (size <= COPY_MAX) {
-      await this.client.send(
-        new CopyObjectCommand({ Bucket: this.bucket, Key: this.key(dest), CopySource: this.copySource(source) }),
-      );
+      await this.client
+        .send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.key(dest), CopySource: this.copySource(source) }))
+        .catch((err: unknown) => notFoundAs(err, source));
     } else {
       const upload = await this.createUpload(dest);
       try {
@@ -322,16 +330,18 @@ export class S3Driver implements StorageDriver {
     for (let i = 0; i < count; i++) {
       const start = i * step;
       const end = Math.min(size, start + step) - 1;
-      const out = await this.client.send(
-        new UploadPartCopyCommand({
-          Bucket: this.bucket,
-          Key: this.key(path),
-          UploadId: uploadId,
-          PartNumber: first + i,
-          CopySource: this.copySource(source),
-          CopySourceRange: `bytes=${start}-${end}`,
-        }),
-      );
+      const out = await this.client
+        .send(
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key: this.key(path),
+            UploadId: uploadId,
+            PartNumber: first + i,
+            CopySource: this.copySource(source),
+            CopySourceRange: `bytes=${start}-${end}`,
+          }),
+        )
+        .catch((err: unknown) => notFoundAs(err, source));
       parts.push({ PartNumber: first + i, ETag: out.CopyPartResult?.ETag ?? '' });
     }
     return parts;
