@@ -85,8 +85,8 @@ function pipeInto(body: Readable, dest: Writable, stop: () => void): Promise<voi
 const STALE_DELETION_MS = 30_000;
 
 /**
- * How long a request whose session lost its bytes waits for the request that took them to drop
- * the session (that one only has its transaction and clean-up left to do).
+ * How long a request whose session lost its bytes waits for the request that took them to link
+ * the blob or drop the session (that one only has its transaction and clean-up left to do).
  */
 const VANISHED_WAIT_MS = 30_000;
 
@@ -326,23 +326,29 @@ export class Uploads {
 
   /**
    * Settles a request whose session lost its bytes under it, without touching the session (the
-   * request that took them owns it): waits until that request has dropped the session, then
-   * throws FinishedElsewhere when the blob `digest` is now in the repository, BLOB_UPLOAD_UNKNOWN
-   * when the session ended without it, and UNAVAILABLE when the session stays (the store, not a
-   * request, lost the bytes: the client may retry, nothing is discarded).
+   * request that took them owns it). Throws FinishedElsewhere as soon as the blob `digest` is in
+   * the repository (the other request linked it; also when that node then died before dropping
+   * the session, which the purge removes later); BLOB_UPLOAD_UNKNOWN once the session is gone
+   * without it; UNAVAILABLE when the session stays (a finish that died between moving the bytes
+   * and linking them, or the store lost them): the client may retry, nothing is discarded.
    */
   private async settleVanished(repository: string, id: string, digest?: string): Promise<never> {
     this.hashes.delete(id);
     const deadline = Date.now() + VANISHED_WAIT_MS;
-    while ((await findUpload(this.ctx.db, id)) !== undefined) {
+    for (;;) {
+      const linked = digest === undefined ? undefined : await findLinkedBlob(this.ctx.db, repository, digest);
+      if (linked) throw new FinishedElsewhere(Number(linked.size));
+      if ((await findUpload(this.ctx.db, id)) === undefined) {
+        // The other request may have linked the blob just before it dropped the session.
+        const late = digest === undefined ? undefined : await findLinkedBlob(this.ctx.db, repository, digest);
+        if (late) throw new FinishedElsewhere(Number(late.size));
+        fail('BLOB_UPLOAD_UNKNOWN', { detail: { uuid: id } });
+      }
       if (Date.now() > deadline) {
         fail('UNAVAILABLE', { message: "the upload's received bytes are missing from blob storage; try again later" });
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const blob = digest === undefined ? undefined : await findLinkedBlob(this.ctx.db, repository, digest);
-    if (blob) throw new FinishedElsewhere(Number(blob.size));
-    fail('BLOB_UPLOAD_UNKNOWN', { detail: { uuid: id } });
   }
 
   /** One request at a time per session: a second concurrent one is refused, not interleaved. */
