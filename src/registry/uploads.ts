@@ -30,7 +30,9 @@ import { nodeHash, type RunningHash, saveableSha256 } from './running-hash.js';
  *
  * With `sharedUploads` (several nodes, one object store) the sha256 state is also saved after
  * each chunk, beside the data (uploads/<id>/sha256-state), so that the node that gets the next
- * chunk continues from it instead of re-reading everything received so far.
+ * chunk continues from it instead of re-reading everything received so far. Fewer bytes than
+ * that state's offset mean another request (on another node) moved them: such a request never
+ * hashes what is left, it waits for that one's outcome (settleVanished).
  */
 interface HashState {
   hash: RunningHash;
@@ -149,7 +151,8 @@ export class Uploads {
     return this.exclusive(id, async () => {
       const current = await this.size(id);
       // Appending to what is left would store a blob with a hole (or just this chunk).
-      if (await this.vanished(id, current)) await this.settleVanished(repository, id, opts.digest);
+      const received = await this.received(id, current);
+      if (received.lost) await this.settleVanished(repository, id, opts.digest);
       const { range, length } = opts;
       if (range) {
         if (range.start !== current || range.end < range.start) {
@@ -159,7 +162,7 @@ export class Uploads {
           fail('SIZE_INVALID', { message: 'Content-Length does not match Content-Range' });
         }
       }
-      const state = await this.hashState(id, current);
+      const state = await this.hashState(id, current, received.saved);
       const writer = await this.ctx.storage.writer(paths.uploadData(id), { append: true });
       try {
         // A second 'data' listener, added in the same tick as the pipe: it sees every chunk the
@@ -219,8 +222,9 @@ export class Uploads {
       const size = await this.size(id);
       // Fewer bytes than the session received: never the digest of what is left (the empty
       // sha256 when another node has just moved them under the digest).
-      if (await this.vanished(id, size)) await this.settleVanished(repository, id, digest.value);
-      const actual = await this.digestOf(id, digest, size);
+      const received = await this.received(id, size);
+      if (received.lost) await this.settleVanished(repository, id, digest.value);
+      const actual = await this.digestOf(id, digest, size, received.saved);
       if (actual !== digest.value) {
         await this.discard(id);
         fail('DIGEST_INVALID', { detail: { expected: digest.value, actual } });
@@ -311,17 +315,17 @@ export class Uploads {
   }
 
   /**
-   * Whether the store holds fewer bytes (`size`) than this session is known to have received: the
+   * Whether the store holds fewer bytes (`size`) than this session is known to have received (`lost`): the
    * hash state kept after the last chunk, in this process or saved beside the data by any node.
    * The data only grows while the session lives, so fewer bytes mean that another request moved
    * or removed them (a finish or cancel on another node), or that the store answered wrongly.
    */
-  private async vanished(id: string, size: number): Promise<boolean> {
+  private async received(id: string, size: number): Promise<{ lost: boolean; saved?: SavedState | null }> {
     const known = this.hashes.get(id);
-    if (known && known.offset === size) return false;
-    if (known && known.offset > size) return true;
-    const saved = await this.savedHashState(id);
-    return saved !== undefined && saved.offset > size;
+    if (known && known.offset >= size) return { lost: known.offset > size };
+    // Read once here; hashState continues from it (null: looked, none saved).
+    const saved = (await this.savedHashState(id)) ?? null;
+    return { lost: saved !== null && saved.offset > size, saved };
   }
 
   /**
@@ -363,13 +367,13 @@ export class Uploads {
   }
 
   /**
-   * The sha256 state at `offset`: from memory, else the saved state (shared uploads), else
-   * rebuilt from the stored bytes.
+   * The sha256 state at `offset`: from memory, else the saved state (shared uploads; `read` when
+   * the caller has read it already, null for none), else rebuilt from the stored bytes.
    */
-  private async hashState(id: string, offset: number): Promise<HashState> {
+  private async hashState(id: string, offset: number, read?: SavedState | null): Promise<HashState> {
     const known = this.hashes.get(id);
     if (known && known.offset === offset) return known;
-    const saved = await this.savedHashState(id);
+    const saved = read === undefined ? await this.savedHashState(id) : read;
     const hash =
       saved && saved.offset === offset
         ? await saveableSha256(Buffer.from(saved.state, 'base64'))
@@ -405,9 +409,9 @@ export class Uploads {
     return hash;
   }
 
-  private async digestOf(id: string, digest: Digest, size: number): Promise<string> {
+  private async digestOf(id: string, digest: Digest, size: number, saved?: SavedState | null): Promise<string> {
     if (digest.algorithm === 'sha256') {
-      const state = await this.hashState(id, size);
+      const state = await this.hashState(id, size, saved);
       this.hashes.delete(id);
       return `sha256:${state.hash.digestHex()}`;
     }
