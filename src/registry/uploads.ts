@@ -30,7 +30,9 @@ import { nodeHash, type RunningHash, saveableSha256 } from './running-hash.js';
  *
  * With `sharedUploads` (several nodes, one object store) the sha256 state is also saved after
  * each chunk, beside the data (uploads/<id>/sha256-state), so that the node that gets the next
- * chunk continues from it instead of re-reading everything received so far.
+ * chunk continues from it instead of re-reading everything received so far. Fewer bytes than
+ * that state's offset mean another request (on another node) moved them: such a request never
+ * hashes what is left, it waits for that one's outcome (settleVanished).
  */
 interface HashState {
   hash: RunningHash;
@@ -84,6 +86,19 @@ function pipeInto(body: Readable, dest: Writable, stop: () => void): Promise<voi
 /** A blob deletion mark older than this belongs to a GC that died: an upload finishes it itself. */
 const STALE_DELETION_MS = 30_000;
 
+/**
+ * How long a request whose session lost its bytes waits for the request that took them to link
+ * the blob or drop the session (that one only has its transaction and clean-up left to do).
+ */
+const VANISHED_WAIT_MS = 30_000;
+
+/** Thrown inside finish: another request finished the session under the same digest. */
+class FinishedElsewhere extends Error {
+  constructor(readonly size: number) {
+    super('the upload was finished by another request');
+  }
+}
+
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export class Uploads {
@@ -130,11 +145,14 @@ export class Uploads {
     repository: string,
     id: string,
     body: Readable,
-    opts: { range?: { start: number; end: number }; length?: number; durable?: boolean } = {},
+    opts: { range?: { start: number; end: number }; length?: number; durable?: boolean; digest?: string } = {},
   ): Promise<number> {
     await this.get(repository, id);
     return this.exclusive(id, async () => {
       const current = await this.size(id);
+      // Appending to what is left would store a blob with a hole (or just this chunk).
+      const received = await this.received(id, current);
+      if (received.lost) await this.settleVanished(repository, id, opts.digest);
       const { range, length } = opts;
       if (range) {
         if (range.start !== current || range.end < range.start) {
@@ -144,7 +162,7 @@ export class Uploads {
           fail('SIZE_INVALID', { message: 'Content-Length does not match Content-Range' });
         }
       }
-      const state = await this.hashState(id, current);
+      const state = await this.hashState(id, current, received.saved);
       const writer = await this.ctx.storage.writer(paths.uploadData(id), { append: true });
       try {
         // A second 'data' listener, added in the same tick as the pipe: it sees every chunk the
@@ -165,6 +183,8 @@ export class Uploads {
         // Out of space: the partial bytes would keep the disk full until the session expires.
         // Release them now; the client starts the blob over.
         if (isOutOfSpace(err)) await this.discard(id).catch(() => {});
+        // The bytes so far went while this chunk was being added: another request took them.
+        if (err instanceof PathNotFoundError) await this.settleVanished(repository, id, opts.digest);
         throw err;
       }
       state.offset = writer.size();
@@ -180,7 +200,18 @@ export class Uploads {
    */
   async finish(repository: string, id: string, digestValue: string | undefined, body?: Readable): Promise<number> {
     const digest = requireDigest(digestValue);
-    if (body) await this.append(repository, id, body, { durable: true });
+    try {
+      return await this.finishSession(repository, id, digest, body);
+    } catch (err) {
+      // Another request (on another node) finished this session under the same digest meanwhile:
+      // a PUT passed on again by the balancer gets the answer the first attempt got.
+      if (err instanceof FinishedElsewhere) return err.size;
+      throw err;
+    }
+  }
+
+  private async finishSession(repository: string, id: string, digest: Digest, body?: Readable): Promise<number> {
+    if (body) await this.append(repository, id, body, { durable: true, digest: digest.value });
     else {
       await this.get(repository, id);
       // Make sure bytes from earlier chunks are on stable storage before the rename.
@@ -189,7 +220,11 @@ export class Uploads {
     }
     return this.exclusive(id, async () => {
       const size = await this.size(id);
-      const actual = await this.digestOf(id, digest, size);
+      // Fewer bytes than the session received: never the digest of what is left (the empty
+      // sha256 when another node has just moved them under the digest).
+      const received = await this.received(id, size);
+      if (received.lost) await this.settleVanished(repository, id, digest.value);
+      const actual = await this.digestOf(id, digest, size, received.saved);
       if (actual !== digest.value) {
         await this.discard(id);
         fail('DIGEST_INVALID', { detail: { expected: digest.value, actual } });
@@ -212,6 +247,8 @@ export class Uploads {
           },
         });
       } catch (err) {
+        // The bytes went while this request verified them: another request is finishing the session.
+        if (err instanceof PathNotFoundError) await this.settleVanished(repository, id, digest.value);
         // The database is full: the blob's bytes go, unless another upload has recorded it.
         if (isOutOfSpace(err) && !(await findBlob(this.ctx.db, digest.value).catch(() => true))) {
           await this.ctx.storage.delete(paths.blob(digest)).catch(() => {});
@@ -277,6 +314,47 @@ export class Uploads {
     }
   }
 
+  /**
+   * Whether the store holds fewer bytes (`size`) than this session is known to have received (`lost`): the
+   * hash state kept after the last chunk, in this process or saved beside the data by any node.
+   * The data only grows while the session lives, so fewer bytes mean that another request moved
+   * or removed them (a finish or cancel on another node), or that the store answered wrongly.
+   */
+  private async received(id: string, size: number): Promise<{ lost: boolean; saved?: SavedState | null }> {
+    const known = this.hashes.get(id);
+    if (known && known.offset >= size) return { lost: known.offset > size };
+    // Read once here; hashState continues from it (null: looked, none saved).
+    const saved = (await this.savedHashState(id)) ?? null;
+    return { lost: saved !== null && saved.offset > size, saved };
+  }
+
+  /**
+   * Settles a request whose session lost its bytes under it, without touching the session (the
+   * request that took them owns it). Throws FinishedElsewhere as soon as the blob `digest` is in
+   * the repository (the other request linked it; also when that node then died before dropping
+   * the session, which the purge removes later); BLOB_UPLOAD_UNKNOWN once the session is gone
+   * without it; UNAVAILABLE when the session stays (a finish that died between moving the bytes
+   * and linking them, or the store lost them): the client may retry, nothing is discarded.
+   */
+  private async settleVanished(repository: string, id: string, digest?: string): Promise<never> {
+    this.hashes.delete(id);
+    const deadline = Date.now() + VANISHED_WAIT_MS;
+    for (;;) {
+      const linked = digest === undefined ? undefined : await findLinkedBlob(this.ctx.db, repository, digest);
+      if (linked) throw new FinishedElsewhere(Number(linked.size));
+      if ((await findUpload(this.ctx.db, id)) === undefined) {
+        // The other request may have linked the blob just before it dropped the session.
+        const late = digest === undefined ? undefined : await findLinkedBlob(this.ctx.db, repository, digest);
+        if (late) throw new FinishedElsewhere(Number(late.size));
+        fail('BLOB_UPLOAD_UNKNOWN', { detail: { uuid: id } });
+      }
+      if (Date.now() > deadline) {
+        fail('UNAVAILABLE', { message: "the upload's received bytes are missing from blob storage; try again later" });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** One request at a time per session: a second concurrent one is refused, not interleaved. */
   private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
     if (this.busy.has(id)) fail('BLOB_UPLOAD_INVALID', { message: 'upload is busy with another request' });
@@ -289,13 +367,13 @@ export class Uploads {
   }
 
   /**
-   * The sha256 state at `offset`: from memory, else the saved state (shared uploads), else
-   * rebuilt from the stored bytes.
+   * The sha256 state at `offset`: from memory, else the saved state (shared uploads; `read` when
+   * the caller has read it already, null for none), else rebuilt from the stored bytes.
    */
-  private async hashState(id: string, offset: number): Promise<HashState> {
+  private async hashState(id: string, offset: number, read?: SavedState | null): Promise<HashState> {
     const known = this.hashes.get(id);
     if (known && known.offset === offset) return known;
-    const saved = await this.savedHashState(id);
+    const saved = read === undefined ? await this.savedHashState(id) : read;
     const hash =
       saved && saved.offset === offset
         ? await saveableSha256(Buffer.from(saved.state, 'base64'))
@@ -331,9 +409,9 @@ export class Uploads {
     return hash;
   }
 
-  private async digestOf(id: string, digest: Digest, size: number): Promise<string> {
+  private async digestOf(id: string, digest: Digest, size: number, saved?: SavedState | null): Promise<string> {
     if (digest.algorithm === 'sha256') {
-      const state = await this.hashState(id, size);
+      const state = await this.hashState(id, size, saved);
       this.hashes.delete(id);
       return `sha256:${state.hash.digestHex()}`;
     }

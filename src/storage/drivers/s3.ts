@@ -51,6 +51,14 @@ function isNotFound(err: unknown): boolean {
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }
 
+/**
+ * Rethrows a 404 as PathNotFoundError(`path`): a copy whose source went between the HEAD and the
+ * copy (another node moved it) is the driver contract's "not found", not a bare S3 error.
+ */
+function notFoundAs(err: unknown, path: string): never {
+  throw isNotFound(err) ? new PathNotFoundError(path) : err;
+}
+
 interface Part {
   PartNumber: number;
   ETag: string;
@@ -249,9 +257,9 @@ export class S3Driver implements StorageDriver {
     checkPath(source);
     const size = await this.sizeOf(source);
     if (size <= COPY_MAX) {
-      await this.client.send(
-        new CopyObjectCommand({ Bucket: this.bucket, Key: this.key(dest), CopySource: this.copySource(source) }),
-      );
+      await this.client
+        .send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.key(dest), CopySource: this.copySource(source) }))
+        .catch((err: unknown) => notFoundAs(err, source));
     } else {
       const upload = await this.createUpload(dest);
       try {
@@ -359,16 +367,18 @@ export class S3Driver implements StorageDriver {
     for (let i = 0; i < count; i++) {
       const start = i * step;
       const end = Math.min(size, start + step) - 1;
-      const out = await this.client.send(
-        new UploadPartCopyCommand({
-          Bucket: this.bucket,
-          Key: this.key(path),
-          UploadId: uploadId,
-          PartNumber: first + i,
-          CopySource: this.copySource(source),
-          CopySourceRange: `bytes=${start}-${end}`,
-        }),
-      );
+      const out = await this.client
+        .send(
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key: this.key(path),
+            UploadId: uploadId,
+            PartNumber: first + i,
+            CopySource: this.copySource(source),
+            CopySourceRange: `bytes=${start}-${end}`,
+          }),
+        )
+        .catch((err: unknown) => notFoundAs(err, source));
       parts.push({ PartNumber: first + i, ETag: out.CopyPartResult?.ETag ?? '' });
     }
     return parts;
@@ -557,23 +567,43 @@ function toBytes(data: string | ArrayBuffer | ArrayBufferView): Buffer {
   return Buffer.from(data);
 }
 
+/**
+ * Swift's s3api answers `409 BrokenMPU` when a read or copy of a multipart object could not get
+ * one of its segments, also when that segment's GET merely failed under load (SLO turns the
+ * segment's 503 into a 409 for the whole object). Retried like a 5xx; then unavailable.
+ */
+function isBrokenSegmentRead(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === 'BrokenMPU' && e.$metadata?.httpStatusCode === 409;
+}
+
 /** No answer from the store (refused, reset, timed out), or a 5xx after the SDK's retries. */
 function isUnavailable(err: unknown): boolean {
   const e = err as { $metadata?: { httpStatusCode?: number }; code?: string } | undefined;
   const status = e?.$metadata?.httpStatusCode;
+  if (isBrokenSegmentRead(err)) return true;
   if (typeof status === 'number') return status >= 500;
   return err instanceof Error && !(err instanceof StorageUnavailableError);
 }
 
+/** Attempts of a command that got BrokenMPU (the SDK's own retries do not cover a 409). */
+const BROKEN_SEGMENT_ATTEMPTS = 3;
+
 /** Turns the store's unavailability into StorageUnavailableError (503 for clients), in one place. */
 function addUnavailable(client: S3Client, prefix: string): void {
   const middleware = (next: (args: { input: unknown }) => Promise<unknown>) => async (args: { input: unknown }) => {
-    try {
-      return await next(args);
-    } catch (err) {
-      if (!isUnavailable(err)) throw err;
-      const key = (args.input as { Key?: string } | undefined)?.Key;
-      throw new StorageUnavailableError(key === undefined ? '/' : `/${key.slice(prefix.length)}`, err);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await next(args);
+      } catch (err) {
+        if (isBrokenSegmentRead(err) && attempt < BROKEN_SEGMENT_ATTEMPTS) {
+          await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+          continue;
+        }
+        if (!isUnavailable(err)) throw err;
+        const key = (args.input as { Key?: string } | undefined)?.Key;
+        throw new StorageUnavailableError(key === undefined ? '/' : `/${key.slice(prefix.length)}`, err);
+      }
     }
   };
   // The stack's overloads are keyed by step; this one is an initialize middleware.
