@@ -11,6 +11,7 @@ import base from './vitest.config.js';
 
 /** Registry interop files whose servers keep their blobs in S3. */
 const S3_FILES = [
+  'test/support/server-storage.selftest.test.ts',
   'test/interop/docker.test.ts',
   'test/interop/skopeo.test.ts',
   'test/interop/auth-docker.test.ts',
