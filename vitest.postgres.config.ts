@@ -18,6 +18,12 @@ const S3_FILES = [
   'test/interop/auth-skopeo.test.ts',
   'test/interop/hub-permissions-docker.test.ts',
   'test/interop/plan-limit-docker.test.ts',
+  'test/interop/docker-search.test.ts',
+  'test/interop/reference-parity.test.ts',
+  'test/lifecycle/quota-docker.test.ts',
+  'test/engine/docker-interop.test.ts',
+  'test/engine/pull-resume.test.ts',
+  'test/engine/push.test.ts',
 ];
 
 const POSTGRES_FILES = [
