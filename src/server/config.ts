@@ -317,6 +317,8 @@ export const OTHER_WHARF_VARIABLES: Record<string, string> = {
   WHARF_CRASH_SEED: 'tests: the crash test seed',
   WHARF_TEST_DATABASE: 'tests: postgres puts the test servers on PostgreSQL (npm run test:postgres)',
   WHARF_TEST_PG_URL: "tests: the PostgreSQL test cluster's admin URL",
+  WHARF_TEST_STORAGE: "tests: s3 puts the test servers' blobs on S3 (the postgres+s3 project of npm run test:postgres)",
+  WHARF_TEST_S3_ENDPOINT: "tests: the Swift test store's S3 endpoint",
   WHARF_PG_BIN: "tests: PostgreSQL's binaries (initdb, pg_ctl)",
 };
 

@@ -1,12 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { createAccount, updateAccount } from '../../src/metadata/accounts.js';
 import { DATABASE_FILE, type MetadataDb, openMetadata } from '../../src/metadata/db.js';
 import { buildServer, type WharfServer } from '../../src/server/app.js';
 import { type Config, loadConfig } from '../../src/server/config.js';
+import { S3Driver } from '../../src/storage/drivers/s3.js';
 import { createDatabase, testOnPostgres } from './postgres.js';
+import { S3_ENDPOINT_ENV, SWIFT_CREDENTIALS } from './swift.js';
 import { freePort, removeTmpDir, runOk, sleep, tmpDir } from './tools.js';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..');
@@ -14,21 +18,54 @@ const REPO_ROOT = join(import.meta.dirname, '..', '..');
 export const WHARF_BIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 
 /**
- * Under WHARF_TEST_DATABASE=postgres (npm run test:postgres) each test server gets a fresh
- * database in the run's PostgreSQL cluster; otherwise nothing (SQLite in the data directory).
+ * The metadata and storage settings of a test server. Under WHARF_TEST_DATABASE=postgres
+ * (npm run test:postgres) each test server gets a fresh database in the run's PostgreSQL
+ * cluster; under WHARF_TEST_STORAGE=s3 (the `postgres+s3` project of that run) each data
+ * directory also gets a bucket of its own in the run's Swift store. Otherwise nothing (SQLite
+ * and blobs in the data directory). Without `dataDir` (in-process memory servers) no storage.
  */
 export async function testDatabaseEnv(dataDir?: string): Promise<NodeJS.ProcessEnv> {
-  if (!testOnPostgres()) return {};
+  const storage = dataDir === undefined ? {} : await testStorageEnv(dataDir);
+  if (!testOnPostgres()) return storage;
   // A server restarted on the same data directory finds its metadata again.
   let url = dataDir === undefined ? undefined : databaseOfDataDir.get(dataDir);
   if (url === undefined) {
     url = await createDatabase();
     if (dataDir !== undefined) databaseOfDataDir.set(dataDir, url);
   }
-  return { WHARF_DATABASE_URL: url, WHARF_DATABASE_POOL_MAX: '4' };
+  return { WHARF_DATABASE_URL: url, WHARF_DATABASE_POOL_MAX: '4', ...storage };
 }
 
 const databaseOfDataDir = new Map<string, string>();
+
+/** Blob storage in a bucket of the run's Swift store, the same bucket again for the same data directory. */
+async function testStorageEnv(dataDir: string): Promise<NodeJS.ProcessEnv> {
+  if (process.env.WHARF_TEST_STORAGE !== 's3') return {};
+  const endpoint = process.env[S3_ENDPOINT_ENV];
+  if (!endpoint) throw new Error(`WHARF_TEST_STORAGE=s3 needs ${S3_ENDPOINT_ENV} (test/support/s3-setup.ts)`);
+  let bucket = bucketOfDataDir.get(dataDir);
+  if (bucket === undefined) {
+    bucket = `wharf-test-${randomBytes(6).toString('hex')}`;
+    const s3 = new S3Driver({ bucket, endpoint, forcePathStyle: true, ...SWIFT_CREDENTIALS });
+    try {
+      await s3.client.send(new CreateBucketCommand({ Bucket: bucket }));
+    } finally {
+      s3.client.destroy();
+    }
+    bucketOfDataDir.set(dataDir, bucket);
+  }
+  return {
+    WHARF_STORAGE_DRIVER: 's3',
+    WHARF_STORAGE_S3_BUCKET: bucket,
+    WHARF_STORAGE_S3_ENDPOINT: endpoint,
+    WHARF_STORAGE_S3_REGION: SWIFT_CREDENTIALS.region,
+    WHARF_STORAGE_S3_FORCE_PATH_STYLE: 'true',
+    WHARF_STORAGE_S3_ACCESS_KEY_ID: SWIFT_CREDENTIALS.accessKeyId,
+    WHARF_STORAGE_S3_SECRET_ACCESS_KEY: SWIFT_CREDENTIALS.secretAccessKey,
+  };
+}
+
+const bucketOfDataDir = new Map<string, string>();
 
 /** An in-process server on the memory driver (or a given config), for fastify.inject() tests. */
 export async function memoryServer(env: NodeJS.ProcessEnv = {}): Promise<WharfServer> {

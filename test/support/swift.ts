@@ -18,6 +18,12 @@ import { freePort, removeTmpDir, runOk, tmpDir, waitFor, whichTool } from './too
 /** The binaries (from the Debian packages) that the store needs; for interopDescribe. */
 export const SWIFT_TOOLS = ['swift-proxy-server', 'swift-object-server', 'memcached'];
 
+/** Set (by test/support/s3-setup.ts) to the run's store's S3 endpoint; test servers get buckets in it. */
+export const S3_ENDPOINT_ENV = 'WHARF_TEST_S3_ENDPOINT';
+
+/** tempauth's one account (proxyConf), as S3 credentials; every store has the same. */
+export const SWIFT_CREDENTIALS = { accessKeyId: 'test:tester', secretAccessKey: 'testing', region: 'us-east-1' };
+
 const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), 'swift-launch.py');
 
 export interface SwiftStore {
@@ -193,7 +199,7 @@ export async function startSwift(): Promise<SwiftStore> {
       },
       { timeoutMs: 60_000, intervalMs: 100 },
     );
-    return { endpoint, region: 'us-east-1', accessKeyId: 'test:tester', secretAccessKey: 'testing', dir, stop };
+    return { endpoint, ...SWIFT_CREDENTIALS, dir, stop };
   } catch (err) {
     await stop();
     throw err;
