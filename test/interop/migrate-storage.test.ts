@@ -5,19 +5,18 @@
 // corrupted blob in the source stops the move with its digest named, leaving the target empty.
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { registryRows } from '../../src/metadata/copy.js';
 import { DATABASE_FILE, type MetadataDb, openMetadata } from '../../src/metadata/db.js';
 import { parseDigest } from '../../src/oci/digest.js';
 import { PathNotFoundError } from '../../src/storage/driver.js';
-import { S3Driver } from '../../src/storage/drivers/s3.js';
+import type { S3Driver } from '../../src/storage/drivers/s3.js';
 import { paths } from '../../src/storage/paths.js';
 import { readLayoutIndex, writeMultiPlatformLayout } from '../support/oci-layout.js';
 import { createDatabase, type PgCluster, startPostgres, testOnPostgres } from '../support/postgres.js';
 import { startWharf, WHARF_BIN, type WharfProcess } from '../support/server.js';
 import { skopeo, skopeoOk } from '../support/skopeo.js';
-import { SWIFT_TOOLS, type SwiftStore, startSwift } from '../support/swift.js';
+import { createSwiftBucket, SWIFT_TOOLS, type SwiftStore, startSwift, swiftDriver } from '../support/swift.js';
 import { interopDescribe, interopIt, removeTmpDir, run, runOk, tmpDir } from '../support/tools.js';
 
 const TIMEOUT = 240_000;
@@ -33,7 +32,7 @@ interopDescribe('wharf migrate-storage: SQLite + files → PostgreSQL + S3', TOO
   let work: string;
   let source: WharfProcess;
   let layout: string;
-  let s3: S3Driver;
+  let _s3: S3Driver;
 
   /** A target configuration file: a fresh database and its own prefix in the bucket. */
   const target = async (name: string) => {
@@ -62,15 +61,7 @@ interopDescribe('wharf migrate-storage: SQLite + files → PostgreSQL + S3', TOO
   beforeAll(async () => {
     [store, work] = await Promise.all([startSwift(), tmpDir('wharf-migrate-storage-')]);
     if (!testOnPostgres()) cluster = await startPostgres();
-    s3 = new S3Driver({
-      bucket: BUCKET,
-      region: store.region,
-      endpoint: store.endpoint,
-      forcePathStyle: true,
-      accessKeyId: store.accessKeyId,
-      secretAccessKey: store.secretAccessKey,
-    });
-    await s3.client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    _s3 = await createSwiftBucket(store.endpoint, BUCKET);
 
     // The embedded registry (SQLite even on the PG run), in token mode, filled by skopeo and the API.
     source = await startWharf({
@@ -179,7 +170,7 @@ interopDescribe('wharf migrate-storage: SQLite + files → PostgreSQL + S3', TOO
           expect(a?.equals(b ?? Buffer.alloc(0))).toBe(true);
         }
         // The blobs are in the bucket, under the target's prefix.
-        const inBucket = new S3Driver({ ...s3Options(store), prefix: to.prefix });
+        const inBucket = swiftDriver(store.endpoint, BUCKET, to.prefix);
         for (const d of sourceBlobs) {
           const digest = parseDigest(d);
           if (!digest) throw new Error(`bad digest ${d}`);
@@ -258,7 +249,7 @@ interopDescribe('wharf migrate-storage: SQLite + files → PostgreSQL + S3', TOO
     const res = await migrate(['--to', to.file]);
     expect(res.code).not.toBe(0);
     expect(res.stderr).toContain(`wharf: blob ${row.digest} is corrupt in the source`);
-    const inBucket = new S3Driver({ ...s3Options(store), prefix: to.prefix });
+    const inBucket = swiftDriver(store.endpoint, BUCKET, to.prefix);
     await expect(inBucket.stat(paths.blob(digest))).rejects.toBeInstanceOf(PathNotFoundError);
     const targetDb = await openMetadata({
       url: to.url,
@@ -269,14 +260,3 @@ interopDescribe('wharf migrate-storage: SQLite + files → PostgreSQL + S3', TOO
     await targetDb.destroy();
   });
 });
-
-function s3Options(store: SwiftStore) {
-  return {
-    bucket: BUCKET,
-    region: store.region,
-    endpoint: store.endpoint,
-    forcePathStyle: true,
-    accessKeyId: store.accessKeyId,
-    secretAccessKey: store.secretAccessKey,
-  };
-}

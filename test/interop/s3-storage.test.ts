@@ -5,14 +5,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { S3Driver } from '../../src/storage/drivers/s3.js';
+import type { S3Driver } from '../../src/storage/drivers/s3.js';
 import { commitLayer, type Dockerd, makeBusyboxImage, startDockerd } from '../support/dockerd.js';
 import { type LayoutImage, readBlob, readLayoutImage } from '../support/oci-layout.js';
 import { startWharf, type WharfProcess } from '../support/server.js';
 import { skopeoOk } from '../support/skopeo.js';
-import { SWIFT_TOOLS, type SwiftStore, startSwift } from '../support/swift.js';
+import { createSwiftBucket, SWIFT_TOOLS, type SwiftStore, startSwift } from '../support/swift.js';
 import { freePort, interopDescribe, removeTmpDir, runOk, tmpDir } from '../support/tools.js';
 
 const TIMEOUT = 240_000;
@@ -44,15 +44,7 @@ interopDescribe('Wharf on S3 storage (Swift): skopeo', [...SWIFT_TOOLS, 'skopeo'
 
   beforeAll(async () => {
     [store, work] = await Promise.all([startSwift(), tmpDir('wharf-s3-interop')]);
-    s3 = new S3Driver({
-      bucket: BUCKET,
-      region: store.region,
-      endpoint: store.endpoint,
-      forcePathStyle: true,
-      accessKeyId: store.accessKeyId,
-      secretAccessKey: store.secretAccessKey,
-    });
-    await s3.client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    s3 = await createSwiftBucket(store.endpoint, BUCKET);
     const env = {
       WHARF_STORAGE_DRIVER: 's3',
       WHARF_STORAGE_S3_BUCKET: BUCKET,
@@ -198,15 +190,7 @@ interopDescribe(
 
     beforeAll(async () => {
       [store, d] = await Promise.all([startSwift(), startDockerd()]);
-      const s3 = new S3Driver({
-        bucket: BUCKET,
-        region: store.region,
-        endpoint: store.endpoint,
-        forcePathStyle: true,
-        accessKeyId: store.accessKeyId,
-        secretAccessKey: store.secretAccessKey,
-      });
-      await s3.client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+      await createSwiftBucket(store.endpoint, BUCKET);
       // Request lines (info) show whether blobs were answered with 307.
       wharf = await startWharf({
         env: { ...s3Env(store, 'docker'), WHARF_STORAGE_REDIRECT: 'true', WHARF_LOG_LEVEL: 'info' },

@@ -11,8 +11,8 @@ import { type MetadataDb, openSqlite } from '../../src/metadata/db.js';
 import type { RegistryContext } from '../../src/registry/context.js';
 import { Uploads } from '../../src/registry/uploads.js';
 import type { StorageDriver } from '../../src/storage/driver.js';
-import { S3Driver } from '../../src/storage/drivers/s3.js';
-import { SWIFT_TOOLS, type SwiftStore, startSwift } from '../support/swift.js';
+import type { S3Driver } from '../../src/storage/drivers/s3.js';
+import { SWIFT_TOOLS, type SwiftStore, startSwift, swiftDriver } from '../support/swift.js';
 import { interopDescribe } from '../support/tools.js';
 
 const MiB = 1024 * 1024;
@@ -33,14 +33,7 @@ interopDescribe('upload sessions shared by several nodes on S3 (Swift)', SWIFT_T
   });
 
   function driver(): S3Driver {
-    return new S3Driver({
-      bucket: 'shared-uploads',
-      region: store.region,
-      endpoint: store.endpoint,
-      forcePathStyle: true,
-      accessKeyId: store.accessKeyId,
-      secretAccessKey: store.secretAccessKey,
-    });
+    return swiftDriver(store.endpoint, 'shared-uploads');
   }
 
   /** A node: its own S3 client, counting the reads of upload data (a rebuilt hash would read it all). */

@@ -13,10 +13,10 @@ import type { RegistryContext } from '../../src/registry/context.js';
 import { RegistryError } from '../../src/registry/errors.js';
 import { Uploads } from '../../src/registry/uploads.js';
 import { PathNotFoundError, type StorageDriver, StorageUnavailableError } from '../../src/storage/driver.js';
-import { PART_MIN, S3Driver } from '../../src/storage/drivers/s3.js';
+import { PART_MIN } from '../../src/storage/drivers/s3.js';
 import { paths } from '../../src/storage/paths.js';
 import { createDatabase, type PgCluster, startPostgres } from '../support/postgres.js';
-import { SWIFT_TOOLS, type SwiftStore, startSwift } from '../support/swift.js';
+import { SWIFT_TOOLS, type SwiftStore, startSwift, swiftDriver } from '../support/swift.js';
 import { interopDescribe, interopIt, waitFor } from '../support/tools.js';
 
 const TOOLS = [...SWIFT_TOOLS, 'pg_ctlcluster'];
@@ -39,15 +39,7 @@ interopDescribe('upload sessions across nodes on PostgreSQL + S3 (Swift): races'
   let store: SwiftStore;
   const nodes: Node[] = [];
 
-  const s3 = () =>
-    new S3Driver({
-      bucket: BUCKET,
-      region: store.region,
-      endpoint: store.endpoint,
-      forcePathStyle: true,
-      accessKeyId: store.accessKeyId,
-      secretAccessKey: store.secretAccessKey,
-    });
+  const s3 = () => swiftDriver(store.endpoint, BUCKET);
 
   beforeAll(async () => {
     [pg, store] = await Promise.all([startPostgres(), startSwift()]);

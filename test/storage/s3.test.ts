@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { S3Driver } from '../../src/storage/drivers/s3.js';
-import { SWIFT_TOOLS, type SwiftStore, startSwift } from '../support/swift.js';
+import type { S3Driver } from '../../src/storage/drivers/s3.js';
+import { SWIFT_TOOLS, type SwiftStore, startSwift, swiftDriver } from '../support/swift.js';
 import { interopDescribe, interopIt } from '../support/tools.js';
 import { runDriverSuite } from './driver-suite.js';
 
@@ -24,15 +24,7 @@ interopDescribe('S3 driver on OpenStack Swift (s3api)', SWIFT_TOOLS, () => {
   });
 
   function makeDriver(prefix: string): S3Driver {
-    return new S3Driver({
-      bucket,
-      region: store.region,
-      endpoint: store.endpoint,
-      forcePathStyle: true,
-      accessKeyId: store.accessKeyId,
-      secretAccessKey: store.secretAccessKey,
-      prefix,
-    });
+    return swiftDriver(store.endpoint, bucket, prefix);
   }
 
   // What a blob pull through the node costs the store (a bill on AWS, a request on any store).

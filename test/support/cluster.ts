@@ -1,14 +1,8 @@
-// A three-node Wharf cluster for tests (issue 12): one PostgreSQL database (test/support/postgres.ts),
-// one bucket in a Swift store with s3api (test/support/swift.ts), three `wharf serve` processes
-// on their own ports and data directories, and Debian's nginx round-robin in front of them, no
-// sticky sessions (test/support/nginx.ts, the configuration of docs/deployment.md). Started once per
-// test file. nginx's upstream log says which node served each request.
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { S3Driver } from '../../src/storage/drivers/s3.js';
+import type { S3Driver } from '../../src/storage/drivers/s3.js';
 import { type Nginx, startNginx, type UpstreamLine } from './nginx.js';
 import { createDatabase, type PgCluster, startPostgres } from './postgres.js';
 import { startWharf, WHARF_BIN, type WharfProcess } from './server.js';
-import { SWIFT_TOOLS, type SwiftStore, startSwift } from './swift.js';
+import { createSwiftBucket, SWIFT_TOOLS, type SwiftStore, startSwift } from './swift.js';
 import { freePort, type RunResult, removeTmpDir, run, tmpDir } from './tools.js';
 
 /** What a cluster test needs installed (with the apt-get line the guard prints). */
@@ -65,15 +59,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       () => (swift as SwiftStore).stop(),
     );
     const databaseUrl = await createDatabase(pg.url);
-    const s3 = new S3Driver({
-      bucket: CLUSTER_BUCKET,
-      region: swift.region,
-      endpoint: swift.endpoint,
-      forcePathStyle: true,
-      accessKeyId: swift.accessKeyId,
-      secretAccessKey: swift.secretAccessKey,
-    });
-    await s3.client.send(new CreateBucketCommand({ Bucket: CLUSTER_BUCKET }));
+    const s3 = await createSwiftBucket(swift.endpoint, CLUSTER_BUCKET);
     const env: NodeJS.ProcessEnv = {
       WHARF_DATABASE_URL: databaseUrl,
       WHARF_DATABASE_POOL_MAX: '5',

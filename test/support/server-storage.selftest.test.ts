@@ -8,9 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, expect, it } from 'vitest';
-import { S3Driver } from '../../src/storage/drivers/s3.js';
 import { startWharf, testDatabaseEnv, type WharfProcess } from './server.js';
-import { S3_ENDPOINT_ENV, SWIFT_CREDENTIALS } from './swift.js';
+import { S3_ENDPOINT_ENV, swiftDriver } from './swift.js';
 import { removeTmpDir, tmpDir } from './tools.js';
 
 const onS3 = process.env.WHARF_TEST_STORAGE === 's3';
@@ -41,12 +40,7 @@ it(`a test server keeps its blobs ${onS3 ? 'in its S3 bucket, the same after a r
   }
   await expect(readFile(onDisk)).rejects.toThrow(/ENOENT/);
   const bucket = (await testDatabaseEnv(dataDir)).WHARF_STORAGE_S3_BUCKET ?? '';
-  const s3 = new S3Driver({
-    bucket,
-    endpoint: process.env[S3_ENDPOINT_ENV],
-    forcePathStyle: true,
-    ...SWIFT_CREDENTIALS,
-  });
+  const s3 = swiftDriver(process.env[S3_ENDPOINT_ENV] ?? '', bucket);
   try {
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'blobs/' }));
     expect((listed.Contents ?? []).map((o) => o.Key)).toContain(`blobs/sha256/${hex.slice(0, 2)}/${hex}/data`);

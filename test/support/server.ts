@@ -2,15 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { createAccount, updateAccount } from '../../src/metadata/accounts.js';
 import { DATABASE_FILE, type MetadataDb, openMetadata } from '../../src/metadata/db.js';
 import { buildServer, type WharfServer } from '../../src/server/app.js';
 import { type Config, loadConfig } from '../../src/server/config.js';
-import { S3Driver } from '../../src/storage/drivers/s3.js';
 import { createDatabase, testOnPostgres } from './postgres.js';
-import { S3_ENDPOINT_ENV, SWIFT_CREDENTIALS } from './swift.js';
+import { createSwiftBucket, S3_ENDPOINT_ENV, SWIFT_CREDENTIALS } from './swift.js';
 import { freePort, removeTmpDir, runOk, sleep, tmpDir } from './tools.js';
 
 const REPO_ROOT = join(import.meta.dirname, '..', '..');
@@ -46,12 +44,7 @@ async function testStorageEnv(dataDir: string): Promise<NodeJS.ProcessEnv> {
   let bucket = bucketOfDataDir.get(dataDir);
   if (bucket === undefined) {
     bucket = `wharf-test-${randomBytes(6).toString('hex')}`;
-    const s3 = new S3Driver({ bucket, endpoint, forcePathStyle: true, ...SWIFT_CREDENTIALS });
-    try {
-      await s3.client.send(new CreateBucketCommand({ Bucket: bucket }));
-    } finally {
-      s3.client.destroy();
-    }
+    (await createSwiftBucket(endpoint, bucket)).client.destroy();
     bucketOfDataDir.set(dataDir, bucket);
   }
   return {

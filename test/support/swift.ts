@@ -13,6 +13,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { S3Driver } from '../../src/storage/drivers/s3.js';
 import { freePort, removeTmpDir, runOk, tmpDir, waitFor, whichTool } from './tools.js';
 
 /** The binaries (from the Debian packages) that the store needs; for interopDescribe. */
@@ -23,6 +25,18 @@ export const S3_ENDPOINT_ENV = 'WHARF_TEST_S3_ENDPOINT';
 
 /** tempauth's one account (proxyConf), as S3 credentials; every store has the same. */
 export const SWIFT_CREDENTIALS = { accessKeyId: 'test:tester', secretAccessKey: 'testing', region: 'us-east-1' };
+
+/** A driver on `bucket` of the store at `endpoint`: path-style addressing, the test account. */
+export function swiftDriver(endpoint: string, bucket: string, prefix?: string): S3Driver {
+  return new S3Driver({ bucket, endpoint, forcePathStyle: true, ...SWIFT_CREDENTIALS, ...(prefix ? { prefix } : {}) });
+}
+
+/** Creates `bucket` in the store at `endpoint` and returns a driver on it. */
+export async function createSwiftBucket(endpoint: string, bucket: string): Promise<S3Driver> {
+  const driver = swiftDriver(endpoint, bucket);
+  await driver.client.send(new CreateBucketCommand({ Bucket: bucket }));
+  return driver;
+}
 
 const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), 'swift-launch.py');
 
