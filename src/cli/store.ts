@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type MetadataDb, metadataLocation, openMetadata } from '../metadata/db.js';
+import type { MigrateOptions } from '../metadata/migrate.js';
 import { type Config, loadConfig } from '../server/config.js';
 
 export interface DataOptions {
@@ -31,7 +32,7 @@ export function loadDataConfig(opts: DataOptions): Config {
  */
 export async function withDatabase<T>(
   opts: DataOptions,
-  options: { create: boolean; migrate?: boolean },
+  options: { create: boolean } & MigrateOptions,
   fn: (db: MetadataDb) => Promise<T>,
 ): Promise<T> {
   const config = loadDataConfig(opts);
@@ -42,7 +43,7 @@ export async function withDatabase<T>(
     }
     if (!options.create && !existsSync(location.sqliteFile)) throw new Error(`no Wharf data in ${config.storage.root}`);
   }
-  const db = await openMetadata(location, { migrate: options.migrate ?? true });
+  const db = await openMetadata(location, { migrate: options.migrate ?? true, onApplied: options.onApplied });
   try {
     return await fn(db);
   } finally {

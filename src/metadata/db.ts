@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
+import type { MigrateOptions } from './migrate.js';
 import { registryMigrations } from './migrations.js';
 import type { PoolSettings } from './postgres.js';
 import type { Database } from './schema.js';
@@ -11,7 +12,7 @@ export type MetadataDb = Kysely<Database>;
 export const DATABASE_FILE = 'wharf.db';
 
 /** Opens (creating if needed) the registry's metadata database and migrates it. */
-export function openSqlite(file: string, options: { migrate?: boolean } = {}): Promise<MetadataDb> {
+export function openSqlite(file: string, options: MigrateOptions = {}): Promise<MetadataDb> {
   return openMigratedSqlite<Database>(file, registryMigrations, { label: 'database', busyTimeoutMs: 5000, ...options });
 }
 
@@ -42,13 +43,10 @@ export function metadataLocation(config: {
 
 /**
  * Opens the metadata database (PostgreSQL or SQLite). With `migrate` (the default) the missing
- * migrations are applied; without, only the version check runs (a schema newer than this code
- * is refused either way).
+ * migrations are applied (and reported to `onApplied`); without, only the version check runs (a
+ * schema newer than this code is refused either way).
  */
-export async function openMetadata(
-  location: MetadataLocation,
-  options: { migrate?: boolean } = {},
-): Promise<MetadataDb> {
+export async function openMetadata(location: MetadataLocation, options: MigrateOptions = {}): Promise<MetadataDb> {
   if (location.url !== '') {
     // `pg` is loaded only when it is used.
     const { openMigratedPostgres } = await import('./postgres.js');

@@ -8,47 +8,63 @@ export function isPostgres(db: Kysely<unknown>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
+/** How a database is opened: migrated (the default) or only version-checked; who hears what was applied. */
+export interface MigrateOptions {
+  migrate?: boolean;
+  onApplied?: (names: string[]) => void;
+}
+
+/** Runs `work` while no other connection can migrate the same database. */
+export type MigrationLock = <T>(work: () => Promise<T>) => Promise<T>;
+
 /**
  * Refuses a database that holds a migration this code does not know (a newer Wharf migrated it:
  * an older node must not write to a schema it does not understand), then applies the missing
- * migrations (unless `apply` is false). Returns the names of the migrations applied.
+ * migrations (unless `apply` is false) under `lock`. Returns the names of the migrations applied.
+ * Kysely locks PostgreSQL itself; SQLite's caller passes a lock (see sqlite.ts).
  */
 export async function migrateDatabase(
   db: Kysely<unknown>,
   migrations: Record<string, Migration>,
   label: string,
   apply = true,
+  lock: MigrationLock = (work) => work(),
 ): Promise<string[]> {
-  const migrator = new Migrator({
-    db,
-    provider: { getMigrations: async () => migrations },
-    // Kysely's default (localeCompare) loads ICU's collator: ~80 ms of every CLI start.
-    nameComparator: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
-  });
-  const unknown = await unknownMigrations(db, migrations);
+  const recorded = await recordedMigrations(db);
+  const unknown = recorded.filter((name) => !(name in migrations));
   if (unknown.length > 0) {
     throw new SchemaTooNewError(
       `${label} schema is newer than this Wharf: it has migration ${unknown.join(', ')}, which this version does not know; ` +
         'upgrade Wharf on this node (or restore a backup taken before the upgrade)',
     );
   }
-  if (!apply) return [];
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`${label} migration ${failed} failed: ${message}`, { cause: error });
-  }
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  // Up to date (every start but the first after an upgrade): no lock, no write.
+  if (!apply || Object.keys(migrations).every((name) => recorded.includes(name))) return [];
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    // Kysely's default (localeCompare) loads ICU's collator: ~80 ms of every CLI start.
+    nameComparator: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
+  });
+  // Throws on failure, so that the lock's transaction (SQLite) is rolled back, not committed.
+  return lock(async () => {
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(`${label} migration ${failed} failed: ${message}`, { cause: error });
+    }
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  });
 }
 
-/** Migrations recorded in the database (Kysely's table) that are not in `migrations`. */
-async function unknownMigrations(db: Kysely<unknown>, migrations: Record<string, Migration>): Promise<string[]> {
+/** Migrations recorded in the database (Kysely's table). */
+async function recordedMigrations(db: Kysely<unknown>): Promise<string[]> {
   const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
   if (!tables.some((t) => t.name === 'kysely_migration')) return [];
   const rows = await (db as Kysely<{ kysely_migration: { name: string } }>)
     .selectFrom('kysely_migration')
     .select('name')
     .execute();
-  return rows.map((r) => r.name).filter((name) => !(name in migrations));
+  return rows.map((r) => r.name);
 }

@@ -12,7 +12,7 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
-import { migrateDatabase } from './migrate.js';
+import { type MigrateOptions, migrateDatabase } from './migrate.js';
 
 // bigint (count(*), blob sizes) and numeric (sum()) come back as strings from pg; every size
 // Wharf stores fits a JS number (< 2^53), so they are numbers here, as from better-sqlite3.
@@ -67,7 +67,7 @@ async function defineSqliteFunctions(db: Kysely<unknown>): Promise<void> {
 export async function openMigratedPostgres<DB>(
   url: string,
   migrations: Record<string, Migration>,
-  options: { label: string; pool: PoolSettings; migrate?: boolean },
+  options: { label: string; pool: PoolSettings } & MigrateOptions,
 ): Promise<Kysely<DB>> {
   const pool = new pg.Pool({
     connectionString: url,
@@ -84,7 +84,8 @@ export async function openMigratedPostgres<DB>(
   const db = new Kysely<DB>({ dialect: new WharfPostgresDialect({ pool }) });
   try {
     await defineSqliteFunctions(db as Kysely<unknown>);
-    await migrateDatabase(db as Kysely<unknown>, migrations, options.label, options.migrate ?? true);
+    const applied = await migrateDatabase(db as Kysely<unknown>, migrations, options.label, options.migrate ?? true);
+    options.onApplied?.(applied);
   } catch (err) {
     await db.destroy();
     throw err;

@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { type DatabaseConnection, type Driver, Kysely, type Migration, SqliteDialect, SqliteDriver } from 'kysely';
-import { migrateDatabase } from './migrate.js';
+import { type MigrateOptions, type MigrationLock, migrateDatabase } from './migrate.js';
 
 /**
  * SQLite rolls a transaction back by itself when a write or COMMIT fails with SQLITE_FULL,
@@ -26,6 +26,43 @@ class RollbackSafeSqliteDialect extends SqliteDialect {
   }
 }
 
+/** Per database file: the tail of the chain of migrations waiting in this process. */
+const migrationsInProcess = new Map<string, Promise<unknown>>();
+
+/**
+ * Kysely runs SQLite migrations outside any transaction and without a lock, so two processes
+ * (or two connections) opening a new database at once both created the tables and one failed.
+ * The lock is one BEGIN IMMEDIATE transaction around all pending migrations: other processes
+ * wait (busy_timeout) and then see them applied; a failed migration leaves nothing behind.
+ * Connections in this process queue in memory first: a busy wait would block the event loop
+ * and with it the connection they wait for.
+ */
+function migrationLock(sqlite: SQLite.Database, file: string): MigrationLock {
+  return async (work) => {
+    const key = file === ':memory:' ? `:memory:${Math.random()}` : resolve(file);
+    const before = migrationsInProcess.get(key) ?? Promise.resolve();
+    const mine = before
+      .catch(() => undefined)
+      .then(async () => {
+        sqlite.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await work();
+          sqlite.exec('COMMIT');
+          return result;
+        } catch (err) {
+          if (sqlite.inTransaction) sqlite.exec('ROLLBACK');
+          throw err;
+        }
+      });
+    migrationsInProcess.set(key, mine);
+    try {
+      return await mine;
+    } finally {
+      if (migrationsInProcess.get(key) === mine) migrationsInProcess.delete(key);
+    }
+  };
+}
+
 /** SQLite could not write because its disk (or the database's size limit) is full. */
 export function isDatabaseFull(err: unknown): boolean {
   return (err as { code?: unknown } | undefined)?.code === 'SQLITE_FULL';
@@ -39,7 +76,7 @@ export function isDatabaseFull(err: unknown): boolean {
 export async function openMigratedSqlite<DB>(
   file: string,
   migrations: Record<string, Migration>,
-  options: { label: string; busyTimeoutMs: number; migrate?: boolean },
+  options: { label: string; busyTimeoutMs: number } & MigrateOptions,
 ): Promise<Kysely<DB>> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new SQLite(file);
@@ -49,7 +86,15 @@ export async function openMigratedSqlite<DB>(
   sqlite.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
   const db = new Kysely<DB>({ dialect: new RollbackSafeSqliteDialect(sqlite) });
   try {
-    await migrateDatabase(db as Kysely<unknown>, migrations, options.label, options.migrate ?? true);
+    const lock = migrationLock(sqlite, file);
+    const applied = await migrateDatabase(
+      db as Kysely<unknown>,
+      migrations,
+      options.label,
+      options.migrate ?? true,
+      lock,
+    );
+    options.onApplied?.(applied);
   } catch (err) {
     await db.destroy();
     throw err;

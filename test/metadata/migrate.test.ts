@@ -75,6 +75,19 @@ describe(`wharf migrate (${process.env.WHARF_TEST_DATABASE === 'postgres' ? 'Pos
     }
   });
 
+  it('four wharf processes migrating one new data directory at once all succeed, and none applies a migration twice', async () => {
+    const { dir, env, location } = await freshData();
+    const runs = await Promise.all(Array.from({ length: 4 }, () => wharf(['migrate', '--data', dir], env)));
+    for (const r of runs) {
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+    }
+    const all = Object.keys(registryMigrations).sort();
+    // Exactly one process applied them; the others found the schema up to date.
+    expect(runs.filter((r) => r.stdout.includes(`applied ${all.length} migration(s)`))).toHaveLength(1);
+    expect(await migrationNames(location)).toEqual(all);
+  });
+
   it('a schema migrated by a newer Wharf is refused by serve, migrate and the library', async () => {
     const { dir, env, location } = await freshData();
     await addFutureMigration(location);
