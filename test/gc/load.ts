@@ -4,6 +4,7 @@
 // referenced again while GC runs. Plus a check that every tagged image pulls byte for byte.
 import { createHash } from 'node:crypto';
 import { prngBytes } from '../support/generated-blob.js';
+import { seededRandom } from '../support/seeded.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
@@ -24,17 +25,6 @@ export interface LoadStats {
 
 export function newStats(): LoadStats {
   return { pushes: 0, deletes: 0, blobRetries: 0, errors: [] };
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function putBlob(url: string, repo: string, data: Buffer, skipExisting: boolean): Promise<void> {
@@ -62,7 +52,7 @@ export async function runClient(
   stats: LoadStats,
   options: { seed?: number; keep?: number } = {},
 ): Promise<void> {
-  const random = mulberry32((options.seed ?? 1) * 1000 + client);
+  const random = seededRandom((options.seed ?? 1) * 1000 + client);
   const repo = `stress/c${client}`;
   const keep = options.keep ?? 6;
   const tags: { tag: string; digest: string }[] = [];

@@ -16,6 +16,7 @@ import { PathNotFoundError, type StorageDriver, StorageUnavailableError } from '
 import { PART_MIN } from '../../src/storage/drivers/s3.js';
 import { paths } from '../../src/storage/paths.js';
 import { createDatabase, type PgCluster, startPostgres } from '../support/postgres.js';
+import { seededRandom } from '../support/seeded.js';
 import { SWIFT_TOOLS, type SwiftStore, startSwift, swiftDriver } from '../support/swift.js';
 import { interopDescribe, interopIt, waitFor } from '../support/tools.js';
 
@@ -156,7 +157,7 @@ interopDescribe('upload sessions across nodes on PostgreSQL + S3 (Swift): races'
     'stress: concurrent uploads, every request on the next node, chunks around the 5 MiB part, PUTs passed on twice',
     TOOLS,
     async () => {
-      const random = seeded(12);
+      const random = seededRandom(12);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
       // Around the part minimum (a part, one byte short of it, one over), and small ones.
       const sizes = [PART_MIN - 1, PART_MIN, PART_MIN + 1, 1024 * 1024, 4097, 1] as const;
@@ -258,15 +259,3 @@ interopDescribe('upload sessions across nodes on PostgreSQL + S3 (Swift): races'
     60_000,
   );
 });
-
-/** A small seeded generator (mulberry32): the same run each time. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import { type Dispatcher, Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { blobDigest, blobPieces } from '../support/generated-blob.js';
+import { seededRandom } from '../support/seeded.js';
 import { startWharf, type WharfProcess } from '../support/server.js';
 import { waitFor } from '../support/tools.js';
 
@@ -34,18 +35,6 @@ const ACCEPT_ALL = [
 // Deterministic data: any byte range of a blob can be regenerated to resume an upload.
 
 const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
-
-/** Seeded PRNG for the kill moments, so a failing run can be replayed with WHARF_CRASH_SEED. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------
 // HTTP
@@ -509,7 +498,7 @@ describe('kill -9 during manifest PUTs', () => {
     timeout: 120_000,
   }, async () => {
     const seed = Number(process.env.WHARF_CRASH_SEED ?? Date.now() % 1_000_000);
-    const random = mulberry32(seed);
+    const random = seededRandom(seed);
     const life = await newLife('wharf-crash-manifests-');
     const repo = 'crash/app';
     let { server, pool } = await life.start();
