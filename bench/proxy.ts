@@ -1,13 +1,16 @@
 // The pull-through cache (issue 13): one image pulled over HTTP straight from a remote (the
 // reference registry), then through Wharf cold (Wharf fetches and stores while it streams) and
 // warm (from Wharf's store). Same run, same machine; medians of --reps fresh images.
-//   npx tsx bench/proxy.ts [--reps N] [--layers N] [--layer-mb N]   (after npm run build)
+// With --remote-rate (nginx's limit_rate, e.g. 50m = 50 MB/s per response) the remote is
+// reached through nginx, as a registry across a network is, by the direct pulls and Wharf alike.
+//   npx tsx bench/proxy.ts [--reps N] [--layers N] [--layer-mb N] [--remote-rate R]   (after npm run build)
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type Nginx, startNginx } from '../test/support/nginx.js';
 import { type RunningServer, startServer } from './servers.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -16,6 +19,7 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '3' },
     layers: { type: 'string', default: '4' },
     'layer-mb': { type: 'string', default: '16' },
+    'remote-rate': { type: 'string', default: '' },
     out: { type: 'string', default: join(repoRoot, 'bench', 'results', 'proxy.json') },
   },
 });
@@ -85,25 +89,38 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   let remote: RunningServer | undefined;
+  let nginx: Nginx | undefined;
   let wharf: RunningServer | undefined;
   try {
     remote = await startServer('reference', repoRoot);
+    // Images are pushed to the remote itself; pulls (direct and Wharf's) go where a client would.
+    let pullOrigin = remote.origin;
+    if (values['remote-rate'] !== '') {
+      nginx = await startNginx({ upstream: new URL(remote.origin).host, limitRate: values['remote-rate'] });
+      pullOrigin = nginx.url;
+    }
     wharf = await startServer('wharf', repoRoot, {
-      WHARF_PROXY_REMOTES: JSON.stringify([{ name: 'bench', url: remote.origin, prefix: 'cache/bench' }]),
+      WHARF_PROXY_REMOTES: JSON.stringify([{ name: 'bench', url: pullOrigin, prefix: 'cache/bench' }]),
     });
+    // A running server has compiled its hot paths and holds a connection to the remote, as the
+    // remote has warmed its caches: one unmeasured cold pull first.
+    await pushImage(remote.origin, 'bench/warmup');
+    await pull(wharf.origin, 'cache/bench/bench/warmup');
     const direct: number[] = [];
     const cold: number[] = [];
     const warm: number[] = [];
     for (let i = 0; i < reps; i++) {
       const repo = `bench/img${i}`;
       await pushImage(remote.origin, repo);
-      await pull(remote.origin, repo); // the remote's own caches warm, as for the others
-      direct.push(await pull(remote.origin, repo));
+      await pull(pullOrigin, repo); // the remote's own caches warm, as for the others
+      direct.push(await pull(pullOrigin, repo));
       cold.push(await pull(wharf.origin, `cache/bench/${repo}`));
       warm.push(await pull(wharf.origin, `cache/bench/${repo}`));
     }
     const result = {
       image: `${layerCount} × ${values['layer-mb']} MiB layers`,
+      /** nginx limit_rate per response between the clients and the remote; '' = loopback, no limit. */
+      remote_rate: values['remote-rate'],
       reps,
       direct_ms: median(direct),
       cold_ms: median(cold),
@@ -119,7 +136,7 @@ async function main(): Promise<void> {
     const f = (ms: number) => `${ms.toFixed(0)} ms`;
     process.stdout.write(
       [
-        `pull-through cache, ${result.image}, median of ${reps}:`,
+        `pull-through cache, ${result.image}, median of ${reps}, remote ${result.remote_rate === '' ? 'on loopback' : `at ${result.remote_rate}B/s per response (nginx)`}:`,
         `  direct from the remote  ${f(result.direct_ms)}`,
         `  through Wharf, cold     ${f(result.cold_ms)}  (${result.cold_ratio.toFixed(2)}× direct; target ≤ 1.2×)`,
         `  through Wharf, warm     ${f(result.warm_ms)}  (${result.warm_speedup.toFixed(2)}× as fast as direct; target ≥ 1.0×)`,
@@ -128,6 +145,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await wharf?.stop();
+    await nginx?.stop();
     await remote?.stop();
   }
 }
