@@ -1,6 +1,8 @@
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { MetadataDb } from '../metadata/db.js';
+import { isPostgres } from '../metadata/migrate.js';
 import { touchCachedManifests } from '../metadata/proxy.js';
+import { lockRepository } from '../metadata/repositories.js';
 import { recordDailyPulls } from './usage-history.js';
 
 /**
@@ -31,16 +33,29 @@ export type PullBatch = Map<string, RepositoryPulls>;
 export async function flushPullCounts(db: MetadataDb, batch: PullBatch): Promise<void> {
   if (batch.size === 0) return;
   await db.transaction().execute(async (tx) => {
-    for (const [name, pulls] of batch) {
-      const repo = await tx.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
-      if (!repo) continue;
-      await touchCachedManifests(tx, repo.id, pulls.manifests);
-      if (pulls.count === 0) continue;
+    const repos = await tx
+      .selectFrom('repositories')
+      .select(['id', 'name'])
+      .where('name', 'in', [...batch.keys()])
+      .orderBy('id')
+      .execute();
+    // Locks as GC and eviction take them (PostgreSQL): repositories in id order, each repository's
+    // row before its manifests' and tags' rows. Touching the cached manifests first deadlocked
+    // with an eviction that held the repository and waited for those rows.
+    for (const repo of repos) {
+      const pulls = batch.get(repo.name);
+      if (!pulls) continue;
+      if (pulls.count === 0) {
+        if (pulls.manifests.size > 0 && isPostgres(db as Kysely<unknown>)) await lockRepository(tx, repo.id);
+        await touchCachedManifests(tx, repo.id, pulls.manifests);
+        continue;
+      }
       await tx
         .updateTable('repositories')
         .set({ pull_count: sql`pull_count + ${pulls.count}` })
         .where('id', '=', repo.id)
         .execute();
+      await touchCachedManifests(tx, repo.id, pulls.manifests);
       const last = [...pulls.tags.values()].reduce((a, b) => (a > b ? a : b), '');
       if (last !== '') await recordDailyPulls(tx, [{ repositoryId: repo.id, count: pulls.count }], last.slice(0, 10));
       for (const [tag, at] of pulls.tags) {

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { type MetadataDb, now } from './db.js';
 import { deleteManifestRows, queueManifestDependents, queueManifestReview, reviewTime } from './gc.js';
 import { isPostgres } from './migrate.js';
+import { forgetCachedManifest, recordCachedManifest } from './proxy.js';
 import { lockRepository } from './repositories.js';
 
 export interface ManifestRecord {
@@ -49,6 +50,12 @@ export async function putManifest(
     guard?: (tx: MetadataDb) => Promise<void>;
     /** A pull-through cache stores a manifest before its blobs and children, which come lazily. */
     lazyReferences?: boolean;
+    /**
+     * A pull-through cache's fill from this remote: the manifest becomes the cache's (eviction
+     * decides when it goes) if the fill created it. Without it (a push), the manifest stops being
+     * the cache's: what a user pushed is never evicted, even when a fill brought it first.
+     */
+    cachedFrom?: string;
   } = {},
 ): Promise<void> {
   const at = now();
@@ -57,7 +64,7 @@ export async function putManifest(
     // PostgreSQL: GC's re-check of this repository's manifests and blobs waits for this write.
     if (isPostgres(db as Kysely<unknown>)) await lockRepository(tx, repositoryId);
     const reviewAfter = options.reviewAfter ?? reviewTime();
-    await tx
+    const inserted = await tx
       .insertInto('manifests')
       .values({
         repository_id: repositoryId,
@@ -71,7 +78,11 @@ export async function putManifest(
         created_at: at,
       })
       .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-      .execute();
+      .executeTakeFirst();
+    if (options.cachedFrom === undefined) await forgetCachedManifest(tx, repositoryId, m.digest);
+    else if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
+      await recordCachedManifest(tx, repositoryId, m.digest, options.cachedFrom);
+    }
     const refs = dedupe(m.references);
     if (refs.length > 0) {
       await tx

@@ -65,6 +65,15 @@ export async function recordCachedManifest(
     .execute();
 }
 
+/** The manifest is no longer the cache's (a push made it the user's). */
+export async function forgetCachedManifest(db: MetadataDb, repositoryId: number, digest: string): Promise<void> {
+  await db
+    .deleteFrom('proxy_manifests')
+    .where('repository_id', '=', repositoryId)
+    .where('digest', '=', digest)
+    .execute();
+}
+
 /**
  * Last pull times of a repository's manifests (digest → ISO time), for the cached ones among
  * them; a repository without cached manifests costs one read.
@@ -191,8 +200,12 @@ export async function evictCachedManifests(
   reviewAfter: string,
 ): Promise<({ tags: string[] } | undefined)[]> {
   return db.transaction().execute(async (tx) => {
-    const out: ({ tags: string[] } | undefined)[] = [];
-    for (const m of items) {
+    const out: ({ tags: string[] } | undefined)[] = new Array(items.length).fill(undefined);
+    // Repositories in id order, as GC's reviews and the pull-count flush lock them (no deadlock).
+    const order = items.map((_, i) => i).sort((i, j) => (items[i]?.repositoryId ?? 0) - (items[j]?.repositoryId ?? 0));
+    for (const i of order) {
+      const m = items[i];
+      if (!m) continue;
       // PostgreSQL: as GC's review, hold the repository (a fill's putManifest takes it too).
       if (isPostgres(db as Kysely<unknown>)) await lockRepository(tx, m.repositoryId);
       // The claim comes first (a write: on SQLite the transaction then reads the latest state).
@@ -202,10 +215,7 @@ export async function evictCachedManifests(
         .where('digest', '=', m.digest)
         .where(sql<boolean>`coalesce(pulled_at, cached_at) = ${m.lastPulled}`)
         .executeTakeFirst();
-      if (Number(claimed.numDeletedRows) === 0) {
-        out.push(undefined);
-        continue;
-      }
+      if (Number(claimed.numDeletedRows) === 0) continue;
       const tags = (
         await tx
           .selectFrom('tags')
@@ -219,7 +229,7 @@ export async function evictCachedManifests(
       }
       await queueManifestDependents(tx, m.repositoryId, m.digest, reviewAfter);
       await deleteManifestRows(tx, m.repositoryId, m.digest);
-      out.push({ tags });
+      out[i] = { tags };
     }
     return out;
   });

@@ -4,8 +4,15 @@
 // (recordCachedManifest); fills from a real remote are in test/proxy/eviction.test.ts.
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { flushPullCounts } from '../../src/hub/pulls.js';
+import { now } from '../../src/metadata/db.js';
 import { putManifest } from '../../src/metadata/manifests.js';
-import { recordCachedManifest, touchCachedManifests } from '../../src/metadata/proxy.js';
+import {
+  evictCachedManifests,
+  listCachedManifests,
+  recordCachedManifest,
+  touchCachedManifests,
+} from '../../src/metadata/proxy.js';
 import { ensureRepository, findRepositoryId } from '../../src/metadata/repositories.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/mediatypes.js';
@@ -104,6 +111,84 @@ describe(`pull-through cache eviction (${process.env.WHARF_TEST_DATABASE === 'po
     expect(deleted).not.toContain(cachedImg.digest);
     expect(await status(app, `/v2/cache/d/manifests/${cachedImg.digest}`)).toBe(200);
     expect(await status(app, `/v2/mine/d/manifests/${pushedImg.digest}`)).toBe(404);
+  });
+});
+
+describe(`pushed and cached at once (${process.env.WHARF_TEST_DATABASE === 'postgres' ? 'PostgreSQL' : 'SQLite'})`, () => {
+  /** What a fill stores: the manifest's bytes under `tag`, from `remote` (as ProxyCache.storeManifest). */
+  async function fill(repo: string, tag: string, manifest: { digest: string; mediaType: string; content: Buffer }) {
+    const db = server.ctx.db;
+    const id = await ensureRepository(db, repo, 'public');
+    await putManifest(db, id, { ...manifest, references: [] }, [tag], { lazyReferences: true, cachedFrom: 'hub' });
+    // Not pulled for an hour: keep_days of 0.01 (14 minutes) evicts whatever is the cache's.
+    await touchCachedManifests(db, id, new Map([[manifest.digest, minutesAgo(60)]]));
+  }
+
+  async function manifestOf(repo: string, ref: string) {
+    const res = await server.app.inject({ method: 'GET', url: `/v2/${repo}/manifests/${ref}` });
+    expect(res.statusCode).toBe(200);
+    return {
+      digest: String(res.headers['docker-content-digest']),
+      mediaType: String(res.headers['content-type']),
+      content: res.rawPayload,
+    };
+  }
+
+  it('a tag a user pushed survives eviction when a fill brings the same manifest, before or after the push', async () => {
+    server = await memoryServer({ WHARF_GC_REVIEW_DELAY: '0s', WHARF_GC_ENABLED: 'false' });
+    const app = server.app;
+    // Pushed first, then the remote's `latest` turns out to be the same manifest.
+    const pushed = await pushImage(app, 'library/alpine', 'prod', { layers: ['alpine'] });
+    await fill('library/alpine', 'latest', await manifestOf('library/alpine', 'prod'));
+    // Filled first, then a user pushes the same image under another tag.
+    // (The same tag name makes the same config, so the same manifest.)
+    const other = await pushImage(app, 'scratch/busybox', 'prod', { layers: ['busybox'] });
+    await fill('library/busybox', 'latest', await manifestOf('scratch/busybox', 'prod'));
+    const pushedLater = await pushImage(app, 'library/busybox', 'prod', { layers: ['busybox'] });
+    expect(pushedLater.digest).toBe(other.digest);
+    // And a manifest only the cache has, which goes.
+    const onlyCached = await pushImage(app, 'scratch/redis', 'v1', { layers: ['redis'] });
+    await fill('library/redis', 'latest', await manifestOf('scratch/redis', 'v1'));
+
+    const report = await gc({ maxBytes: 0, keepDays: 0.01 });
+    expect(report.deleted.filter((d) => d.evicted).map((d) => `${d.repository}@${d.digest}`)).toEqual([
+      `library/redis@${onlyCached.digest}`,
+    ]);
+    for (const url of [
+      '/v2/library/alpine/manifests/prod',
+      '/v2/library/alpine/manifests/latest',
+      '/v2/library/busybox/manifests/prod',
+      '/v2/library/busybox/manifests/latest',
+    ]) {
+      expect(await status(app, url), url).toBe(200);
+    }
+    expect(await status(app, '/v2/library/redis/manifests/latest')).toBe(404);
+    expect((await manifestOf('library/alpine', 'latest')).digest).toBe(pushed.digest);
+  });
+});
+
+describe(`eviction beside the pull counts (${process.env.WHARF_TEST_DATABASE === 'postgres' ? 'PostgreSQL' : 'SQLite'})`, () => {
+  it('an eviction and a flush of pulls of the same repository at the same moment both succeed (no deadlock)', async () => {
+    server = await memoryServer({ WHARF_GC_REVIEW_DELAY: '0s', WHARF_GC_ENABLED: 'false' });
+    const db = server.ctx.db;
+    // On PostgreSQL the two transactions run on two pooled connections, as on two nodes; they
+    // once took the repository's row and the cached manifests' rows in opposite orders.
+    for (let round = 0; round < 10; round++) {
+      const repo = `library/round${round}`;
+      const a = await pushImage(server.app, repo, 'a');
+      const b = await pushImage(server.app, repo, 'b');
+      await cached(repo, a.digest, minutesAgo(10));
+      await cached(repo, b.digest, minutesAgo(10));
+      const plan = (await listCachedManifests(db)).filter((m) => m.repository === repo);
+      expect(plan).toHaveLength(2);
+      const pulls = { count: 1, tags: new Map([['b', now()]]), manifests: new Map([[b.digest, now()]]) };
+      const [evicted, flushed] = await Promise.allSettled([
+        evictCachedManifests(db, plan, now()),
+        flushPullCounts(db, new Map([[repo, pulls]])),
+      ]);
+      expect(evicted.status === 'rejected' ? String(evicted.reason) : 'ok').toBe('ok');
+      expect(flushed.status === 'rejected' ? String(flushed.reason) : 'ok').toBe('ok');
+    }
   });
 });
 

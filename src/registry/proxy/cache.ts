@@ -4,7 +4,7 @@ import { RegistryClientError } from '../../client/errors.js';
 import { findBlob, findLinkedBlob, recordAndLinkBlob } from '../../metadata/blobs.js';
 import { reviewTime } from '../../metadata/gc.js';
 import { getManifestByDigest, getManifestByTag, putManifest } from '../../metadata/manifests.js';
-import { findTagCheck, listTagChecks, recordCachedManifest, recordTagCheck } from '../../metadata/proxy.js';
+import { findTagCheck, listTagChecks, recordTagCheck } from '../../metadata/proxy.js';
 import { ensureRepository } from '../../metadata/repositories.js';
 import { parseDigest } from '../../oci/digest.js';
 import { parseManifest } from '../../oci/manifest.js';
@@ -188,10 +188,14 @@ export class PullThroughCache {
       },
       tag === undefined ? [] : [tag],
       // An untagged fill (by digest) is queued like an untagged push: after gc.review_delay.
-      { lazyReferences: true, reviewAfter: reviewTime(this.ctx.options.gcReviewDelay) },
+      // Marked as the cache's (eviction owns its lifetime, not delete_untagged) unless a user
+      // pushed it first (docs/pull-through-cache.md).
+      {
+        lazyReferences: true,
+        reviewAfter: reviewTime(this.ctx.options.gcReviewDelay),
+        cachedFrom: origin.remote.name,
+      },
     );
-    // Marks it as the cache's: eviction owns its lifetime, not delete_untagged (docs/pull-through-cache.md).
-    await recordCachedManifest(this.ctx.db, repoId, m.digest, origin.remote.name);
     if (tag !== undefined) await recordTagCheck(this.ctx.db, name, tag, origin.remote.name, m.digest);
     this.log.info(
       { repository: name, reference: ref, digest: m.digest, remote: origin.remote.name },
