@@ -101,6 +101,31 @@ interopDescribe('Wharf on S3 storage (Swift): skopeo', [...SWIFT_TOOLS, 'skopeo'
   );
 
   it(
+    'the empty blob: POST then a bodiless PUT, and a PUT with an empty body, answer 201 at once; GET gives 0 bytes',
+    async () => {
+      const empty = `sha256:${createHash('sha256').update('').digest('hex')}`;
+      for (const body of [undefined, Buffer.alloc(0)]) {
+        const started = await fetch(`${wharf.url}/v2/ns/empty/blobs/uploads/`, { method: 'POST' });
+        expect(started.status).toBe(202);
+        const location = new URL(started.headers.get('location') ?? '', wharf.url);
+        location.searchParams.set('digest', empty);
+        const t0 = Date.now();
+        const put = await fetch(location, {
+          method: 'PUT',
+          ...(body ? { body, headers: { 'content-type': 'application/octet-stream' } } : {}),
+        });
+        expect(put.status, await put.clone().text()).toBe(201);
+        // It once waited 30 s for "another node" to finish, then answered 503.
+        expect(Date.now() - t0).toBeLessThan(5_000);
+      }
+      const got = await fetch(`${wharf.url}/v2/ns/empty/blobs/${empty}`);
+      expect(got.status).toBe(200);
+      expect((await got.arrayBuffer()).byteLength).toBe(0);
+    },
+    TIMEOUT,
+  );
+
+  it(
     'an unreachable object store: a blob push answers 503 UNAVAILABLE and records nothing',
     async () => {
       const dead = await startWharf({
