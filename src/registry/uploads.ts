@@ -229,6 +229,9 @@ export class Uploads {
         await this.discard(id);
         fail('DIGEST_INVALID', { detail: { expected: digest.value, actual } });
       }
+      // The empty blob: a session that never received a byte has no data object on S3 (only a
+      // filesystem creates an empty file); an empty one is what moves under the digest.
+      if (size === 0) await this.ctx.storage.putContent(paths.uploadData(id), Buffer.alloc(0));
       const added = { kind: 'blob' as const, digest: digest.value, size };
       try {
         await enforceQuota(this.ctx, this.ctx.db, repository, added);

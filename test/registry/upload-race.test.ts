@@ -31,7 +31,7 @@ interface Node {
   db: MetadataDb;
   /** Runs before each storage call of this node (a test's gate); the call waits for it. */
   before?: (method: string, path: string) => Promise<void>;
-  /** Upload data paths this node's stat found missing. */
+  /** Upload data paths this node found missing (any storage call). */
   missing: Set<string>;
 }
 
@@ -64,7 +64,8 @@ interopDescribe('upload sessions across nodes on PostgreSQL + S3 (Swift): races'
             try {
               return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
             } catch (err) {
-              if (prop === 'stat' && err instanceof PathNotFoundError) node.missing.add(path);
+              // However the node found the bytes gone: a stat, a read, or the move under the digest.
+              if (err instanceof PathNotFoundError) node.missing.add(path);
               throw err;
             }
           };

@@ -564,19 +564,6 @@ export function runDriverSuite(label: string, make: () => Promise<DriverFixture>
         expect((await driver.stat('/w/empty')).size).toBe(0);
       });
 
-      it('an appending writer on a new path that receives nothing commits an empty object (the empty blob)', async () => {
-        const w = await driver.writer('/w/empty-append', { append: true });
-        await w.commit();
-        expect((await driver.stat('/w/empty-append')).size).toBe(0);
-        // An existing object is left as it was.
-        const again = await driver.writer('/append/kept', { append: true });
-        await pipeline([bytes('kept')], again.stream);
-        await again.commit();
-        const nothing = await driver.writer('/append/kept', { append: true });
-        await nothing.commit();
-        expect((await driver.getContent('/append/kept')).toString()).toBe('kept');
-      });
-
       it('commit ends the stream itself when the caller has not', async () => {
         const w = await driver.writer('/w/unended');
         await writeChunk(w.stream, bytes('abc'));

@@ -513,9 +513,7 @@ class S3Writer implements FileWriter {
       if (this.uploadId) await this.driver.abortUpload(this.uploadId, this.path);
       throw this.failed;
     }
-    // Nothing new: an existing object stays as it was. An empty one is put, as a file would be
-    // created (an upload of the empty blob has no other object to move into place).
-    if (this.append && !this.touched && this.base > 0) return;
+    if (this.append && !this.touched) return; // nothing new: the object stays as it was
     if (!this.uploadId && !this.copyBase) {
       await this.driver.putContent(this.path, Buffer.concat(this.buffer));
       return;
