@@ -43,7 +43,7 @@ export async function withDatabase<T>(
     }
     if (!options.create && !existsSync(location.sqliteFile)) throw new Error(`no Wharf data in ${config.storage.root}`);
   }
-  const db = await openMetadata(location, { migrate: options.migrate ?? true, onApplied: options.onApplied });
+  const db = await openMetadata(location, { migrate: options.migrate, onApplied: options.onApplied });
   try {
     return await fn(db);
   } finally {

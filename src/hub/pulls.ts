@@ -45,17 +45,17 @@ export async function flushPullCounts(db: MetadataDb, batch: PullBatch): Promise
     for (const repo of repos) {
       const pulls = batch.get(repo.name);
       if (!pulls) continue;
-      if (pulls.count === 0) {
-        if (pulls.manifests.size > 0 && isPostgres(db as Kysely<unknown>)) await lockRepository(tx, repo.id);
-        await touchCachedManifests(tx, repo.id, pulls.manifests);
-        continue;
+      if (pulls.count > 0) {
+        await tx
+          .updateTable('repositories')
+          .set({ pull_count: sql`pull_count + ${pulls.count}` })
+          .where('id', '=', repo.id)
+          .execute();
+      } else if (pulls.manifests.size > 0 && isPostgres(db as Kysely<unknown>)) {
+        await lockRepository(tx, repo.id);
       }
-      await tx
-        .updateTable('repositories')
-        .set({ pull_count: sql`pull_count + ${pulls.count}` })
-        .where('id', '=', repo.id)
-        .execute();
       await touchCachedManifests(tx, repo.id, pulls.manifests);
+      if (pulls.count === 0) continue;
       const last = [...pulls.tags.values()].reduce((a, b) => (a > b ? a : b), '');
       if (last !== '') await recordDailyPulls(tx, [{ repositoryId: repo.id, count: pulls.count }], last.slice(0, 10));
       for (const [tag, at] of pulls.tags) {

@@ -20,16 +20,15 @@ export type MigrationLock = <T>(work: () => Promise<T>) => Promise<T>;
 /**
  * Refuses a database that holds a migration this code does not know (a newer Wharf migrated it:
  * an older node must not write to a schema it does not understand), then applies the missing
- * migrations (unless `apply` is false) under `lock`. Returns the names of the migrations applied.
+ * migrations (unless `migrate` is false) under `lock` and tells `onApplied` their names.
  * Kysely locks PostgreSQL itself; SQLite's caller passes a lock (see sqlite.ts).
  */
 export async function migrateDatabase(
   db: Kysely<unknown>,
   migrations: Record<string, Migration>,
   label: string,
-  apply = true,
-  lock: MigrationLock = (work) => work(),
-): Promise<string[]> {
+  options: MigrateOptions & { lock?: MigrationLock } = {},
+): Promise<void> {
   const recorded = await recordedMigrations(db);
   const unknown = recorded.filter((name) => !(name in migrations));
   if (unknown.length > 0) {
@@ -39,15 +38,19 @@ export async function migrateDatabase(
     );
   }
   // Up to date (every start but the first after an upgrade): no lock, no write.
-  if (!apply || Object.keys(migrations).every((name) => recorded.includes(name))) return [];
+  if (options.migrate === false || Object.keys(migrations).every((name) => recorded.includes(name))) {
+    options.onApplied?.([]);
+    return;
+  }
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
     // Kysely's default (localeCompare) loads ICU's collator: ~80 ms of every CLI start.
     nameComparator: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
   });
+  const lock = options.lock ?? ((work) => work());
   // Throws on failure, so that the lock's transaction (SQLite) is rolled back, not committed.
-  return lock(async () => {
+  const applied = await lock(async () => {
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
@@ -56,6 +59,7 @@ export async function migrateDatabase(
     }
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   });
+  options.onApplied?.(applied);
 }
 
 /** Migrations recorded in the database (Kysely's table). */

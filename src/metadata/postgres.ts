@@ -84,8 +84,7 @@ export async function openMigratedPostgres<DB>(
   const db = new Kysely<DB>({ dialect: new WharfPostgresDialect({ pool }) });
   try {
     await defineSqliteFunctions(db as Kysely<unknown>);
-    const applied = await migrateDatabase(db as Kysely<unknown>, migrations, options.label, options.migrate ?? true);
-    options.onApplied?.(applied);
+    await migrateDatabase(db as Kysely<unknown>, migrations, options.label, options);
   } catch (err) {
     await db.destroy();
     throw err;

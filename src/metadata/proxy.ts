@@ -202,10 +202,8 @@ export async function evictCachedManifests(
   return db.transaction().execute(async (tx) => {
     const out: ({ tags: string[] } | undefined)[] = new Array(items.length).fill(undefined);
     // Repositories in id order, as GC's reviews and the pull-count flush lock them (no deadlock).
-    const order = items.map((_, i) => i).sort((i, j) => (items[i]?.repositoryId ?? 0) - (items[j]?.repositoryId ?? 0));
-    for (const i of order) {
-      const m = items[i];
-      if (!m) continue;
+    const inLockOrder = items.map((m, i) => ({ m, i })).sort((x, y) => x.m.repositoryId - y.m.repositoryId);
+    for (const { m, i } of inLockOrder) {
       // PostgreSQL: as GC's review, hold the repository (a fill's putManifest takes it too).
       if (isPostgres(db as Kysely<unknown>)) await lockRepository(tx, m.repositoryId);
       // The claim comes first (a write: on SQLite the transaction then reads the latest state).

@@ -86,15 +86,10 @@ export async function openMigratedSqlite<DB>(
   sqlite.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
   const db = new Kysely<DB>({ dialect: new RollbackSafeSqliteDialect(sqlite) });
   try {
-    const lock = migrationLock(sqlite, file);
-    const applied = await migrateDatabase(
-      db as Kysely<unknown>,
-      migrations,
-      options.label,
-      options.migrate ?? true,
-      lock,
-    );
-    options.onApplied?.(applied);
+    await migrateDatabase(db as Kysely<unknown>, migrations, options.label, {
+      ...options,
+      lock: migrationLock(sqlite, file),
+    });
   } catch (err) {
     await db.destroy();
     throw err;
